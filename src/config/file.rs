@@ -1,0 +1,235 @@
+//! The YAML shape of the config file, as serde reads it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{ConfigError, HumanDuration};
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub targets: Vec<Spanned<TargetSpec>>,
+    #[serde(default)]
+    pub pools: Vec<Spanned<PoolSpec>>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub name: String,
+    pub dsn: String,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: TlsSpec,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout: HumanDuration,
+}
+
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_CONNECT_TIMEOUT)
+}
+fn default_statement_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_STATEMENT_TIMEOUT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    #[serde(default)]
+    pub mode: TlsMode,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// MySQL client TLS modes, named as `mysql --ssl-mode` names them.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    Disabled,
+    #[default]
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsMode::Disabled => "disabled",
+            TlsMode::Preferred => "preferred",
+            TlsMode::Required => "required",
+            TlsMode::VerifyCa => "verify_ca",
+            TlsMode::VerifyIdentity => "verify_identity",
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matcher: MatchSpec,
+    pub size: u32,
+    #[serde(default)]
+    pub max_overflow: u32,
+    #[serde(default = "one")]
+    pub processes: u32,
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Which sessions belong to a pool. Every named field must match.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSpec {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub client_host: Option<String>,
+    #[serde(default)]
+    pub db: Option<String>,
+}
+
+impl MatchSpec {
+    pub fn is_empty(&self) -> bool {
+        self.user.is_none() && self.client_host.is_none() && self.db.is_none()
+    }
+}
+
+impl fmt::Display for MatchSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = [
+            ("user", &self.user),
+            ("client_host", &self.client_host),
+            ("db", &self.db),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
+        .collect();
+        write!(f, "{{ {} }}", parts.join(", "))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    #[serde(default = "default_idle_in_transaction")]
+    pub idle_in_transaction: HumanDuration,
+    #[serde(default = "default_long_query")]
+    pub long_query: HumanDuration,
+}
+
+fn default_idle_in_transaction() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_long_query() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            idle_in_transaction: default_idle_in_transaction(),
+            long_query: default_long_query(),
+        }
+    }
+}
+
+impl From<Thresholds> for super::Thresholds {
+    fn from(t: Thresholds) -> Self {
+        super::Thresholds {
+            idle_in_transaction: t.idle_in_transaction.0,
+            long_query: t.long_query.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_max_label_values")]
+    pub max_label_values: usize,
+}
+
+fn default_max_label_values() -> usize {
+    50
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_label_values: default_max_label_values(),
+        }
+    }
+}
+
+impl From<Limits> for super::Limits {
+    fn from(l: Limits) -> Self {
+        super::Limits {
+            max_label_values: l.max_label_values,
+        }
+    }
+}
+
+/// Reads the YAML; errors name the field path and the line.
+pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+    // No snippets: a snippet would quote neighbouring lines, and one may hold a DSN password.
+    let options = serde_saphyr::options! { with_snippet: false };
+    let mut path_hint: Option<String> = None;
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize::<_, FileConfig>(de).map_err(|e| {
+            // `Spanned` adds a `.value` step that means nothing to the user.
+            let path = e.path().to_string().replace(".value", "");
+            if path != "." {
+                path_hint = Some(path);
+            }
+            e.into_inner()
+        })
+    });
+    result.map_err(|e| {
+        let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+        ConfigError {
+            file: None,
+            line,
+            path: path_hint,
+            message: clean_message(&e.to_string()),
+        }
+    })
+}
+
+/// serde-saphyr's message with its own location suffix removed (we print ours first).
+fn clean_message(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message).trim();
+    let cut = first
+        .rfind(" at line ")
+        .map(|i| &first[..i])
+        .unwrap_or(first);
+    let cut = cut.trim_end_matches(':');
+    // serde-saphyr says just "invalid u32" for `-1` or `1.5`: say what is expected.
+    match cut {
+        "invalid u32" => "must be a whole number from 0 to 4294967295".into(),
+        "invalid usize" | "invalid u64" => "must be a whole number, 0 or more".into(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,390 @@
+//! The configuration file (DESIGN.md): what to watch, which pools exist, when to worry.
+//!
+//! Loading is two steps: serde reads the YAML into `file::*` structs (unknown fields are
+//! refused, every error carries its field path and line), then [`validate`] turns them into
+//! the effective [`Config`], reading password files and checking what serde cannot.
+
+mod dsn;
+mod duration;
+mod file;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use dsn::{parse_dsn, Dsn, Secret};
+pub use duration::{parse_duration, HumanDuration};
+pub use file::{MatchSpec, TlsMode};
+
+/// The effective, validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub targets: Vec<TargetConfig>,
+    pub pools: Vec<PoolConfig>,
+    pub thresholds: Thresholds,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug)]
+pub struct TargetConfig {
+    pub name: String,
+    pub dsn: Dsn,
+    pub password: Option<Secret>,
+    /// Where the password came from, for `config check` (never the value).
+    pub password_source: &'static str,
+    pub tls: TlsConfig,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub name: String,
+    pub matcher: MatchSpec,
+    pub size: u32,
+    pub max_overflow: u32,
+    pub processes: u32,
+    /// The target this pool's sessions live on; `None`: every target.
+    pub target: Option<String>,
+}
+
+impl PoolConfig {
+    /// What the application can open at most: (size + overflow) × processes.
+    pub fn capacity(&self) -> u64 {
+        (u64::from(self.size) + u64::from(self.max_overflow)) * u64::from(self.processes)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    pub idle_in_transaction: Duration,
+    pub long_query: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_label_values: usize,
+}
+
+/// A configuration error: where it is and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: Option<String>,
+    pub line: Option<u64>,
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn at(path: impl Into<String>, line: Option<u64>, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: None,
+            line,
+            path: Some(path.into()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{file}:{line}: ")?,
+            (Some(file), None) => write!(f, "{file}: ")?,
+            (None, Some(line)) => write!(f, "line {line}: ")?,
+            (None, None) => {}
+        }
+        if let Some(path) = &self.path {
+            write!(f, "{path}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: Some(display.clone()),
+        line: None,
+        path: None,
+        message: format!("cannot read the config file: {e}; pass it with --config.file"),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, base, env).map_err(|mut e| {
+        e.file = Some(display);
+        e
+    })
+}
+
+/// Parses and validates config text; relative `password_file`s resolve against `base`.
+pub fn parse(
+    text: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let raw = file::parse(text)?;
+    validate(raw, base, env)
+}
+
+/// A config with one target from `--mysql.dsn` / `MYSQL_DSN`, for running without a file.
+pub fn from_dsn(dsn: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let dsn = parse_dsn(dsn).map_err(|m| ConfigError::at("--mysql.dsn", None, m))?;
+    let (password, password_source) = resolve_password(&dsn, None, env, "--mysql.dsn", None)?;
+    Ok(Config {
+        targets: vec![TargetConfig {
+            name: "default".into(),
+            dsn,
+            password,
+            password_source,
+            tls: TlsConfig {
+                mode: TlsMode::Preferred,
+                ca_file: None,
+            },
+            connect_timeout: file::DEFAULT_CONNECT_TIMEOUT,
+            statement_timeout: file::DEFAULT_STATEMENT_TIMEOUT,
+        }],
+        pools: Vec::new(),
+        thresholds: file::Thresholds::default().into(),
+        limits: file::Limits::default().into(),
+    })
+}
+
+fn validate(
+    raw: file::FileConfig,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    if raw.targets.is_empty() {
+        return Err(ConfigError::at(
+            "targets",
+            None,
+            "no target is configured; add one, e.g. `targets: [{name: primary, dsn: \"mysql://exporter@127.0.0.1:3306\"}]`",
+        ));
+    }
+    let mut targets: Vec<TargetConfig> = Vec::new();
+    for (i, spanned) in raw.targets.into_iter().enumerate() {
+        let line = Some(spanned.referenced.line());
+        let t = spanned.value;
+        let path = format!("targets[{i}]");
+        check_name(&t.name, &format!("{path}.name"), line)?;
+        if targets.iter().any(|o| o.name == t.name) {
+            return Err(ConfigError::at(
+                format!("{path}.name"),
+                line,
+                format!(
+                    "target name `{}` is used twice; names must be unique",
+                    t.name
+                ),
+            ));
+        }
+        let dsn = parse_dsn(&t.dsn).map_err(|m| ConfigError::at(format!("{path}.dsn"), line, m))?;
+        let password_file = t.password_file.map(|p| base.join(p));
+        let (password, password_source) =
+            resolve_password(&dsn, password_file.as_deref(), env, &path, line)?;
+        let tls_ca = t.tls.ca_file.map(|p| base.join(p));
+        if t.connect_timeout.0.is_zero() || t.statement_timeout.0.is_zero() {
+            return Err(ConfigError::at(
+                path,
+                line,
+                "connect_timeout and statement_timeout must be above 0s",
+            ));
+        }
+        targets.push(TargetConfig {
+            name: t.name,
+            dsn,
+            password,
+            password_source,
+            tls: TlsConfig {
+                mode: t.tls.mode,
+                ca_file: tls_ca,
+            },
+            connect_timeout: t.connect_timeout.0,
+            statement_timeout: t.statement_timeout.0,
+        });
+    }
+    let mut pools: Vec<PoolConfig> = Vec::new();
+    for (i, spanned) in raw.pools.into_iter().enumerate() {
+        let line = Some(spanned.referenced.line());
+        let p = spanned.value;
+        let path = format!("pools[{i}]");
+        check_name(&p.name, &format!("{path}.name"), line)?;
+        if pools.iter().any(|o| o.name == p.name) {
+            return Err(ConfigError::at(
+                format!("{path}.name"),
+                line,
+                format!("pool name `{}` is used twice; names must be unique", p.name),
+            ));
+        }
+        if p.matcher.is_empty() {
+            return Err(ConfigError::at(
+                format!("{path}.match"),
+                line,
+                "an empty match would take every session; name at least one of `user`, `client_host`, `db`",
+            ));
+        }
+        if p.size == 0 {
+            return Err(ConfigError::at(
+                format!("{path}.size"),
+                line,
+                "size must be at least 1 (SQLAlchemy's pool_size)",
+            ));
+        }
+        if p.processes == 0 {
+            return Err(ConfigError::at(
+                format!("{path}.processes"),
+                line,
+                "processes must be at least 1 (gunicorn workers × hosts)",
+            ));
+        }
+        if let Some(target) = &p.target {
+            if !targets.iter().any(|t| &t.name == target) {
+                return Err(ConfigError::at(
+                    format!("{path}.target"),
+                    line,
+                    format!(
+                        "no target is named `{target}`; known targets: {}",
+                        targets
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        pools.push(PoolConfig {
+            name: p.name,
+            matcher: p.matcher,
+            size: p.size,
+            max_overflow: p.max_overflow,
+            processes: p.processes,
+            target: p.target,
+        });
+    }
+    if raw.limits.max_label_values == 0 {
+        return Err(ConfigError::at(
+            "limits.max_label_values",
+            None,
+            "must be at least 1; it caps how many users/hosts get their own label value",
+        ));
+    }
+    Ok(Config {
+        targets,
+        pools,
+        thresholds: raw.thresholds.into(),
+        limits: raw.limits.into(),
+    })
+}
+
+fn check_name(name: &str, path: &str, line: Option<u64>) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::at(
+            path,
+            line,
+            format!("`{name}` is not a valid name; use letters, digits, `-`, `_` and `.`"),
+        ))
+    }
+}
+
+/// Password precedence: `password_file`, then the DSN, then `MYSQL_PASSWORD`.
+fn resolve_password(
+    dsn: &Dsn,
+    password_file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    path: &str,
+    line: Option<u64>,
+) -> Result<(Option<Secret>, &'static str), ConfigError> {
+    if let Some(file) = password_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            ConfigError::at(
+                format!("{path}.password_file"),
+                line,
+                format!(
+                    "cannot read `{}`: {e}; the file must hold the MySQL password",
+                    file.display()
+                ),
+            )
+        })?;
+        let trimmed = text.trim_end_matches(['\n', '\r']);
+        return Ok((Some(Secret::new(trimmed)), "password_file"));
+    }
+    if let Some(p) = &dsn.password {
+        return Ok((Some(p.clone()), "dsn"));
+    }
+    if let Some(p) = env("MYSQL_PASSWORD") {
+        return Ok((Some(Secret::new(p)), "env MYSQL_PASSWORD"));
+    }
+    Ok((None, "none"))
+}
+
+impl Config {
+    /// The effective config as YAML, secrets redacted: what `config check` prints.
+    pub fn render(&self) -> String {
+        let mut out = String::from("targets:\n");
+        for t in &self.targets {
+            out += &format!("  - name: {}\n    dsn: {}\n", t.name, t.dsn);
+            out += &format!(
+                "    password: {}  # from {}\n",
+                if t.password.is_some() {
+                    "<redacted>"
+                } else {
+                    "<none>"
+                },
+                t.password_source
+            );
+            out += &format!("    tls: {{ mode: {}", t.tls.mode);
+            if let Some(ca) = &t.tls.ca_file {
+                out += &format!(", ca_file: {}", ca.display());
+            }
+            out += " }\n";
+            out += &format!(
+                "    connect_timeout: {}\n    statement_timeout: {}\n",
+                HumanDuration(t.connect_timeout),
+                HumanDuration(t.statement_timeout)
+            );
+        }
+        out += if self.pools.is_empty() {
+            "pools: []\n"
+        } else {
+            "pools:\n"
+        };
+        for p in &self.pools {
+            out += &format!("  - name: {}\n    match: {}\n", p.name, p.matcher);
+            out += &format!(
+                "    size: {}\n    max_overflow: {}\n    processes: {}\n    capacity: {}  # (size + max_overflow) × processes\n",
+                p.size,
+                p.max_overflow,
+                p.processes,
+                p.capacity()
+            );
+            if let Some(t) = &p.target {
+                out += &format!("    target: {t}\n");
+            }
+        }
+        out += &format!(
+            "thresholds:\n  idle_in_transaction: {}\n  long_query: {}\nlimits:\n  max_label_values: {}\n",
+            HumanDuration(self.thresholds.idle_in_transaction),
+            HumanDuration(self.thresholds.long_query),
+            self.limits.max_label_values
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
