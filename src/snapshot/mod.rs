@@ -1,0 +1,187 @@
+//! The raw rows of one scrape, as the server gave them.
+//!
+//! A [`Snapshot`] is plain data: everything after it (analysis, encoding, `check`) is pure
+//! and can be tested on recorded rows without a database. Each [`Source`] is one query; a
+//! collector reads one or more sources, and a source read by two collectors is queried once.
+
+mod queries;
+mod rows;
+
+use std::time::{Duration, SystemTime};
+
+pub use queries::{fetch, SourceError};
+pub use rows::{parse_status_value, ThreadGroup, AGE_BUCKETS};
+
+/// One query against the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// `SHOW GLOBAL STATUS`
+    GlobalStatus,
+    /// `SHOW GLOBAL VARIABLES`
+    GlobalVariables,
+    /// `information_schema.PROCESSLIST` joined with `INNODB_TRX`, grouped in SQL so that the
+    /// result does not grow with the number of sessions.
+    Threads,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [
+        Source::GlobalStatus,
+        Source::GlobalVariables,
+        Source::Threads,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::GlobalStatus => "global_status",
+            Source::GlobalVariables => "global_variables",
+            Source::Threads => "threads",
+        }
+    }
+}
+
+/// What became of one source this scrape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome<T> {
+    /// Nobody asked for it.
+    NotRequested,
+    Ok(T),
+    /// The query failed (or ran out of time) this scrape; its metrics are left out.
+    Failed(String),
+    /// The server lacks it (missing table or privilege): not an error, said once in the log.
+    Skipped(String),
+}
+
+impl<T> Outcome<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Outcome::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::NotRequested => OutcomeKind::NotRequested,
+            Outcome::Ok(_) => OutcomeKind::Ok,
+            Outcome::Failed(_) => OutcomeKind::Failed,
+            Outcome::Skipped(_) => OutcomeKind::Skipped,
+        }
+    }
+
+    /// The failure or skip reason, if any.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Failed(r) | Outcome::Skipped(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// MariaDB or MySQL: they differ in statement-timeout variables and some tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// What the exporter learnt about the server when it connected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerInfo {
+    pub flavor: Flavor,
+    /// `@@version`, e.g. `10.11.6-MariaDB-0+deb12u1` or `8.4.3`.
+    pub version: String,
+    pub version_comment: String,
+    /// The exporter's own connection id (excluded from every session count).
+    pub connection_id: u64,
+}
+
+/// The raw data of one scrape of one target.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub taken_at: SystemTime,
+    /// `Some` when the connection answered this scrape; `None` is `mysql_up 0`.
+    pub server: Option<ServerInfo>,
+    /// Why the server is not up, for the log and the status page.
+    pub down_reason: Option<String>,
+    pub global_status: Outcome<Vec<(String, String)>>,
+    pub global_variables: Outcome<Vec<(String, String)>>,
+    pub threads: Outcome<Vec<ThreadGroup>>,
+    /// Time spent on each source's query.
+    pub durations: Vec<(Source, Duration)>,
+}
+
+impl Snapshot {
+    /// A snapshot of a server that could not be reached.
+    pub fn down(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Snapshot {
+            taken_at: SystemTime::now(),
+            server: None,
+            down_reason: Some(reason),
+            global_status: Outcome::NotRequested,
+            global_variables: Outcome::NotRequested,
+            threads: Outcome::NotRequested,
+            durations: Vec::new(),
+        }
+    }
+
+    /// An empty snapshot of a reachable server, to be filled source by source.
+    pub fn up(server: ServerInfo) -> Self {
+        Snapshot {
+            server: Some(server),
+            down_reason: None,
+            ..Snapshot::down("")
+        }
+    }
+
+    /// The failure or skip reason of a source.
+    pub fn outcome_reason(&self, source: Source) -> Option<&str> {
+        match source {
+            Source::GlobalStatus => self.global_status.reason(),
+            Source::GlobalVariables => self.global_variables.reason(),
+            Source::Threads => self.threads.reason(),
+        }
+    }
+
+    pub fn outcome_kind(&self, source: Source) -> OutcomeKind {
+        match source {
+            Source::GlobalStatus => self.global_status.kind(),
+            Source::GlobalVariables => self.global_variables.kind(),
+            Source::Threads => self.threads.kind(),
+        }
+    }
+
+    pub fn duration(&self, source: Source) -> Duration {
+        self.durations
+            .iter()
+            .filter(|(s, _)| *s == source)
+            .map(|(_, d)| *d)
+            .sum()
+    }
+
+    /// A global variable's raw value.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        lookup(self.global_variables.ok()?, name)
+    }
+
+    /// A global status variable's raw value.
+    pub fn status(&self, name: &str) -> Option<&str> {
+        lookup(self.global_status.ok()?, name)
+    }
+}
+
+fn lookup<'a>(rows: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    rows.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The outcome of a source without its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutcomeKind {
+    NotRequested,
+    Ok,
+    Failed,
+    Skipped,
+}

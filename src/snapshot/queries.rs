@@ -1,0 +1,247 @@
+//! The SQL of each source and the decoding of its rows: the only part of the snapshot that
+//! talks to a server.
+
+use std::sync::LazyLock;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+use super::rows::{ThreadGroup, AGE_BUCKETS};
+use super::{Outcome, Snapshot, Source};
+
+/// A query error, sorted by what the scrape should do about it.
+#[derive(Debug)]
+pub enum SourceError {
+    /// The server lacks the table or the exporter lacks the privilege: skip, say it once.
+    Unavailable(String),
+    /// Anything else: this scrape's data of the source is lost; the connection may be broken.
+    Failed(mysql_async::Error),
+}
+
+/// Server error codes that mean "this source does not exist for us", not "broken".
+const UNAVAILABLE_CODES: [u16; 5] = [
+    1044, // ER_DBACCESS_DENIED_ERROR
+    1142, // ER_TABLEACCESS_DENIED_ERROR
+    1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR (e.g. PROCESS for INNODB_TRX)
+    1109, // ER_UNKNOWN_TABLE
+    1146, // ER_NO_SUCH_TABLE
+];
+
+/// Runs one source's query and stores its rows in the snapshot.
+pub async fn fetch(
+    conn: &mut Conn,
+    source: Source,
+    snap: &mut Snapshot,
+) -> Result<(), SourceError> {
+    match source {
+        Source::GlobalStatus => {
+            snap.global_status = Outcome::Ok(name_value_rows(conn, "SHOW GLOBAL STATUS").await?)
+        }
+        Source::GlobalVariables => {
+            snap.global_variables =
+                Outcome::Ok(name_value_rows(conn, "SHOW GLOBAL VARIABLES").await?)
+        }
+        Source::Threads => {
+            let rows: Vec<Row> = conn.query(THREADS_SQL.as_str()).await.map_err(classify)?;
+            let groups = rows
+                .into_iter()
+                .map(|row| thread_group(row.unwrap()))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| {
+                    SourceError::Failed(mysql_async::Error::Other(
+                        format!("unexpected processlist row: {e}").into(),
+                    ))
+                })?;
+            snap.threads = Outcome::Ok(groups);
+        }
+    }
+    Ok(())
+}
+
+async fn name_value_rows(conn: &mut Conn, sql: &str) -> Result<Vec<(String, String)>, SourceError> {
+    let rows: Vec<(String, Option<Vec<u8>>)> = conn.query(sql).await.map_err(classify)?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                String::from_utf8_lossy(&v.unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect())
+}
+
+fn classify(e: mysql_async::Error) -> SourceError {
+    match &e {
+        mysql_async::Error::Server(s) if UNAVAILABLE_CODES.contains(&s.code) => {
+            SourceError::Unavailable(format!("{} (error {})", s.message, s.code))
+        }
+        _ => SourceError::Failed(e),
+    }
+}
+
+/// `HOST` without the client port. TCP clients always show `host:port` (IPv6 unbracketed,
+/// `::1:40512`); sockets show `localhost`. So: cut the last `:` segment when it is all digits.
+/// `analysis::host::strip_port` is the same rule in Rust, and a test checks they agree.
+const HOST_EXPR: &str = "IF(p.HOST REGEXP ':[0-9]+$', \
+     LEFT(p.HOST, CHAR_LENGTH(p.HOST) - CHAR_LENGTH(SUBSTRING_INDEX(p.HOST, ':', -1)) - 1), \
+     COALESCE(p.HOST, ''))";
+
+/// Grouped so the result grows with the variety of (user, host, db, command, state), not
+/// with the number of sessions; the ages come bucketed (see [`ThreadGroup`]).
+pub static THREADS_SQL: LazyLock<String> = LazyLock::new(|| {
+    let time = "GREATEST(COALESCE(p.TIME, 0), 0)";
+    let age = "GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0)";
+    let mut cols: Vec<String> = vec![
+        "COALESCE(p.USER, '')".into(),
+        HOST_EXPR.into(),
+        "p.DB".into(),
+        "COALESCE(p.COMMAND, '')".into(),
+        "COALESCE(p.STATE, '')".into(),
+        "t.trx_state".into(),
+        "COUNT(*)".into(),
+        format!("SUM({time})"),
+        format!("MAX({time})"),
+    ];
+    cols.extend(AGE_BUCKETS.iter().map(|b| format!("SUM({time} <= {b})")));
+    cols.push(format!("COALESCE(SUM({age}), 0)"));
+    cols.push(format!("COALESCE(MAX({age}), 0)"));
+    cols.extend(
+        AGE_BUCKETS
+            .iter()
+            .map(|b| format!("COALESCE(SUM({age} <= {b}), 0)")),
+    );
+    format!(
+        "SELECT {} FROM information_schema.PROCESSLIST p \
+         LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+         WHERE p.ID <> CONNECTION_ID() GROUP BY 1, 2, 3, 4, 5, 6",
+        cols.join(", ")
+    )
+});
+
+fn thread_group(values: Vec<Value>) -> Result<ThreadGroup, String> {
+    let n = AGE_BUCKETS.len();
+    if values.len() != 11 + 2 * n {
+        return Err(format!("{} columns, expected {}", values.len(), 11 + 2 * n));
+    }
+    let mut it = values.into_iter();
+    let mut next = || it.next().unwrap_or(Value::NULL);
+    let user = text(next()).unwrap_or_default();
+    let host = text(next()).unwrap_or_default();
+    let db = text(next());
+    let command = text(next()).unwrap_or_default();
+    let state = text(next()).unwrap_or_default();
+    let trx_state = text(next());
+    let count = number(next())?;
+    let time_sum = number(next())?;
+    let time_max = number(next())?;
+    let mut time_le = [0; AGE_BUCKETS.len()];
+    for slot in &mut time_le {
+        *slot = number(next())?;
+    }
+    let trx_age_sum = number(next())?;
+    let trx_age_max = number(next())?;
+    let mut trx_age_le = [0; AGE_BUCKETS.len()];
+    for slot in &mut trx_age_le {
+        *slot = number(next())?;
+    }
+    Ok(ThreadGroup {
+        user,
+        host,
+        db,
+        command,
+        state,
+        trx_state,
+        count,
+        time_sum,
+        time_max,
+        time_le,
+        trx_age_sum,
+        trx_age_max,
+        trx_age_le,
+    })
+}
+
+/// Text columns; bytes that are not UTF-8 (a user name in latin1) are replaced, not fatal.
+fn text(v: Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+/// Counts and sums: integers or DECIMAL text; NULL is 0; negatives clamp to 0.
+fn number(v: Value) -> Result<u64, String> {
+    match v {
+        Value::NULL => Ok(0),
+        Value::Int(i) => Ok(i.max(0) as u64),
+        Value::UInt(u) => Ok(u),
+        Value::Bytes(b) => {
+            let s = String::from_utf8_lossy(&b);
+            let f: f64 = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number"))?;
+            Ok(if f.is_finite() && f > 0.0 {
+                f as u64
+            } else {
+                0
+            })
+        }
+        other => Err(format!("{other:?} is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_from_every_shape_the_protocol_gives() {
+        assert_eq!(number(Value::NULL), Ok(0));
+        assert_eq!(number(Value::Int(-3)), Ok(0));
+        assert_eq!(number(Value::UInt(7)), Ok(7));
+        assert_eq!(number(Value::Bytes(b"42".to_vec())), Ok(42));
+        assert_eq!(number(Value::Bytes(b"42.0000".to_vec())), Ok(42));
+        assert!(number(Value::Bytes(b"x".to_vec())).is_err());
+    }
+
+    #[test]
+    fn text_survives_bytes_that_are_not_utf8() {
+        assert_eq!(
+            text(Value::Bytes(vec![b'a', 0xff, b'b'])).unwrap(),
+            "a\u{fffd}b"
+        );
+        assert_eq!(text(Value::NULL), None);
+    }
+
+    #[test]
+    fn a_recorded_mariadb_row_decodes() {
+        let mut values = vec![
+            Value::Bytes(b"kefu".to_vec()),
+            Value::Bytes(b"10.0.0.7".to_vec()),
+            Value::NULL,
+            Value::Bytes(b"Sleep".to_vec()),
+            Value::Bytes(b"".to_vec()),
+            Value::Bytes(b"RUNNING".to_vec()),
+            Value::Int(3),
+            Value::Bytes(b"120".to_vec()),
+            Value::Bytes(b"40".to_vec()),
+        ];
+        values.extend(
+            [0u64, 0, 0, 0, 3, 3, 3, 3, 3, 3].map(|v| Value::Bytes(v.to_string().into_bytes())),
+        );
+        values.push(Value::Bytes(b"150".to_vec()));
+        values.push(Value::Bytes(b"50".to_vec()));
+        values.extend(
+            [0u64, 0, 0, 0, 3, 3, 3, 3, 3, 3].map(|v| Value::Bytes(v.to_string().into_bytes())),
+        );
+        let g = thread_group(values).unwrap();
+        assert_eq!(g.user, "kefu");
+        assert_eq!(g.db, None);
+        assert_eq!(g.trx_state.as_deref(), Some("RUNNING"));
+        assert_eq!((g.count, g.time_sum, g.trx_age_max), (3, 120, 50));
+        assert_eq!(g.trx_age_le[4], 3);
+    }
+}

@@ -1,0 +1,113 @@
+//! Row types of the sources, and how raw values read.
+
+/// Upper bounds (seconds) of the session-age buckets, `+Inf` implied. Public interface:
+/// alerts subtract the `le="30"` bucket, so change only with a changelog entry.
+pub const AGE_BUCKETS: [u64; 10] = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+/// One group of the `Threads` source: the sessions that share user, host, db, command,
+/// state and InnoDB transaction state, with the distribution of their ages.
+///
+/// Two ages are carried because which one matters depends on the session's class, and the
+/// class is decided in Rust (`analysis::sessions`), not in SQL: `TIME` (seconds in the
+/// current command: query age, or idle time for `Sleep`) and the age of the open InnoDB
+/// transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ThreadGroup {
+    /// `USER`; empty when the server gives NULL.
+    pub user: String,
+    /// `HOST` with the client port stripped by the query (`10.0.0.5`, `::1`, `localhost`).
+    pub host: String,
+    pub db: Option<String>,
+    /// `COMMAND`, e.g. `Sleep`, `Query`, `Daemon`; empty when NULL.
+    pub command: String,
+    /// `STATE`, e.g. `Sending data`, `User sleep`; empty when NULL.
+    pub state: String,
+    /// `INNODB_TRX.trx_state` (`RUNNING`, `LOCK WAIT`, ...); `None`: no InnoDB transaction.
+    pub trx_state: Option<String>,
+    pub count: u64,
+    /// `TIME` summed over the group, and its maximum.
+    pub time_sum: u64,
+    pub time_max: u64,
+    /// `time_le[i]`: sessions with `TIME <= AGE_BUCKETS[i]`.
+    pub time_le: [u64; AGE_BUCKETS.len()],
+    /// Transaction age (now − `trx_started`), summed, maximum, and bucketed like `time_le`.
+    pub trx_age_sum: u64,
+    pub trx_age_max: u64,
+    pub trx_age_le: [u64; AGE_BUCKETS.len()],
+}
+
+impl ThreadGroup {
+    /// `count` sessions that all have the same `time` and transaction age (for tests and
+    /// for building groups from per-session rows).
+    pub fn uniform(
+        user: &str,
+        host: &str,
+        db: Option<&str>,
+        command: &str,
+        state: &str,
+        trx: Option<(&str, u64)>,
+        count: u64,
+        time: u64,
+    ) -> Self {
+        let le = |age: u64| AGE_BUCKETS.map(|b| if age <= b { count } else { 0 });
+        let (trx_state, trx_age) = match trx {
+            Some((s, age)) => (Some(s.to_string()), Some(age)),
+            None => (None, None),
+        };
+        ThreadGroup {
+            user: user.into(),
+            host: host.into(),
+            db: db.map(Into::into),
+            command: command.into(),
+            state: state.into(),
+            trx_state,
+            count,
+            time_sum: time * count,
+            time_max: time,
+            time_le: le(time),
+            trx_age_sum: trx_age.map_or(0, |a| a * count),
+            trx_age_max: trx_age.unwrap_or(0),
+            trx_age_le: trx_age.map_or([0; AGE_BUCKETS.len()], le),
+        }
+    }
+}
+
+/// Reads a `SHOW GLOBAL STATUS`/`VARIABLES` value as mysqld_exporter does: numbers,
+/// `ON`/`OFF`/`YES`/`NO`, and Galera's `Primary`; anything else is not a metric.
+pub fn parse_status_value(raw: &str) -> Option<f64> {
+    match raw.to_ascii_lowercase().as_str() {
+        "yes" | "on" | "primary" => return Some(1.0),
+        "no" | "off" | "disabled" | "non-primary" | "disconnected" | "connecting" => {
+            return Some(0.0)
+        }
+        _ => {}
+    }
+    let v: f64 = raw.trim().parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_values_read_like_mysqld_exporter() {
+        assert_eq!(parse_status_value("151"), Some(151.0));
+        assert_eq!(parse_status_value("0.5"), Some(0.5));
+        assert_eq!(parse_status_value("ON"), Some(1.0));
+        assert_eq!(parse_status_value("OFF"), Some(0.0));
+        assert_eq!(parse_status_value("Primary"), Some(1.0));
+        assert_eq!(parse_status_value("utf8mb4"), None);
+        assert_eq!(parse_status_value(""), None);
+        assert_eq!(parse_status_value("nan"), None);
+        assert_eq!(parse_status_value("inf"), None);
+    }
+
+    #[test]
+    fn a_uniform_group_buckets_its_ages() {
+        let g = ThreadGroup::uniform("u", "h", None, "Sleep", "", Some(("RUNNING", 45)), 3, 7);
+        assert_eq!(g.time_le, [0, 0, 3, 3, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(g.trx_age_le, [0, 0, 0, 0, 3, 3, 3, 3, 3, 3]);
+        assert_eq!((g.time_sum, g.trx_age_sum, g.trx_age_max), (21, 135, 45));
+    }
+}

@@ -1,0 +1,85 @@
+//! Which server this is, read once per connection from `@@version`/`@@version_comment`.
+
+use crate::snapshot::Flavor;
+
+/// Decides the flavour, or says why the server is not one we know how to read.
+pub fn detect(version: &str, version_comment: &str) -> Result<Flavor, String> {
+    if version.contains("MariaDB") || version_comment.contains("MariaDB") {
+        return Ok(Flavor::MariaDb);
+    }
+    let major: Option<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse().ok());
+    match major {
+        Some(5..=9) => Ok(Flavor::MySql),
+        _ => Err(format!(
+            "unknown server flavour: version `{version}` ({version_comment}); \
+             mysql_pool_exporter reads MySQL 5.7/8.x and MariaDB 10.6+ — point the DSN at \
+             one of those (not at a proxy's admin port)"
+        )),
+    }
+}
+
+/// The statements that bound every query of the exporter on the server side, so a query
+/// abandoned by a client-side timeout does not keep running (DESIGN.md).
+pub fn session_setup(flavor: Flavor, statement_timeout_secs: f64) -> Vec<String> {
+    let lock_wait = statement_timeout_secs.ceil().max(1.0) as u64;
+    let mut sql = vec![
+        // Metadata-lock waits (e.g. behind FLUSH TABLES WITH READ LOCK) give up too.
+        format!("SET SESSION lock_wait_timeout = {lock_wait}"),
+        // A persistent connection must survive a short server wait_timeout between scrapes.
+        "SET SESSION wait_timeout = 28800".to_string(),
+    ];
+    sql.push(match flavor {
+        Flavor::MariaDb => format!("SET SESSION max_statement_time = {statement_timeout_secs:.3}"),
+        Flavor::MySql => format!(
+            "SET SESSION max_execution_time = {}",
+            (statement_timeout_secs * 1000.0).round() as u64
+        ),
+    });
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_real_version_strings() {
+        assert_eq!(
+            detect("10.11.6-MariaDB-0+deb12u1", "Debian 12"),
+            Ok(Flavor::MariaDb)
+        );
+        assert_eq!(detect("5.5.5-10.6.16-MariaDB", ""), Ok(Flavor::MariaDb));
+        assert_eq!(
+            detect("8.4.3", "MySQL Community Server - GPL"),
+            Ok(Flavor::MySql)
+        );
+        assert_eq!(
+            detect("8.0.36-28", "Percona Server (GPL), Release 28"),
+            Ok(Flavor::MySql)
+        );
+        assert_eq!(
+            detect("11.4.2-MariaDB", "mariadb.org binary distribution"),
+            Ok(Flavor::MariaDb)
+        );
+    }
+
+    #[test]
+    fn an_unknown_flavour_is_named() {
+        let err = detect("2.5.5-ProxySQL", "").unwrap_err();
+        assert!(
+            err.contains("`2.5.5-ProxySQL`") && err.contains("proxy"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn statement_limits_use_each_flavours_variable() {
+        assert!(session_setup(Flavor::MariaDb, 2.5)
+            .contains(&"SET SESSION max_statement_time = 2.500".to_string()));
+        assert!(session_setup(Flavor::MySql, 2.5)
+            .contains(&"SET SESSION max_execution_time = 2500".to_string()));
+    }
+}

@@ -1,0 +1,297 @@
+//! One monitored server: ONE persistent connection, reconnected with backoff.
+//!
+//! mysqld_exporter opens a connection per scrape and so reports `mysql_up 0` exactly when
+//! the server is full. Here the connection is opened once and kept; a scrape only opens a
+//! new one after the old one broke, and not more often than the backoff allows.
+
+mod flavor;
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, SslOpts};
+use tokio::sync::Mutex;
+use tokio::time::timeout_at;
+
+pub use flavor::{detect as detect_flavor, session_setup};
+
+use crate::config::{TargetConfig, TlsMode};
+use crate::snapshot::{self, Outcome, ServerInfo, Snapshot, Source, SourceError};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+pub struct Target {
+    pub config: TargetConfig,
+    state: Mutex<ConnState>,
+}
+
+#[derive(Default)]
+struct ConnState {
+    conn: Option<(Conn, ServerInfo)>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl Target {
+    pub fn new(config: TargetConfig) -> Self {
+        Target {
+            config,
+            state: Mutex::new(ConnState::default()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Reads `sources` before `deadline`. Never fails: what could not be read is recorded in
+    /// the snapshot (server down, source failed or skipped).
+    pub async fn snapshot(&self, sources: &[Source], deadline: Instant) -> Snapshot {
+        let mut state = self.state.lock().await;
+        let (mut conn, server) = match state.conn.take() {
+            Some(c) => c,
+            None => match self.connect_with_backoff(&mut state, deadline).await {
+                Ok(c) => c,
+                Err(reason) => return Snapshot::down(reason),
+            },
+        };
+        let mut snap = Snapshot::up(server.clone());
+        let mut broken = false;
+        for &source in sources {
+            let started = Instant::now();
+            let result = timeout_at(
+                deadline.into(),
+                snapshot::fetch(&mut conn, source, &mut snap),
+            )
+            .await;
+            snap.durations.push((source, started.elapsed()));
+            let failure = match result {
+                Ok(Ok(())) => continue,
+                Ok(Err(SourceError::Unavailable(why))) => Outcome::<()>::Skipped(why),
+                Ok(Err(SourceError::Failed(e))) => {
+                    // A server error leaves the connection usable; anything else may not.
+                    broken |= !matches!(e, mysql_async::Error::Server(_));
+                    Outcome::Failed(describe(&e))
+                }
+                Err(_) => {
+                    // The query is abandoned mid-protocol: the connection cannot be reused.
+                    // The server stops it by itself (max_statement_time/max_execution_time).
+                    broken = true;
+                    Outcome::Failed(format!(
+                        "no answer before the scrape deadline ({} query)",
+                        source.name()
+                    ))
+                }
+            };
+            match source {
+                Source::GlobalStatus => snap.global_status = failure.map_none(),
+                Source::GlobalVariables => snap.global_variables = failure.map_none(),
+                Source::Threads => snap.threads = failure.map_none(),
+            }
+            if broken {
+                break;
+            }
+        }
+        if broken {
+            state.failures += 1;
+            state.retry_at = Some(Instant::now() + backoff(state.failures));
+            tokio::spawn(async move { drop(conn) });
+        } else {
+            state.conn = Some((conn, server));
+        }
+        snap
+    }
+
+    async fn connect_with_backoff(
+        &self,
+        state: &mut ConnState,
+        deadline: Instant,
+    ) -> Result<(Conn, ServerInfo), String> {
+        if let Some(at) = state.retry_at {
+            if Instant::now() < at {
+                return Err(format!(
+                    "{} (next reconnect attempt in {:.1}s)",
+                    state.last_error.as_deref().unwrap_or("connection lost"),
+                    at.saturating_duration_since(Instant::now()).as_secs_f64()
+                ));
+            }
+        }
+        let limit = deadline.min(Instant::now() + self.config.connect_timeout);
+        let budget = limit.saturating_duration_since(Instant::now());
+        let result = match timeout_at(limit.into(), self.connect()).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "cannot connect to {}: no answer within {:.1}s (the target's connect_timeout \
+                 or the scrape deadline); is the server hung or a firewall dropping packets?",
+                self.config.dsn,
+                budget.as_secs_f64()
+            )),
+        };
+        match result {
+            Ok(c) => {
+                if state.failures > 0 {
+                    tracing::info!(target_name = %self.name(), "reconnected to MySQL");
+                }
+                state.failures = 0;
+                state.retry_at = None;
+                state.last_error = None;
+                Ok(c)
+            }
+            Err(e) => {
+                state.failures += 1;
+                state.retry_at = Some(Instant::now() + backoff(state.failures));
+                state.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens and prepares a connection: TCP (never a silent switch to the Unix socket),
+    /// flavour detection, server-side statement limit.
+    async fn connect(&self) -> Result<(Conn, ServerInfo), String> {
+        let c = &self.config;
+        let where_ = format!("{}", c.dsn);
+        let conn = match c.tls.mode {
+            TlsMode::Preferred => match Conn::new(self.opts(Some(lenient_tls()))).await {
+                Ok(conn) => Ok(conn),
+                // The server does not speak TLS: "preferred" falls back to plain TCP.
+                Err(mysql_async::Error::Driver(
+                    mysql_async::DriverError::NoClientSslFlagFromServer,
+                )) => Conn::new(self.opts(None)).await,
+                Err(e) => Err(e),
+            },
+            _ => Conn::new(self.opts(self.tls_opts())).await,
+        }
+        .map_err(|e| format!("cannot connect to {where_}: {}", describe(&e)))?;
+        let mut conn = conn;
+        let (version, comment, id): (String, String, u64) = conn
+            .query_first("SELECT @@version, @@version_comment, CONNECTION_ID()")
+            .await
+            .map_err(|e| format!("{where_}: {}", describe(&e)))?
+            .ok_or_else(|| format!("{where_}: SELECT @@version returned no row"))?;
+        let flavor = detect_flavor(&version, &comment).map_err(|e| format!("{where_}: {e}"))?;
+        for sql in session_setup(flavor, c.statement_timeout.as_secs_f64()) {
+            conn.query_drop(&sql)
+                .await
+                .map_err(|e| format!("{where_}: `{sql}` failed: {}", describe(&e)))?;
+        }
+        tracing::info!(target_name = %self.name(), version = %version, flavor = ?flavor, "connected to MySQL");
+        Ok((
+            conn,
+            ServerInfo {
+                flavor,
+                version,
+                version_comment: comment,
+                connection_id: id,
+            },
+        ))
+    }
+
+    fn opts(&self, ssl: Option<SslOpts>) -> OptsBuilder {
+        let c = &self.config;
+        let mut b = OptsBuilder::default()
+            .ip_or_hostname(c.dsn.host.clone())
+            .tcp_port(c.dsn.port)
+            .user(Some(c.dsn.user.clone()))
+            .db_name(c.dsn.database.clone())
+            .prefer_socket(false)
+            .stmt_cache_size(0)
+            .ssl_opts(ssl)
+            .connect_attributes(std::collections::HashMap::from([(
+                "program_name".to_string(),
+                "mysql_pool_exporter".to_string(),
+            )]));
+        if let Some(p) = &c.password {
+            b = b.pass(Some(p.expose().to_string()));
+        }
+        b
+    }
+
+    fn tls_opts(&self) -> Option<SslOpts> {
+        let c = &self.config.tls;
+        let roots = c
+            .ca_file
+            .iter()
+            .map(|p| p.clone().into())
+            .collect::<Vec<_>>();
+        match c.mode {
+            TlsMode::Disabled => None,
+            TlsMode::Preferred | TlsMode::Required => Some(lenient_tls()),
+            TlsMode::VerifyCa => Some(
+                SslOpts::default()
+                    .with_root_certs(roots)
+                    .with_danger_skip_domain_validation(true),
+            ),
+            TlsMode::VerifyIdentity => Some(SslOpts::default().with_root_certs(roots)),
+        }
+    }
+
+    /// Drops the connection, so the next scrape reconnects (tests and shutdown).
+    pub async fn disconnect(&self) {
+        if let Some((conn, _)) = self.state.lock().await.conn.take() {
+            let _ = conn.disconnect().await;
+        }
+    }
+}
+
+/// Encrypt, but do not check the certificate: what `required` means for the mysql client.
+fn lenient_tls() -> SslOpts {
+    SslOpts::default()
+        .with_danger_accept_invalid_certs(true)
+        .with_danger_skip_domain_validation(true)
+}
+
+fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(8);
+    (BACKOFF_MIN * 2u32.pow(exp)).min(BACKOFF_MAX)
+}
+
+/// An error for people: the server's message and code, never the password.
+pub fn describe(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(s) => {
+            let hint = match s.code {
+                1040 => "; the server is full (max_connections): the exporter reconnects \
+                         through the slot reserved for CONNECTION ADMIN/SUPER if its user has it",
+                1045 => "; check the user and the password (password_file or MYSQL_PASSWORD)",
+                1203 => "; the exporter's user hit max_user_connections",
+                1227 | 1142 => "; grant PROCESS, REPLICATION CLIENT and SELECT ON performance_schema.* to the exporter's user",
+                1969 | 3024 => "; the query hit the exporter's statement_timeout",
+                _ => "",
+            };
+            format!("server error {} ({}): {}{hint}", s.code, s.state, s.message)
+        }
+        mysql_async::Error::Io(io) => format!("network error: {io}"),
+        other => other.to_string(),
+    }
+}
+
+trait MapNone<T> {
+    fn map_none(self) -> Outcome<T>;
+}
+
+impl<A, T> MapNone<T> for Outcome<A> {
+    /// Carries a failure outcome over to another row type.
+    fn map_none(self) -> Outcome<T> {
+        match self {
+            Outcome::Failed(r) => Outcome::Failed(r),
+            Outcome::Skipped(r) => Outcome::Skipped(r),
+            Outcome::NotRequested | Outcome::Ok(_) => Outcome::NotRequested,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(250));
+        assert_eq!(backoff(2), Duration::from_millis(500));
+        assert_eq!(backoff(5), Duration::from_secs(4));
+        assert_eq!(backoff(50), BACKOFF_MAX);
+    }
+}
