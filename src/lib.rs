@@ -5,8 +5,10 @@
 //! (OpenMetrics, HTTP). [`collect`] holds the collectors that tie a query to its metrics.
 
 pub mod analysis;
+pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod expose;
+pub mod logging;
 pub mod snapshot;
 pub mod target;

@@ -38,7 +38,8 @@ pub struct ThreadGroup {
 
 impl ThreadGroup {
     /// `count` sessions that all have the same `time` and transaction age (for tests and
-    /// for building groups from per-session rows).
+    /// for building groups from per-session rows). One argument per column of the row.
+    #[allow(clippy::too_many_arguments)]
     pub fn uniform(
         user: &str,
         host: &str,

@@ -1,0 +1,214 @@
+//! `SHOW GLOBAL STATUS`, named and grouped exactly as mysqld_exporter's `global_status`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::{Collector, EncodeContext};
+use crate::expose::{Families, Labels};
+use crate::snapshot::{parse_status_value, Snapshot, Source};
+
+#[derive(Debug)]
+pub struct GlobalStatus;
+
+/// Status variables mysqld_exporter groups into one family with a label.
+/// (prefix, family name without `_total`, label, is a counter)
+const GROUPS: [(&str, &str, &str, bool); 6] = [
+    ("com_", "commands", "command", true),
+    ("handler_", "handlers", "handler", true),
+    ("connection_errors_", "connection_errors", "error", true),
+    ("innodb_rows_", "innodb_row_ops", "operation", true),
+    (
+        "performance_schema_",
+        "performance_schema_lost",
+        "instrumentation",
+        true,
+    ),
+    // innodb_buffer_pool_pages_* is split below: states are gauges, the rest counters.
+    ("innodb_buffer_pool_pages_", "", "", false),
+];
+
+const BUFFER_POOL_STATES: [&str; 4] = ["data", "dirty", "free", "misc"];
+
+impl Collector for GlobalStatus {
+    fn name(&self) -> &'static str {
+        "global_status"
+    }
+    fn help(&self) -> &'static str {
+        "SHOW GLOBAL STATUS (threads_connected, connection_errors_total, ...)"
+    }
+    fn sources(&self) -> &'static [Source] {
+        &[Source::GlobalStatus]
+    }
+
+    fn encode(&self, snap: &Snapshot, _: &EncodeContext, out: &mut Families) -> fmt::Result {
+        let Some(rows) = snap.global_status.ok() else {
+            return Ok(());
+        };
+        // family → (help, counter?, samples); BTreeMap keeps output stable.
+        let mut grouped: BTreeMap<String, (bool, Vec<(Labels, f64)>)> = BTreeMap::new();
+        let mut plain: Vec<(String, f64)> = Vec::new();
+        for (name, raw) in rows {
+            let Some(value) = parse_status_value(raw) else {
+                continue;
+            };
+            let key = name.to_ascii_lowercase();
+            if !is_metric_name(&key) {
+                continue;
+            }
+            match group_of(&key) {
+                Some((family, label, label_value, counter)) => grouped
+                    .entry(family)
+                    .or_insert_with(|| (counter, Vec::new()))
+                    .1
+                    .push((vec![(label, label_value)], value)),
+                None => plain.push((key, value)),
+            }
+        }
+        plain.sort_by(|a, b| a.0.cmp(&b.0));
+        plain.dedup_by(|a, b| a.0 == b.0);
+        for (key, value) in plain {
+            out.untyped(
+                &format!("mysql_global_status_{key}"),
+                "Generic metric from SHOW GLOBAL STATUS.",
+                &[(Vec::new(), value)],
+            )?;
+        }
+        for (family, (counter, samples)) in grouped {
+            let name = format!("mysql_global_status_{family}");
+            let help = group_help(&family);
+            if counter {
+                out.counter(&name, help, &samples)?;
+            } else {
+                out.gauge(&name, help, &samples)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn group_of(key: &str) -> Option<(String, &'static str, String, bool)> {
+    for (prefix, family, label, counter) in GROUPS {
+        let Some(rest) = key.strip_prefix(prefix) else {
+            continue;
+        };
+        if prefix == "innodb_buffer_pool_pages_" {
+            return Some(if BUFFER_POOL_STATES.contains(&rest) {
+                ("buffer_pool_pages".into(), "state", rest.into(), false)
+            } else {
+                (
+                    "buffer_pool_page_changes".into(),
+                    "operation",
+                    rest.into(),
+                    true,
+                )
+            });
+        }
+        return Some((family.into(), label, rest.into(), counter));
+    }
+    None
+}
+
+fn group_help(family: &str) -> &'static str {
+    match family {
+        "commands" => "Total number of executed MySQL commands.",
+        "handlers" => "Total number of executed MySQL handlers.",
+        "connection_errors" => "Total number of MySQL connection errors.",
+        "innodb_row_ops" => "Total number of MySQL InnoDB row operations.",
+        "performance_schema_lost" => "Total number of MySQL instrumentations that could not be loaded or created due to memory constraints.",
+        "buffer_pool_pages" => "Innodb buffer pool pages by state.",
+        _ => "Innodb buffer pool page state changes.",
+    }
+}
+
+/// Status names are `[a-z0-9_]` on every server we know; anything else is not a metric name.
+pub(super) fn is_metric_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::testing::{encode, recorded};
+    use crate::expose::om;
+    use crate::snapshot::Outcome;
+
+    #[test]
+    fn names_types_and_groups_match_mysqld_exporter() {
+        let mut snap = recorded();
+        snap.global_status = Outcome::Ok(
+            [
+                ("Threads_connected", "48"),
+                ("Max_used_connections", "151"),
+                ("Aborted_connects", "7"),
+                ("Connection_errors_max_connections", "12"),
+                ("Connection_errors_internal", "0"),
+                ("Com_select", "1000"),
+                ("Innodb_buffer_pool_pages_dirty", "3"),
+                ("Innodb_buffer_pool_pages_flushed", "30"),
+                ("Rpl_status", "AUTH_MASTER"),
+                ("Ssl_cipher", ""),
+                ("Wsrep_ready", "ON"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec(),
+        );
+        let text = encode(&GlobalStatus, &snap);
+        assert!(
+            text.contains("# TYPE mysql_global_status_threads_connected unknown"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE mysql_global_status_connection_errors counter"),
+            "{text}"
+        );
+        let s = om::parse(&text);
+        assert_eq!(
+            om::get(&s, "mysql_global_status_threads_connected", &[]),
+            Some(48.0)
+        );
+        assert_eq!(
+            om::get(&s, "mysql_global_status_max_used_connections", &[]),
+            Some(151.0)
+        );
+        assert_eq!(
+            om::get(
+                &s,
+                "mysql_global_status_connection_errors_total",
+                &[("error", "max_connections")]
+            ),
+            Some(12.0)
+        );
+        assert_eq!(
+            om::get(
+                &s,
+                "mysql_global_status_commands_total",
+                &[("command", "select")]
+            ),
+            Some(1000.0)
+        );
+        assert_eq!(
+            om::get(
+                &s,
+                "mysql_global_status_buffer_pool_pages",
+                &[("state", "dirty")]
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            om::get(
+                &s,
+                "mysql_global_status_buffer_pool_page_changes_total",
+                &[("operation", "flushed")]
+            ),
+            Some(30.0)
+        );
+        assert_eq!(
+            om::get(&s, "mysql_global_status_wsrep_ready", &[]),
+            Some(1.0)
+        );
+        assert!(!text.contains("rpl_status") && !text.contains("ssl_cipher"));
+    }
+}

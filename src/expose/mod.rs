@@ -1,0 +1,13 @@
+//! Exposition: metric families onto the OpenMetrics encoder, and the HTTP server.
+
+mod families;
+pub mod http;
+#[cfg(test)]
+pub mod om;
+mod status_page;
+
+pub use families::{Families, Labels};
+
+/// The content type prometheus-client's text encoder produces.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -1,0 +1,63 @@
+//! Test helper: reads an exposition with a real OpenMetrics parser (the `openmetrics-parser`
+//! crate) into `name{label="value",...}` → value, labels sorted. Shared by unit and
+//! integration tests (`tests/common` includes this file by path).
+
+use std::collections::BTreeMap;
+
+use openmetrics_parser::{MetricNumber, OpenMetricsValue};
+
+pub type Samples = BTreeMap<String, f64>;
+
+/// Parses OpenMetrics text; panics with the parser's message if it is not valid.
+pub fn parse(text: &str) -> Samples {
+    let exposition = openmetrics_parser::openmetrics::parse_openmetrics(text)
+        .unwrap_or_else(|e| panic!("not valid OpenMetrics: {e:?}\n{text}"));
+    let mut out = Samples::new();
+    for family in exposition.families.values() {
+        let names = family.get_label_names().to_vec();
+        for sample in family.iter_samples() {
+            let set = sample.get_labelset().expect("labelset");
+            let mut labels: Vec<(String, String)> = names
+                .iter()
+                .filter_map(|n| set.get_label_value(n).map(|v| (n.clone(), v.to_string())))
+                .collect();
+            labels.sort();
+            let (suffix, value) = match &sample.value {
+                OpenMetricsValue::Gauge(n) | OpenMetricsValue::Unknown(n) => ("", num(n)),
+                OpenMetricsValue::Counter(c) => ("_total", num(&c.value)),
+                other => panic!(
+                    "unexpected sample type in {}: {other:?}",
+                    family.family_name
+                ),
+            };
+            out.insert(
+                key(&format!("{}{suffix}", family.family_name), &labels),
+                value,
+            );
+        }
+    }
+    out
+}
+
+fn num(n: &MetricNumber) -> f64 {
+    n.as_f64()
+}
+
+/// The key of a sample: `name{a="1",b="2"}` with labels sorted, or `name` alone.
+pub fn key(name: &str, labels: &[(String, String)]) -> String {
+    if labels.is_empty() {
+        return name.to_string();
+    }
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{name}{{{}}}", inner.join(","))
+}
+
+/// `get(&samples, "mysql_sessions", &[("mysql_user", "kefu"), ("state", "idle")])`
+pub fn get(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut l: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    l.sort();
+    samples.get(&key(name, &l)).copied()
+}
