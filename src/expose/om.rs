@@ -22,18 +22,33 @@ pub fn parse(text: &str) -> Samples {
                 .filter_map(|n| set.get_label_value(n).map(|v| (n.clone(), v.to_string())))
                 .collect();
             labels.sort();
-            let (suffix, value) = match &sample.value {
-                OpenMetricsValue::Gauge(n) | OpenMetricsValue::Unknown(n) => ("", num(n)),
-                OpenMetricsValue::Counter(c) => ("_total", num(&c.value)),
-                other => panic!(
-                    "unexpected sample type in {}: {other:?}",
-                    family.family_name
-                ),
-            };
-            out.insert(
-                key(&format!("{}{suffix}", family.family_name), &labels),
-                value,
-            );
+            let name = &family.family_name;
+            match &sample.value {
+                OpenMetricsValue::Gauge(n) | OpenMetricsValue::Unknown(n) => {
+                    out.insert(key(name, &labels), num(n));
+                }
+                OpenMetricsValue::Counter(c) => {
+                    out.insert(key(&format!("{name}_total"), &labels), num(&c.value));
+                }
+                OpenMetricsValue::Histogram(h) => {
+                    let count = h.count.map(|c| c as f64).unwrap_or(f64::NAN);
+                    out.insert(key(&format!("{name}_count"), &labels), count);
+                    let sum = h.sum.as_ref().map(num).unwrap_or(f64::NAN);
+                    out.insert(key(&format!("{name}_sum"), &labels), sum);
+                    for b in &h.buckets {
+                        let mut l = labels.clone();
+                        let le = if b.upper_bound.is_infinite() {
+                            "+Inf".to_string()
+                        } else {
+                            b.upper_bound.to_string()
+                        };
+                        l.push(("le".into(), le));
+                        l.sort();
+                        out.insert(key(&format!("{name}_bucket"), &l), num(&b.count));
+                    }
+                }
+                other => panic!("unexpected sample type in {name}: {other:?}"),
+            }
         }
     }
     out

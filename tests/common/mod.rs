@@ -1,0 +1,424 @@
+//! Test harness: a real MariaDB (Debian `mariadb-server`) with a throwaway datadir on a free
+//! loopback port, the real exporter binary, and a tiny HTTP client.
+//!
+//! The server is stopped by PID: a watchdog shell waits for the test process to exit, then
+//! kills the server and removes its directory, so nothing survives a panicking test.
+
+#![allow(dead_code)]
+
+#[path = "../../src/expose/om.rs"]
+pub mod om;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const EXPORTER_PASSWORD: &str = "exp-S3cret-7f2a";
+pub const APP_PASSWORD: &str = "app-pw";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scratch directory under `target/test-tmp`, removed by the watchdog/Drop.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn find(names: &[&str]) -> PathBuf {
+    for n in names {
+        for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
+            let p = Path::new(dir).join(n);
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    panic!("none of {names:?} is installed: run scripts/test.sh (it apt-get installs mariadb-server and prometheus)");
+}
+
+/// Kills `pid` (and removes `dir`) once this test process is gone.
+fn watchdog(pid: u32, dir: &Path) {
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; kill {pid} 2>/dev/null; \
+         for i in $(seq 50); do kill -0 {pid} 2>/dev/null || break; sleep 0.1; done; \
+         kill -9 {pid} 2>/dev/null; rm -rf '{dir}'",
+        me = std::process::id(),
+        dir = dir.display()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watchdog");
+}
+
+pub struct MariaDb {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub pid: u32,
+}
+
+impl MariaDb {
+    /// Starts a server; `extra` adds mariadbd options.
+    pub fn start(extra: &[&str]) -> MariaDb {
+        let dir = scratch("mariadb");
+        let data = dir.join("data");
+        let socket = dir.join("sock");
+        let port = free_port();
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
+        let user: Vec<String> = if as_root {
+            vec!["--user=root".into()]
+        } else {
+            vec![]
+        };
+        let out = Command::new(find(&["mariadb-install-db", "mysql_install_db"]))
+            .args([
+                "--no-defaults",
+                "--skip-test-db",
+                "--auth-root-authentication-method=socket",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .args(&user)
+            .output()
+            .expect("run mariadb-install-db");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let child = Command::new(find(&["mariadbd", "mysqld"]))
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .arg(format!("--log-error={}", dir.join("error.log").display()))
+            .arg(format!("--port={port}"))
+            .args([
+                "--bind-address=127.0.0.1,::1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M",
+            ])
+            .args([
+                "--max-connections=300",
+                "--performance-schema=ON",
+                "--skip-log-bin",
+            ])
+            .args(&user)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        let pid = child.id();
+        watchdog(pid, &dir);
+        let db = MariaDb {
+            port,
+            dir,
+            socket,
+            pid,
+        };
+        let started = Instant::now();
+        loop {
+            if db.try_sql("SELECT 1").is_ok() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let log = std::fs::read_to_string(db.dir.join("error.log")).unwrap_or_default();
+                panic!("MariaDB did not come up in 60 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        db.sql(&format!(
+            "CREATE USER 'exporter'@'%' IDENTIFIED BY '{EXPORTER_PASSWORD}';
+             GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'exporter'@'%';
+             GRANT SELECT ON performance_schema.* TO 'exporter'@'%';
+             CREATE DATABASE kefu;
+             CREATE TABLE kefu.visitors (id INT PRIMARY KEY, name VARCHAR(64)) ENGINE=InnoDB;
+             INSERT INTO kefu.visitors VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d'),(5,'e'),(6,'f');
+             CREATE USER 'kefu'@'%' IDENTIFIED BY '{APP_PASSWORD}';
+             GRANT ALL ON kefu.* TO 'kefu'@'%';
+             CREATE USER 'report'@'%' IDENTIFIED BY '{APP_PASSWORD}';
+             GRANT SELECT ON kefu.* TO 'report'@'%';"
+        ));
+        db
+    }
+
+    /// Runs SQL as root over the socket with the `mariadb` client; returns tab-separated rows.
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new(find(&["mariadb", "mysql"]))
+            .args(["--no-defaults", "-uroot", "-N", "-B"])
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-e", sql])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    pub fn sql(&self, sql: &str) -> String {
+        self.try_sql(sql)
+            .unwrap_or_else(|e| panic!("SQL failed: {e}\n{sql}"))
+    }
+
+    /// A mysql_async connection as `user` from 127.0.0.1.
+    pub async fn connect(&self, user: &str) -> mysql_async::Conn {
+        self.connect_from(user, "127.0.0.1").await
+    }
+
+    pub async fn connect_from(&self, user: &str, host: &str) -> mysql_async::Conn {
+        let pass = if user == "exporter" {
+            EXPORTER_PASSWORD
+        } else {
+            APP_PASSWORD
+        };
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host)
+            .tcp_port(self.port)
+            .user(Some(user))
+            .pass(Some(pass))
+            .prefer_socket(false);
+        mysql_async::Conn::new(opts)
+            .await
+            .expect("connect test session")
+    }
+}
+
+/// One MariaDB shared by every test of a test binary.
+pub fn mariadb() -> &'static MariaDb {
+    static DB: OnceLock<MariaDb> = OnceLock::new();
+    DB.get_or_init(|| MariaDb::start(&[]))
+}
+
+/// The exporter binary, running until dropped.
+pub struct Exporter {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Exporter {
+    /// Starts the exporter with `config` (YAML; `{password_file}` is replaced by a file
+    /// holding the exporter's password) and waits until it listens.
+    pub fn start(config: &str, extra_args: &[&str]) -> Exporter {
+        let dir = scratch("exporter");
+        let pw = dir.join("password");
+        std::fs::write(&pw, format!("{EXPORTER_PASSWORD}\n")).unwrap();
+        let cfg = dir.join("config.yml");
+        std::fs::write(
+            &cfg,
+            config.replace("{password_file}", &pw.display().to_string()),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_mysql_pool_exporter"))
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.join("stdout.log")).unwrap(),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("stderr.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start exporter");
+        let e = Exporter { child, port, dir };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "exporter did not listen: {}",
+                e.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        e
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        http_get(self.port, path, &[])
+    }
+
+    /// Scrapes `/metrics` and parses it with a real OpenMetrics parser.
+    pub fn scrape(&self) -> om::Samples {
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        );
+        om::parse(&r.body)
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// A minimal HTTP/1.1 GET (Connection: close).
+pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to exporter");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += "\r\n";
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// The config for one target on `db`.
+pub fn target_config(db: &MariaDb) -> String {
+    format!(
+        "targets:\n  - name: primary\n    dsn: mysql://exporter@127.0.0.1:{}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\n",
+        db.port
+    )
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A real Prometheus (Debian `prometheus`) with a throwaway TSDB on a free loopback port.
+pub struct Prometheus {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (YAML text).
+    pub fn start(config: &str) -> Prometheus {
+        let dir = scratch("prometheus");
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let port = free_port();
+        let child = Command::new(find(&["prometheus"]))
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("prometheus.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start prometheus");
+        watchdog(child.id(), &dir);
+        let p = Prometheus { child, port, dir };
+        eventually(Duration::from_secs(30), "Prometheus to be ready", || {
+            let listening = TcpStream::connect(("127.0.0.1", p.port)).is_ok();
+            (listening && http_get(p.port, "/-/ready", &[]).status == 200).then_some(())
+        });
+        p
+    }
+
+    /// GET an API path and parse the JSON.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let r = http_get(self.port, path, &[]);
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", r.body))
+    }
+
+    /// An instant query's result vector.
+    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let q: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let v = self.api(&format!("/api/v1/query?query={q}"));
+        assert_eq!(v["status"], "success", "{promql}: {v}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
