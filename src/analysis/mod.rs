@@ -2,7 +2,9 @@
 
 pub mod cap;
 pub mod host;
+pub mod pools;
 pub mod processlist;
+pub mod report;
 pub mod sessions;
 
 pub use sessions::{classify, AgeHistogram, SessionState, SessionStats};

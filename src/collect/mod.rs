@@ -4,6 +4,7 @@
 
 mod global_status;
 mod global_variables;
+mod pools;
 mod processlist;
 mod scrape;
 mod sessions;
@@ -35,6 +36,10 @@ pub trait Collector: Send + Sync + fmt::Debug {
     }
     /// The sources this collector reads; it is encoded only when all of them succeeded.
     fn sources(&self) -> &'static [Source];
+    /// Sources read when available; their failure leaves out only what depends on them.
+    fn optional_sources(&self) -> &'static [Source] {
+        &[]
+    }
     /// Writes this collector's families. Pure: snapshot in, text out.
     fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result;
 }
@@ -46,6 +51,7 @@ pub fn all() -> Vec<Box<dyn Collector>> {
         Box::new(global_variables::GlobalVariables),
         Box::new(processlist::Processlist),
         Box::new(sessions::Sessions),
+        Box::new(pools::Pools),
     ]
 }
 
@@ -73,6 +79,7 @@ pub(crate) mod testing {
         collector: &'static dyn Collector,
         snap: Snapshot,
         limit: usize,
+        pools: Vec<PoolConfig>,
     }
 
     impl prometheus_client::collector::Collector for One {
@@ -84,8 +91,12 @@ pub(crate) mod testing {
                 thresholds: Thresholds {
                     idle_in_transaction: Duration::from_secs(30),
                     long_query: Duration::from_secs(10),
+                    pool_utilization_warning: 0.8,
+                    pool_utilization_critical: 1.0,
+                    connections_warning: 0.8,
+                    connections_critical: 0.98,
                 },
-                pools: &[],
+                pools: &self.pools,
             };
             self.collector
                 .encode(&self.snap, &ctx, &mut Families::new(&mut enc))
@@ -93,11 +104,21 @@ pub(crate) mod testing {
     }
 
     pub fn encode_with(c: &'static dyn Collector, snap: &Snapshot, limit: usize) -> String {
+        encode_full(c, snap, limit, &[])
+    }
+
+    pub fn encode_full(
+        c: &'static dyn Collector,
+        snap: &Snapshot,
+        limit: usize,
+        pools: &[PoolConfig],
+    ) -> String {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(One {
             collector: c,
             snap: snap.clone(),
             limit,
+            pools: pools.to_vec(),
         }));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();

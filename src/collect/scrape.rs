@@ -49,9 +49,11 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new(config: Config, collectors: Vec<Box<dyn Collector>>) -> Self {
+        // Per-process counting costs a second processlist pass: only when pools exist.
         let sources: BTreeSet<Source> = collectors
             .iter()
-            .flat_map(|c| c.sources().iter().copied())
+            .flat_map(|c| c.sources().iter().chain(c.optional_sources()).copied())
+            .filter(|s| *s != Source::ClientProcesses || !config.pools.is_empty())
             .collect();
         let targets = config
             .targets

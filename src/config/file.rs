@@ -138,6 +138,27 @@ pub struct Thresholds {
     pub idle_in_transaction: HumanDuration,
     #[serde(default = "default_long_query")]
     pub long_query: HumanDuration,
+    #[serde(default = "default_pool_warning")]
+    pub pool_utilization_warning: f64,
+    #[serde(default = "default_pool_critical")]
+    pub pool_utilization_critical: f64,
+    #[serde(default = "default_connections_warning")]
+    pub connections_warning: f64,
+    #[serde(default = "default_connections_critical")]
+    pub connections_critical: f64,
+}
+
+fn default_pool_warning() -> f64 {
+    0.8
+}
+fn default_pool_critical() -> f64 {
+    1.0
+}
+fn default_connections_warning() -> f64 {
+    0.8
+}
+fn default_connections_critical() -> f64 {
+    0.98
 }
 
 fn default_idle_in_transaction() -> HumanDuration {
@@ -152,6 +173,10 @@ impl Default for Thresholds {
         Thresholds {
             idle_in_transaction: default_idle_in_transaction(),
             long_query: default_long_query(),
+            pool_utilization_warning: default_pool_warning(),
+            pool_utilization_critical: default_pool_critical(),
+            connections_warning: default_connections_warning(),
+            connections_critical: default_connections_critical(),
         }
     }
 }
@@ -161,6 +186,10 @@ impl From<Thresholds> for super::Thresholds {
         super::Thresholds {
             idle_in_transaction: t.idle_in_transaction.0,
             long_query: t.long_query.0,
+            pool_utilization_warning: t.pool_utilization_warning,
+            pool_utilization_critical: t.pool_utilization_critical,
+            connections_warning: t.connections_warning,
+            connections_critical: t.connections_critical,
         }
     }
 }

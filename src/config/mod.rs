@@ -7,6 +7,7 @@
 mod dsn;
 mod duration;
 mod file;
+mod matcher;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::time::Duration;
 pub use dsn::{parse_dsn, Dsn, Secret};
 pub use duration::{parse_duration, HumanDuration};
 pub use file::{MatchSpec, TlsMode};
+pub use matcher::Matcher;
 
 /// The effective, validated configuration.
 #[derive(Clone, Debug)]
@@ -46,7 +48,7 @@ pub struct TlsConfig {
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
     pub name: String,
-    pub matcher: MatchSpec,
+    pub matcher: Matcher,
     pub size: u32,
     pub max_overflow: u32,
     pub processes: u32,
@@ -61,10 +63,17 @@ impl PoolConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// When `check` says WARNING or CRITICAL (the alerting rules use the same defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Thresholds {
     pub idle_in_transaction: Duration,
     pub long_query: Duration,
+    /// Pool sessions / capacity.
+    pub pool_utilization_warning: f64,
+    pub pool_utilization_critical: f64,
+    /// Threads_connected / max_connections.
+    pub connections_warning: f64,
+    pub connections_critical: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,6 +240,26 @@ fn validate(
                 "an empty match would take every session; name at least one of `user`, `client_host`, `db`",
             ));
         }
+        let matcher = Matcher::compile(&p.matcher)
+            .map_err(|(field, m)| ConfigError::at(format!("{path}.match.{field}"), line, m))?;
+        let same_target =
+            |o: &PoolConfig| o.target.is_none() || p.target.is_none() || o.target == p.target;
+        if let Some((j, earlier)) = pools
+            .iter()
+            .enumerate()
+            .find(|(_, o)| same_target(o) && o.matcher.covers(&matcher))
+        {
+            return Err(ConfigError::at(
+                format!("{path}.match"),
+                line,
+                format!(
+                    "pool `{}` can never see a session: every session it matches belongs to pool `{}` \
+                     (pools[{j}]), which comes first; a session belongs to the first pool that \
+                     matches, so put the more specific pool first",
+                    p.name, earlier.name
+                ),
+            ));
+        }
         if p.size == 0 {
             return Err(ConfigError::at(
                 format!("{path}.size"),
@@ -263,12 +292,36 @@ fn validate(
         }
         pools.push(PoolConfig {
             name: p.name,
-            matcher: p.matcher,
+            matcher,
             size: p.size,
             max_overflow: p.max_overflow,
             processes: p.processes,
             target: p.target,
         });
+    }
+    let t = &raw.thresholds;
+    for (field, v) in [
+        ("pool_utilization_warning", t.pool_utilization_warning),
+        ("pool_utilization_critical", t.pool_utilization_critical),
+        ("connections_warning", t.connections_warning),
+        ("connections_critical", t.connections_critical),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(ConfigError::at(
+                format!("thresholds.{field}"),
+                None,
+                format!("`{v}` must be a ratio above 0, e.g. 0.8 for 80 %"),
+            ));
+        }
+    }
+    if t.pool_utilization_warning > t.pool_utilization_critical
+        || t.connections_warning > t.connections_critical
+    {
+        return Err(ConfigError::at(
+            "thresholds",
+            None,
+            "each *_warning ratio must not be above its *_critical ratio",
+        ));
     }
     if raw.limits.max_label_values == 0 {
         return Err(ConfigError::at(
@@ -376,10 +429,15 @@ impl Config {
                 out += &format!("    target: {t}\n");
             }
         }
+        let t = &self.thresholds;
         out += &format!(
-            "thresholds:\n  idle_in_transaction: {}\n  long_query: {}\nlimits:\n  max_label_values: {}\n",
-            HumanDuration(self.thresholds.idle_in_transaction),
-            HumanDuration(self.thresholds.long_query),
+            "thresholds:\n  idle_in_transaction: {}\n  long_query: {}\n  pool_utilization_warning: {}\n  pool_utilization_critical: {}\n  connections_warning: {}\n  connections_critical: {}\nlimits:\n  max_label_values: {}\n",
+            HumanDuration(t.idle_in_transaction),
+            HumanDuration(t.long_query),
+            t.pool_utilization_warning,
+            t.pool_utilization_critical,
+            t.connections_warning,
+            t.connections_critical,
             self.limits.max_label_values
         );
         out

@@ -139,6 +139,14 @@ fn bad_configs_get_exact_helpful_errors() {
             "line 5: pools[0].size: must be a whole number from 0 to 4294967295",
         ),
         (
+            "targets: [{name: a, dsn: 'mysql://u@h'}]\npools:\n  - name: p\n    match: {client_host: 10.0.0.0/33}\n    size: 1\n",
+            "line 3: pools[0].match.client_host: `10.0.0.0/33` is not a valid CIDR; write e.g. `10.0.0.0/8` or `fd00::/8`",
+        ),
+        (
+            "targets: [{name: a, dsn: 'mysql://u@h'}]\npools:\n  - name: all-kefu\n    match: {user: kefu}\n    size: 1\n  - name: kefu-web\n    match: {user: kefu, db: web}\n    size: 1\n",
+            "line 6: pools[1].match: pool `kefu-web` can never see a session: every session it matches belongs to pool `all-kefu` (pools[0]), which comes first; a session belongs to the first pool that matches, so put the more specific pool first",
+        ),
+        (
             "targets: [{name: 'a b', dsn: 'mysql://u@h'}]\n",
             "line 1: targets[0].name: `a b` is not a valid name; use letters, digits, `-`, `_` and `.`",
         ),

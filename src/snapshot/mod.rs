@@ -9,8 +9,10 @@ mod rows;
 
 use std::time::{Duration, SystemTime};
 
-pub use queries::{fetch, SourceError};
-pub use rows::{parse_status_value, ThreadGroup, AGE_BUCKETS};
+pub use queries::{fetch, fetch_session, SourceError};
+pub use rows::{
+    parse_status_value, ClientProcessGroup, LockWait, SessionRow, ThreadGroup, AGE_BUCKETS,
+};
 
 /// One query against the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,6 +24,12 @@ pub enum Source {
     /// `information_schema.PROCESSLIST` joined with `INNODB_TRX`, grouped in SQL so that the
     /// result does not grow with the number of sessions.
     Threads,
+    /// Sessions per client process from `performance_schema.session_connect_attrs`.
+    ClientProcesses,
+    /// Every session in detail (for `check`, `kill-idle`, the status page; not metrics).
+    Sessions,
+    /// Who waits for whose row lock (`INNODB_LOCK_WAITS` / `data_lock_waits`).
+    LockWaits,
 }
 
 impl Source {
@@ -36,6 +44,9 @@ impl Source {
             Source::GlobalStatus => "global_status",
             Source::GlobalVariables => "global_variables",
             Source::Threads => "threads",
+            Source::ClientProcesses => "client_processes",
+            Source::Sessions => "sessions",
+            Source::LockWaits => "lock_waits",
         }
     }
 }
@@ -107,6 +118,9 @@ pub struct Snapshot {
     pub global_status: Outcome<Vec<(String, String)>>,
     pub global_variables: Outcome<Vec<(String, String)>>,
     pub threads: Outcome<Vec<ThreadGroup>>,
+    pub client_processes: Outcome<Vec<ClientProcessGroup>>,
+    pub sessions: Outcome<Vec<SessionRow>>,
+    pub lock_waits: Outcome<Vec<LockWait>>,
     /// Time spent on each source's query.
     pub durations: Vec<(Source, Duration)>,
 }
@@ -122,6 +136,9 @@ impl Snapshot {
             global_status: Outcome::NotRequested,
             global_variables: Outcome::NotRequested,
             threads: Outcome::NotRequested,
+            client_processes: Outcome::NotRequested,
+            sessions: Outcome::NotRequested,
+            lock_waits: Outcome::NotRequested,
             durations: Vec::new(),
         }
     }
@@ -141,6 +158,9 @@ impl Snapshot {
             Source::GlobalStatus => self.global_status.reason(),
             Source::GlobalVariables => self.global_variables.reason(),
             Source::Threads => self.threads.reason(),
+            Source::ClientProcesses => self.client_processes.reason(),
+            Source::Sessions => self.sessions.reason(),
+            Source::LockWaits => self.lock_waits.reason(),
         }
     }
 
@@ -149,6 +169,9 @@ impl Snapshot {
             Source::GlobalStatus => self.global_status.kind(),
             Source::GlobalVariables => self.global_variables.kind(),
             Source::Threads => self.threads.kind(),
+            Source::ClientProcesses => self.client_processes.kind(),
+            Source::Sessions => self.sessions.kind(),
+            Source::LockWaits => self.lock_waits.kind(),
         }
     }
 

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
-use super::rows::{ThreadGroup, AGE_BUCKETS};
-use super::{Outcome, Snapshot, Source};
+use super::rows::{ClientProcessGroup, LockWait, SessionRow, ThreadGroup, AGE_BUCKETS};
+use super::{Flavor, Outcome, Snapshot, Source};
 
 /// A query error, sorted by what the scrape should do about it.
 #[derive(Debug)]
@@ -53,6 +53,74 @@ pub async fn fetch(
                     ))
                 })?;
             snap.threads = Outcome::Ok(groups);
+        }
+        Source::Sessions => {
+            let rows: Vec<Row> = conn.query(SESSIONS_SQL).await.map_err(classify)?;
+            let mut sessions: Vec<SessionRow> =
+                rows.into_iter().map(|r| session_row(r.unwrap())).collect();
+            // The last statement of sleeping sessions, where performance_schema keeps it.
+            if let Ok(last) = conn
+                .query::<(u64, Option<Vec<u8>>), _>(LAST_STATEMENT_SQL)
+                .await
+            {
+                let last: std::collections::HashMap<u64, String> = last
+                    .into_iter()
+                    .filter_map(|(id, sql)| Some((id, String::from_utf8_lossy(&sql?).into_owned())))
+                    .collect();
+                for s in sessions.iter_mut().filter(|s| s.info.is_none()) {
+                    s.info = last.get(&s.id).cloned();
+                }
+            }
+            snap.sessions = Outcome::Ok(sessions);
+        }
+        Source::LockWaits => {
+            let sql = match snap.server.as_ref().map(|s| s.flavor) {
+                Some(Flavor::MySql) => LOCK_WAITS_MYSQL_SQL,
+                _ => LOCK_WAITS_MARIADB_SQL,
+            };
+            let rows: Vec<(u64, u64)> = conn.query(sql).await.map_err(classify)?;
+            let mut edges: Vec<LockWait> = rows
+                .into_iter()
+                .map(|(waiting, blocking)| LockWait { waiting, blocking })
+                .collect();
+            edges.sort();
+            edges.dedup();
+            snap.lock_waits = Outcome::Ok(edges);
+        }
+        Source::ClientProcesses => {
+            // Our own connection always sends program_name: no row for it means the
+            // table is not being filled (MariaDB's default: performance_schema off).
+            let own: Option<u64> = conn
+                .query_first(
+                    "SELECT COUNT(*) FROM performance_schema.session_connect_attrs \
+                     WHERE PROCESSLIST_ID = CONNECTION_ID()",
+                )
+                .await
+                .map_err(classify)?;
+            if own.unwrap_or(0) == 0 {
+                return Err(SourceError::Unavailable(
+                    "performance_schema.session_connect_attrs is empty, so sessions cannot be \
+                     counted per client process (mysql_pool_process_sessions_max); on MariaDB \
+                     start the server with --performance-schema=ON"
+                        .into(),
+                ));
+            }
+            let rows: Vec<ClientProcessRow> = conn
+                .query(CLIENT_PROCESSES_SQL.as_str())
+                .await
+                .map_err(classify)?;
+            snap.client_processes = Outcome::Ok(
+                rows.into_iter()
+                    .map(|(user, host, db, pid, program, count)| ClientProcessGroup {
+                        user,
+                        host,
+                        db,
+                        pid,
+                        program,
+                        count,
+                    })
+                    .collect(),
+            );
         }
     }
     Ok(())
@@ -116,6 +184,95 @@ pub static THREADS_SQL: LazyLock<String> = LazyLock::new(|| {
          LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
          WHERE p.ID <> CONNECTION_ID() GROUP BY 1, 2, 3, 4, 5, 6",
         cols.join(", ")
+    )
+});
+
+const SESSIONS_SQL: &str = "SELECT p.ID, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), p.DB, \
+     COALESCE(p.COMMAND, ''), GREATEST(COALESCE(p.TIME, 0), 0), COALESCE(p.STATE, ''), LEFT(p.INFO, 300), \
+     t.trx_state, GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0), \
+     DATE_FORMAT(t.trx_started, '%Y-%m-%d %H:%i:%s'), COALESCE(t.trx_rows_locked, 0) \
+     FROM information_schema.PROCESSLIST p \
+     LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+     WHERE p.ID <> CONNECTION_ID()";
+
+const LAST_STATEMENT_SQL: &str = "SELECT t.PROCESSLIST_ID, LEFT(e.SQL_TEXT, 300) \
+     FROM performance_schema.events_statements_current e \
+     JOIN performance_schema.threads t ON t.THREAD_ID = e.THREAD_ID \
+     WHERE t.PROCESSLIST_ID IS NOT NULL";
+
+const LOCK_WAITS_MARIADB_SQL: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
+     FROM information_schema.INNODB_LOCK_WAITS w \
+     JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id \
+     JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id";
+
+const LOCK_WAITS_MYSQL_SQL: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
+     FROM performance_schema.data_lock_waits w \
+     JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID \
+     JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID";
+
+/// One session re-read by id, right before `kill-idle` acts on it.
+pub async fn fetch_session(
+    conn: &mut Conn,
+    id: u64,
+) -> Result<Option<SessionRow>, mysql_async::Error> {
+    let sql = format!("{SESSIONS_SQL} AND p.ID = {id}");
+    let row: Option<Row> = conn.query_first(sql).await?;
+    Ok(row.map(|r| session_row(r.unwrap())))
+}
+
+fn session_row(values: Vec<Value>) -> SessionRow {
+    let mut it = values.into_iter();
+    let mut next = || it.next().unwrap_or(Value::NULL);
+    let id = number(next()).unwrap_or(0);
+    let user = text(next()).unwrap_or_default();
+    let host = text(next()).unwrap_or_default();
+    let db = text(next());
+    let command = text(next()).unwrap_or_default();
+    let time = number(next()).unwrap_or(0);
+    let state = text(next()).unwrap_or_default();
+    let info = text(next());
+    let trx_state = text(next());
+    let trx_age_raw = next();
+    let trx_age = (trx_state.is_some()).then(|| number(trx_age_raw).unwrap_or(0));
+    let trx_started = text(next());
+    let trx_rows_locked = number(next()).unwrap_or(0);
+    SessionRow {
+        id,
+        user,
+        host,
+        db,
+        command,
+        time,
+        state,
+        info,
+        trx_state,
+        trx_age,
+        trx_started,
+        trx_rows_locked,
+    }
+}
+
+/// (user, host, db, `_pid`, `program_name`, sessions)
+type ClientProcessRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    u64,
+);
+
+/// Sessions per (user, host, db, `_pid`, `program_name`).
+pub static CLIENT_PROCESSES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT COALESCE(p.USER, ''), {HOST_EXPR}, p.DB, a.pid, a.prog, COUNT(*) \
+         FROM information_schema.PROCESSLIST p \
+         JOIN (SELECT PROCESSLIST_ID, \
+                      MAX(IF(ATTR_NAME = '_pid', ATTR_VALUE, NULL)) AS pid, \
+                      MAX(IF(ATTR_NAME = 'program_name', ATTR_VALUE, NULL)) AS prog \
+               FROM performance_schema.session_connect_attrs GROUP BY PROCESSLIST_ID) a \
+           ON a.PROCESSLIST_ID = p.ID \
+         WHERE p.ID <> CONNECTION_ID() GROUP BY 1, 2, 3, 4, 5"
     )
 });
 

@@ -73,6 +73,50 @@ impl ThreadGroup {
     }
 }
 
+/// One session in detail, for `check`, `kill-idle` and the status page (never for metrics:
+/// its size grows with the number of sessions).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionRow {
+    pub id: u64,
+    pub user: String,
+    /// `HOST` as the server shows it, port included.
+    pub host: String,
+    pub db: Option<String>,
+    pub command: String,
+    /// Seconds in the current command (query age, or idle time for `Sleep`).
+    pub time: u64,
+    pub state: String,
+    /// The running statement, truncated; for a sleeping session the last statement when
+    /// `performance_schema` has it.
+    pub info: Option<String>,
+    pub trx_state: Option<String>,
+    pub trx_age: Option<u64>,
+    /// When the transaction started, server time, `YYYY-MM-DD hh:mm:ss`.
+    pub trx_started: Option<String>,
+    pub trx_rows_locked: u64,
+}
+
+/// One edge of a lock-wait graph: `waiting` waits for a lock `blocking` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LockWait {
+    pub waiting: u64,
+    pub blocking: u64,
+}
+
+/// Sessions per client process: `performance_schema.session_connect_attrs` joined with the
+/// processlist, grouped by user, host (port stripped), db, `_pid` and `program_name`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClientProcessGroup {
+    pub user: String,
+    pub host: String,
+    pub db: Option<String>,
+    /// The client's `_pid` attribute (PyMySQL, mysql-connector, libmysqlclient send it).
+    pub pid: Option<String>,
+    /// `program_name`, what the application chose to call itself.
+    pub program: Option<String>,
+    pub count: u64,
+}
+
 /// Reads a `SHOW GLOBAL STATUS`/`VARIABLES` value as mysqld_exporter does: numbers,
 /// `ON`/`OFF`/`YES`/`NO`, and Galera's `Primary`; anything else is not a metric.
 pub fn parse_status_value(raw: &str) -> Option<f64> {

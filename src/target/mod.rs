@@ -16,7 +16,7 @@ use tokio::time::timeout_at;
 pub use flavor::{detect as detect_flavor, session_setup};
 
 use crate::config::{TargetConfig, TlsMode};
-use crate::snapshot::{self, Outcome, ServerInfo, Snapshot, Source, SourceError};
+use crate::snapshot::{self, Outcome, ServerInfo, SessionRow, Snapshot, Source, SourceError};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -89,6 +89,9 @@ impl Target {
                 Source::GlobalStatus => snap.global_status = failure.map_none(),
                 Source::GlobalVariables => snap.global_variables = failure.map_none(),
                 Source::Threads => snap.threads = failure.map_none(),
+                Source::ClientProcesses => snap.client_processes = failure.map_none(),
+                Source::Sessions => snap.sessions = failure.map_none(),
+                Source::LockWaits => snap.lock_waits = failure.map_none(),
             }
             if broken {
                 break;
@@ -228,6 +231,44 @@ impl Target {
         }
     }
 
+    /// Re-reads session `id`, asks `still_a_victim` whether it still qualifies, and only then
+    /// kills it with `KILL CONNECTION`. Never the exporter's own connection.
+    pub async fn kill_session(
+        &self,
+        id: u64,
+        deadline: Instant,
+        still_a_victim: impl Fn(&SessionRow) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut state = self.state.lock().await;
+        let (mut conn, server) = match state.conn.take() {
+            Some(c) => c,
+            None => self.connect_with_backoff(&mut state, deadline).await?,
+        };
+        let result = async {
+            if id == server.connection_id {
+                return Err("refusing to kill the exporter's own connection".to_string());
+            }
+            let row = snapshot::fetch_session(&mut conn, id)
+                .await
+                .map_err(|e| format!("re-reading session {id} failed: {}", describe(&e)))?
+                .ok_or_else(|| format!("session {id} is gone already"))?;
+            still_a_victim(&row)?;
+            conn.query_drop(format!("KILL CONNECTION {id}"))
+                .await
+                .map_err(|e| format!("KILL CONNECTION {id} failed: {}", describe(&e)))
+        };
+        match timeout_at(deadline.into(), result).await {
+            Ok(r) => {
+                state.conn = Some((conn, server));
+                r
+            }
+            // Abandoned mid-query: the connection is not reused.
+            Err(_) => Err(format!(
+                "no answer from the server before the deadline (session {id})"
+            )),
+        }
+    }
+
     /// Drops the connection, so the next scrape reconnects (tests and shutdown).
     pub async fn disconnect(&self) {
         if let Some((conn, _)) = self.state.lock().await.conn.take() {
@@ -258,6 +299,8 @@ pub fn describe(e: &mysql_async::Error) -> String {
                 1045 => "; check the user and the password (password_file or MYSQL_PASSWORD)",
                 1203 => "; the exporter's user hit max_user_connections",
                 1227 | 1142 => "; grant PROCESS, REPLICATION CLIENT and SELECT ON performance_schema.* to the exporter's user",
+                1095 => "; killing other users' sessions needs CONNECTION ADMIN (MariaDB 10.5+, MySQL 8) or SUPER: \
+                         run kill-idle with a config whose target uses such an account",
                 1969 | 3024 => "; the query hit the exporter's statement_timeout",
                 _ => "",
             };

@@ -1,0 +1,188 @@
+//! Application pools: which sessions are whose, how full each pool is, and which single
+//! client process is fullest.
+
+use std::collections::BTreeMap;
+
+use super::sessions::{classify, SessionStats};
+use crate::config::PoolConfig;
+use crate::snapshot::{ClientProcessGroup, ThreadGroup};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolStats {
+    pub name: String,
+    pub capacity: u64,
+    /// size + max_overflow: what one process may open.
+    pub process_capacity: u64,
+    pub sessions: SessionStats,
+}
+
+impl PoolStats {
+    /// Sessions / capacity: 1 is the seed's "QueuePool limit ... reached".
+    pub fn utilization(&self) -> f64 {
+        if self.capacity == 0 {
+            0.0
+        } else {
+            self.sessions.total() as f64 / self.capacity as f64
+        }
+    }
+}
+
+/// The index of the first pool a session belongs to.
+pub fn pool_of(pools: &[PoolConfig], user: &str, host: &str, db: Option<&str>) -> Option<usize> {
+    pools.iter().position(|p| p.matcher.matches(user, host, db))
+}
+
+/// Per-pool session statistics; server threads belong to no pool.
+pub fn pool_stats(pools: &[PoolConfig], groups: &[ThreadGroup]) -> Vec<PoolStats> {
+    let mut out: Vec<PoolStats> = pools
+        .iter()
+        .map(|p| PoolStats {
+            name: p.name.clone(),
+            capacity: p.capacity(),
+            process_capacity: u64::from(p.size) + u64::from(p.max_overflow),
+            sessions: SessionStats::default(),
+        })
+        .collect();
+    for g in groups {
+        if classify(&g.user, &g.command, g.trx_state.as_deref()).is_none() {
+            continue;
+        }
+        if let Some(i) = pool_of(pools, &g.user, &g.host, g.db.as_deref()) {
+            out[i].sessions.add(g);
+        }
+    }
+    out
+}
+
+/// Sum of the pools' capacity over `max_connections`: above 1 the apps may together open
+/// more connections than the server accepts.
+pub fn overcommit_ratio(pools: &[PoolConfig], max_connections: f64) -> Option<f64> {
+    (max_connections > 0.0 && !pools.is_empty())
+        .then(|| pools.iter().map(|p| p.capacity() as f64).sum::<f64>() / max_connections)
+}
+
+/// Per pool, the session count of its fullest client process (host + `_pid`), from
+/// `performance_schema.session_connect_attrs`. `None` for a pool with no attributed session.
+pub fn fullest_process(pools: &[PoolConfig], rows: &[ClientProcessGroup]) -> Vec<Option<u64>> {
+    let mut per_pool: Vec<BTreeMap<(&str, &str), u64>> = vec![BTreeMap::new(); pools.len()];
+    for r in rows {
+        let Some(pid) = r.pid.as_deref() else {
+            continue;
+        };
+        if let Some(i) = pool_of(pools, &r.user, &r.host, r.db.as_deref()) {
+            *per_pool[i].entry((r.host.as_str(), pid)).or_default() += r.count;
+        }
+    }
+    per_pool
+        .into_iter()
+        .map(|m| m.into_values().max())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::SessionState;
+    use crate::config::{MatchSpec, Matcher};
+
+    fn pool(
+        name: &str,
+        user: Option<&str>,
+        host: Option<&str>,
+        db: Option<&str>,
+        size: u32,
+        overflow: u32,
+        procs: u32,
+    ) -> PoolConfig {
+        PoolConfig {
+            name: name.into(),
+            matcher: Matcher::compile(&MatchSpec {
+                user: user.map(Into::into),
+                client_host: host.map(Into::into),
+                db: db.map(Into::into),
+            })
+            .unwrap(),
+            size,
+            max_overflow: overflow,
+            processes: procs,
+            target: None,
+        }
+    }
+
+    #[test]
+    fn the_seed_pool_is_exhausted_by_45_leaked_sessions() {
+        let pools = [pool(
+            "kefu-flask",
+            Some("kefu"),
+            Some("10.0.0.0/8"),
+            Some("kefu"),
+            15,
+            30,
+            1,
+        )];
+        let groups = [
+            ThreadGroup::uniform(
+                "kefu",
+                "10.0.0.7",
+                Some("kefu"),
+                "Sleep",
+                "",
+                Some(("RUNNING", 600)),
+                45,
+                590,
+            ),
+            // Same user from another network, and a server thread: not the pool's.
+            ThreadGroup::uniform("kefu", "192.168.0.9", Some("kefu"), "Sleep", "", None, 3, 1),
+            ThreadGroup::uniform("system user", "", None, "Slave_SQL", "", None, 1, 1),
+        ];
+        let s = &pool_stats(&pools, &groups)[0];
+        assert_eq!(s.capacity, 45);
+        assert_eq!(s.utilization(), 1.0);
+        assert_eq!(s.sessions.count(SessionState::IdleInTransaction), 45);
+        assert_eq!(
+            s.sessions.histogram(SessionState::IdleInTransaction).max,
+            600
+        );
+    }
+
+    #[test]
+    fn first_matching_pool_wins_and_the_rest_is_nobodys() {
+        let pools = [
+            pool("web", Some("kefu"), None, Some("kefu"), 5, 5, 2),
+            pool("jobs", Some("kefu*"), None, None, 2, 0, 1),
+        ];
+        let groups = [
+            ThreadGroup::uniform("kefu", "h", Some("kefu"), "Query", "", None, 4, 1),
+            ThreadGroup::uniform("kefu", "h", Some("stats"), "Sleep", "", None, 1, 1),
+            ThreadGroup::uniform("kefu_cron", "h", None, "Sleep", "", None, 1, 1),
+            ThreadGroup::uniform("root", "localhost", None, "Sleep", "", None, 1, 1),
+        ];
+        let s = pool_stats(&pools, &groups);
+        assert_eq!((s[0].sessions.total(), s[0].capacity), (4, 20));
+        assert_eq!((s[1].sessions.total(), s[1].capacity), (2, 2));
+        assert_eq!(s[0].utilization(), 0.2);
+        assert_eq!(overcommit_ratio(&pools, 11.0), Some(2.0));
+        assert_eq!(overcommit_ratio(&pools, 0.0), None);
+    }
+
+    #[test]
+    fn the_fullest_process_is_found_per_host_and_pid() {
+        let pools = [pool("web", Some("kefu"), None, None, 15, 30, 4)];
+        let row = |host: &str, pid: Option<&str>, count| ClientProcessGroup {
+            user: "kefu".into(),
+            host: host.into(),
+            db: None,
+            pid: pid.map(Into::into),
+            program: Some("kefu-flask".into()),
+            count,
+        };
+        let rows = [
+            row("10.0.0.1", Some("100"), 45),
+            row("10.0.0.2", Some("100"), 3),
+            row("10.0.0.1", Some("101"), 10),
+            row("10.0.0.1", None, 99),
+        ];
+        assert_eq!(fullest_process(&pools, &rows), vec![Some(45)]);
+        assert_eq!(fullest_process(&pools, &[]), vec![None]);
+    }
+}

@@ -1,0 +1,106 @@
+//! Application pools (the `pools:` of the config): how close each is to its limit, why, and
+//! the fullest client process. From the same snapshot as the other collectors.
+
+use std::fmt;
+
+use super::{Collector, EncodeContext};
+use crate::analysis::pools::{fullest_process, overcommit_ratio, pool_stats};
+use crate::analysis::SessionState;
+use crate::expose::{Families, Labels};
+use crate::snapshot::{parse_status_value, Snapshot, Source};
+
+#[derive(Debug)]
+pub struct Pools;
+
+impl Collector for Pools {
+    fn name(&self) -> &'static str {
+        "pools"
+    }
+    fn help(&self) -> &'static str {
+        "application pools from the config: sessions by state, capacity, utilization, overcommit"
+    }
+    fn sources(&self) -> &'static [Source] {
+        &[Source::Threads]
+    }
+    /// max_connections for the overcommit ratio; connect attributes for per-process counts.
+    fn optional_sources(&self) -> &'static [Source] {
+        &[Source::GlobalVariables, Source::ClientProcesses]
+    }
+
+    fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
+        let (Some(groups), false) = (snap.threads.ok(), ctx.pools.is_empty()) else {
+            return Ok(());
+        };
+        let stats = pool_stats(ctx.pools, groups);
+        let label = |name: &str| -> Labels { vec![("pool", name.to_string())] };
+        let mut sessions = Vec::new();
+        let mut hist_series = Vec::new();
+        for p in &stats {
+            for state in SessionState::ALL {
+                let l = vec![
+                    ("pool", p.name.clone()),
+                    ("state", state.label().to_string()),
+                ];
+                sessions.push((l.clone(), p.sessions.count(state) as f64));
+                hist_series.push((l, p.sessions.histogram(state)));
+            }
+        }
+        out.gauge(
+            "mysql_pool_sessions",
+            "Sessions of the application pool by state.",
+            &sessions,
+        )?;
+        let per_pool =
+            |f: &dyn Fn(&crate::analysis::pools::PoolStats) -> f64| -> Vec<(Labels, f64)> {
+                stats.iter().map(|p| (label(&p.name), f(p))).collect()
+            };
+        out.gauge(
+            "mysql_pool_capacity",
+            "Connections the pool may open: (size + max_overflow) × processes.",
+            &per_pool(&|p| p.capacity as f64),
+        )?;
+        out.gauge(
+            "mysql_pool_process_capacity",
+            "Connections one process of the pool may open: size + max_overflow.",
+            &per_pool(&|p| p.process_capacity as f64),
+        )?;
+        out.gauge(
+            "mysql_pool_utilization_ratio",
+            "Pool sessions / capacity; 1 means the application's pool is exhausted.",
+            &per_pool(&|p| p.utilization()),
+        )?;
+        out.gauge(
+            "mysql_pool_oldest_idle_transaction_seconds",
+            "Age of the pool's oldest idle-in-transaction session (0 if none): the leak signal.",
+            &per_pool(&|p| p.sessions.histogram(SessionState::IdleInTransaction).max as f64),
+        )?;
+        out.snapshot_histogram(
+            "mysql_pool_session_age_seconds",
+            "Time the pool's current sessions have spent in their state.",
+            &hist_series,
+        )?;
+        if let Some(rows) = snap.client_processes.ok() {
+            let fullest: Vec<(Labels, f64)> = fullest_process(ctx.pools, rows)
+                .into_iter()
+                .zip(&stats)
+                .filter_map(|(n, p)| Some((label(&p.name), n? as f64)))
+                .collect();
+            out.gauge(
+                "mysql_pool_process_sessions_max",
+                "Sessions of the pool's fullest client process (host and _pid connect attribute).",
+                &fullest,
+            )?;
+        }
+        let max_connections = snap
+            .variable("max_connections")
+            .and_then(parse_status_value);
+        if let Some(ratio) = max_connections.and_then(|m| overcommit_ratio(ctx.pools, m)) {
+            out.gauge(
+                "mysql_pool_overcommit_ratio",
+                "Sum of the configured pools' capacity / max_connections; above 1 the pools can exhaust the server.",
+                &[(Vec::new(), ratio)],
+            )?;
+        }
+        Ok(())
+    }
+}
