@@ -1,7 +1,9 @@
 //! The command line, following Prometheus exporter conventions (`--config.file`,
 //! `--web.listen-address`, `--collect.<name>`/`--no-collect.<name>`, `--log.level`).
 
+mod check;
 mod config_cmd;
+mod kill_idle;
 mod serve;
 
 use std::path::PathBuf;
@@ -63,6 +65,37 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// One-shot report of the server and every pool; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check {
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
+        /// Give up on a server after this long.
+        #[arg(long, default_value = "10s", value_parser = duration_arg)]
+        timeout: std::time::Duration,
+    },
+    /// Kill a pool's sessions that sit idle in a transaction (dry run unless --execute).
+    ///
+    /// Needs CONNECTION ADMIN (MariaDB 10.5+, MySQL 8) or SUPER for the target's account;
+    /// the exporter's `serve` never kills anything.
+    KillIdle {
+        /// The pool (a `pools[].name` of the config); nothing outside it is touched.
+        #[arg(long)]
+        pool: String,
+        /// Kill sessions idle with an open transaction older than this, e.g. 5m.
+        #[arg(long, value_parser = duration_arg)]
+        idle_in_transaction_older_than: std::time::Duration,
+        /// Also kill sessions idle (no transaction) for longer than this.
+        #[arg(long, value_parser = duration_arg)]
+        idle_older_than: Option<std::time::Duration>,
+        /// Really kill; without it nothing is killed and the victims are listed.
+        #[arg(long)]
+        execute: bool,
+        /// Kill at most this many sessions per target.
+        #[arg(long, default_value_t = 100)]
+        max_kills: usize,
+        #[arg(long, default_value = "10s", value_parser = duration_arg)]
+        timeout: std::time::Duration,
+    },
     /// Validate a config file and print what it means (secrets redacted).
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -123,11 +156,57 @@ pub fn main() -> ExitCode {
     logging::init(cli.global.log_level, cli.global.log_format);
     match cli.command {
         Some(Command::Config(ConfigCommand::Check { file })) => config_cmd::check(&file),
+        Some(Command::Check { format, timeout }) => match load_config(&cli.global) {
+            Ok(c) => check::run(c, format, timeout),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(3)
+            }
+        },
+        Some(Command::KillIdle {
+            pool,
+            idle_in_transaction_older_than,
+            idle_older_than,
+            execute,
+            max_kills,
+            timeout,
+        }) => match load_config(&cli.global) {
+            Ok(c) => kill_idle::run(
+                c,
+                kill_idle::Args {
+                    pool,
+                    criteria: kill_idle::Criteria {
+                        idle_in_transaction_older_than,
+                        idle_older_than,
+                    },
+                    execute,
+                    max_kills,
+                    timeout,
+                },
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         None => {
             let collectors = enabled(collect::all(), &matches);
             serve::run(&cli.global, collectors)
         }
     }
+}
+
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    config::parse_duration(s)
+}
+
+/// A small runtime for the one-shot commands and the server.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 fn process_env(key: &str) -> Option<String> {

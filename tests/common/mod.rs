@@ -50,7 +50,9 @@ fn find(names: &[&str]) -> PathBuf {
     panic!("none of {names:?} is installed: run scripts/test.sh (it apt-get installs mariadb-server and prometheus)");
 }
 
-/// Kills `pid` (and removes `dir`) once this test process is gone.
+/// Kills `pid` (and removes `dir`) once this test process is gone. Neither the watchdog nor
+/// the server is waited for: they outlive the test process on purpose, and init reaps them.
+#[allow(clippy::zombie_processes)]
 fn watchdog(pid: u32, dir: &Path) {
     let script = format!(
         "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; kill {pid} 2>/dev/null; \
@@ -77,7 +79,8 @@ pub struct MariaDb {
 }
 
 impl MariaDb {
-    /// Starts a server; `extra` adds mariadbd options.
+    /// Starts a server; `extra` adds mariadbd options. The watchdog stops it.
+    #[allow(clippy::zombie_processes)]
     pub fn start(extra: &[&str]) -> MariaDb {
         let dir = scratch("mariadb");
         let data = dir.join("data");
@@ -125,6 +128,8 @@ impl MariaDb {
                 "--performance-schema=ON",
                 "--skip-log-bin",
             ])
+            // MySQL 8 keeps each session's last statement by default; MariaDB needs this.
+            .arg("--performance-schema-consumer-events-statements-current=ON")
             .args(&user)
             .args(extra)
             .stdin(Stdio::null())

@@ -1,0 +1,164 @@
+//! `mysql_pool_exporter check`: a one-shot report with Nagios exit codes.
+
+use std::fmt::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::analysis::report::{target_report, Status, TargetReport};
+use crate::config::Config;
+use crate::snapshot::Source;
+use crate::target::Target;
+
+/// What `check` reads: everything the report needs, session detail included.
+pub const CHECK_SOURCES: [Source; 5] = [
+    Source::GlobalStatus,
+    Source::GlobalVariables,
+    Source::Threads,
+    Source::Sessions,
+    Source::LockWaits,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(config: Config, format: Format, timeout: Duration) -> ExitCode {
+    let reports = match super::runtime() {
+        Ok(rt) => rt.block_on(collect(&config, timeout)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(Status::Unknown as u8);
+        }
+    };
+    let status = reports
+        .iter()
+        .map(|r| r.status)
+        .max()
+        .unwrap_or(Status::Unknown);
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({ "status": status, "exit_code": status as u8, "targets": reports });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Format::Text => print!("{}", render(&reports, status)),
+    }
+    ExitCode::from(status as u8)
+}
+
+/// Reads every target concurrently, each with its own connection and deadline.
+pub async fn collect(config: &Config, timeout: Duration) -> Vec<TargetReport> {
+    let deadline = Instant::now() + timeout;
+    let futures = config.targets.iter().map(|t| async move {
+        let target = Target::new(t.clone());
+        let snap = target.snapshot(&CHECK_SOURCES, deadline).await;
+        target.disconnect().await;
+        let pools: Vec<_> = config
+            .pools
+            .iter()
+            .filter(|p| p.target.as_deref().is_none_or(|n| n == t.name))
+            .cloned()
+            .collect();
+        target_report(&t.name, &snap, &pools, &config.thresholds)
+    });
+    futures::future::join_all(futures).await
+}
+
+fn bar(ratio: f64, width: usize) -> String {
+    let filled = ((ratio.clamp(0.0, 1.0)) * width as f64).round() as usize;
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+pub fn render(reports: &[TargetReport], status: Status) -> String {
+    let mut o = String::new();
+    for r in reports {
+        let _ = writeln!(
+            o,
+            "target {} ({})",
+            r.target,
+            r.version.as_deref().unwrap_or("not reachable")
+        );
+        if let Some(e) = &r.error {
+            let _ = writeln!(o, "  error: {e}");
+        }
+        if let (Some(c), Some(m)) = (r.connections, r.max_connections) {
+            let ratio = if m > 0 { c as f64 / m as f64 } else { 0.0 };
+            let _ = writeln!(
+                o,
+                "  server connections {} {c}/{m} max_connections ({:.0}%)",
+                bar(ratio, 30),
+                ratio * 100.0
+            );
+        }
+        for p in &r.pools {
+            let _ = writeln!(
+                o,
+                "  pool {:<20} {} {}/{} ({:.0}%)  {}",
+                p.pool,
+                bar(p.utilization, 30),
+                p.sessions,
+                p.capacity,
+                p.utilization * 100.0,
+                p.by_state
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            if p.oldest_idle_transaction_seconds > 0 {
+                let _ = writeln!(
+                    o,
+                    "    oldest idle transaction: {}s",
+                    p.oldest_idle_transaction_seconds
+                );
+            }
+            for s in &p.worst {
+                let _ = writeln!(
+                    o,
+                    "    id {:<8} {}@{} db={} {} {}s{}{}",
+                    s.id,
+                    s.user,
+                    s.host,
+                    s.db.as_deref().unwrap_or("-"),
+                    s.state,
+                    s.age_seconds,
+                    s.trx_started
+                        .as_deref()
+                        .map(|t| format!(" trx since {t}"))
+                        .unwrap_or_default(),
+                    s.last_query
+                        .as_deref()
+                        .map(|q| format!(" last: {q}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        for b in &r.blockers {
+            let s = &b.session;
+            let _ = writeln!(
+                o,
+                "  lock wait: session {} ({}@{}, {} {}s, {} rows locked) blocks {} session(s)",
+                s.id, s.user, s.host, s.state, s.age_seconds, s.trx_rows_locked, b.blocks
+            );
+        }
+        for why in &r.reasons {
+            let _ = writeln!(o, "  {why}");
+        }
+    }
+    let worst: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r.reasons.iter())
+        .filter(|w| w.starts_with(status.label()))
+        .map(String::as_str)
+        .collect();
+    let _ = match (status, worst.first()) {
+        (Status::Ok, _) => writeln!(
+            o,
+            "OK: every pool and the server are below their thresholds"
+        ),
+        (_, Some(first)) => writeln!(o, "{}", first),
+        (_, None) => writeln!(o, "{}", status.label()),
+    };
+    o
+}
