@@ -198,6 +198,24 @@ fn the_seed_leak_is_seen_reported_and_ended() {
         Some(1.0)
     );
 
+    // The status page, in a real browser: the pool's row shows the exhaustion.
+    let shot = common::output_dir().join("status-page-exhausted.png");
+    let dom = common::chromium(&format!("http://127.0.0.1:{}/", exporter.port), &shot);
+    let row_start = dom
+        .find("<tr class=\"crit\" data-pool=\"kefu-flask\">")
+        .unwrap_or_else(|| panic!("no critical kefu-flask row:\n{dom}"));
+    let row = &dom[row_start..row_start + dom[row_start..].find("</tr>").unwrap()];
+    assert!(
+        row.contains("100%") && row.contains("<td>45/45</td>") && row.contains("<td>45</td>"),
+        "{row}"
+    );
+    let leaks = &dom[dom.find("id=\"leaks\"").expect("the leaked sessions table")..];
+    assert!(
+        leaks.contains("kefu@127.0.0.1") && leaks.contains("SELECT name FROM visitors"),
+        "{leaks}"
+    );
+    eprintln!("status page screenshot: {}", shot.display());
+
     // check: CRITICAL, naming the pool, the sessions and the blocking leak.
     let leaked_ids = sessions_in(db, "p.USER = 'kefu' AND p.DB = 'kefu'");
     assert_eq!(leaked_ids.len(), 45);

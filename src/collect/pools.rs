@@ -22,9 +22,14 @@ impl Collector for Pools {
     fn sources(&self) -> &'static [Source] {
         &[Source::Threads]
     }
-    /// max_connections for the overcommit ratio; connect attributes for per-process counts.
+    /// max_connections for the overcommit ratio; connect attributes for per-process counts;
+    /// the oldest leaked sessions for the status page (a bounded query).
     fn optional_sources(&self) -> &'static [Source] {
-        &[Source::GlobalVariables, Source::ClientProcesses]
+        &[
+            Source::GlobalVariables,
+            Source::ClientProcesses,
+            Source::OldestIdleTransactions,
+        ]
     }
 
     fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {

@@ -49,11 +49,13 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new(config: Config, collectors: Vec<Box<dyn Collector>>) -> Self {
-        // Per-process counting costs a second processlist pass: only when pools exist.
+        // Per-process counting and the status page's session list cost another pass over
+        // the processlist: only when pools exist.
+        let pool_only = [Source::ClientProcesses, Source::OldestIdleTransactions];
         let sources: BTreeSet<Source> = collectors
             .iter()
             .flat_map(|c| c.sources().iter().chain(c.optional_sources()).copied())
-            .filter(|s| *s != Source::ClientProcesses || !config.pools.is_empty())
+            .filter(|s| !pool_only.contains(s) || !config.pools.is_empty())
             .collect();
         let targets = config
             .targets
@@ -180,6 +182,22 @@ impl Exporter {
 
     pub fn last(&self, state: &TargetState) -> Option<Arc<Snapshot>> {
         state.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The last snapshot if it is younger than `max_age`, else a new (or the in-flight)
+    /// collection: the status page never adds queries to Prometheus' scrapes.
+    pub async fn recent(
+        &self,
+        state: &Arc<TargetState>,
+        max_age: std::time::Duration,
+        deadline: Instant,
+    ) -> Arc<Snapshot> {
+        if let Some(s) = self.last(state) {
+            if s.taken_at.elapsed().is_ok_and(|age| age <= max_age) {
+                return s;
+            }
+        }
+        self.collect(state, deadline).await
     }
 }
 

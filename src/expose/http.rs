@@ -90,7 +90,7 @@ async fn route(exporter: &Exporter, req: Request<Incoming>) -> Response<Body> {
                 )
             }
         }
-        "/" => html(super::status_page::render(exporter)),
+        "/" => html(super::status_page::render(exporter).await),
         other => text(
             StatusCode::NOT_FOUND,
             &format!(

@@ -30,6 +30,8 @@ pub enum Source {
     Sessions,
     /// Who waits for whose row lock (`INNODB_LOCK_WAITS` / `data_lock_waits`).
     LockWaits,
+    /// The few oldest idle-in-transaction sessions in detail (bounded: for the status page).
+    OldestIdleTransactions,
 }
 
 impl Source {
@@ -47,6 +49,7 @@ impl Source {
             Source::ClientProcesses => "client_processes",
             Source::Sessions => "sessions",
             Source::LockWaits => "lock_waits",
+            Source::OldestIdleTransactions => "oldest_idle_transactions",
         }
     }
 }
@@ -121,6 +124,7 @@ pub struct Snapshot {
     pub client_processes: Outcome<Vec<ClientProcessGroup>>,
     pub sessions: Outcome<Vec<SessionRow>>,
     pub lock_waits: Outcome<Vec<LockWait>>,
+    pub oldest_idle_transactions: Outcome<Vec<SessionRow>>,
     /// Time spent on each source's query.
     pub durations: Vec<(Source, Duration)>,
 }
@@ -139,6 +143,7 @@ impl Snapshot {
             client_processes: Outcome::NotRequested,
             sessions: Outcome::NotRequested,
             lock_waits: Outcome::NotRequested,
+            oldest_idle_transactions: Outcome::NotRequested,
             durations: Vec::new(),
         }
     }
@@ -161,6 +166,7 @@ impl Snapshot {
             Source::ClientProcesses => self.client_processes.reason(),
             Source::Sessions => self.sessions.reason(),
             Source::LockWaits => self.lock_waits.reason(),
+            Source::OldestIdleTransactions => self.oldest_idle_transactions.reason(),
         }
     }
 
@@ -172,6 +178,7 @@ impl Snapshot {
             Source::ClientProcesses => self.client_processes.kind(),
             Source::Sessions => self.sessions.kind(),
             Source::LockWaits => self.lock_waits.kind(),
+            Source::OldestIdleTransactions => self.oldest_idle_transactions.kind(),
         }
     }
 

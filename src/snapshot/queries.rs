@@ -58,20 +58,19 @@ pub async fn fetch(
             let rows: Vec<Row> = conn.query(SESSIONS_SQL).await.map_err(classify)?;
             let mut sessions: Vec<SessionRow> =
                 rows.into_iter().map(|r| session_row(r.unwrap())).collect();
-            // The last statement of sleeping sessions, where performance_schema keeps it.
-            if let Ok(last) = conn
-                .query::<(u64, Option<Vec<u8>>), _>(LAST_STATEMENT_SQL)
-                .await
-            {
-                let last: std::collections::HashMap<u64, String> = last
-                    .into_iter()
-                    .filter_map(|(id, sql)| Some((id, String::from_utf8_lossy(&sql?).into_owned())))
-                    .collect();
-                for s in sessions.iter_mut().filter(|s| s.info.is_none()) {
-                    s.info = last.get(&s.id).cloned();
-                }
-            }
+            add_last_statements(conn, &mut sessions).await;
             snap.sessions = Outcome::Ok(sessions);
+        }
+        Source::OldestIdleTransactions => {
+            let sql = format!(
+                "{SESSIONS_SQL} AND p.COMMAND = 'Sleep' AND t.trx_id IS NOT NULL \
+                 ORDER BY t.trx_started, t.trx_rows_locked DESC, p.ID LIMIT {OLDEST_IDLE_TRANSACTIONS}"
+            );
+            let rows: Vec<Row> = conn.query(sql).await.map_err(classify)?;
+            let mut sessions: Vec<SessionRow> =
+                rows.into_iter().map(|r| session_row(r.unwrap())).collect();
+            add_last_statements(conn, &mut sessions).await;
+            snap.oldest_idle_transactions = Outcome::Ok(sessions);
         }
         Source::LockWaits => {
             let sql = match snap.server.as_ref().map(|s| s.flavor) {
@@ -187,6 +186,9 @@ pub static THREADS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// How many idle-in-transaction sessions the status page lists.
+pub const OLDEST_IDLE_TRANSACTIONS: usize = 20;
+
 const SESSIONS_SQL: &str = "SELECT p.ID, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), p.DB, \
      COALESCE(p.COMMAND, ''), GREATEST(COALESCE(p.TIME, 0), 0), COALESCE(p.STATE, ''), LEFT(p.INFO, 300), \
      t.trx_state, GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0), \
@@ -209,6 +211,27 @@ const LOCK_WAITS_MYSQL_SQL: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_th
      FROM performance_schema.data_lock_waits w \
      JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID \
      JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID";
+
+/// Fills in the last statement of sleeping sessions where performance_schema keeps it
+/// (`events_statements_current`); without it the statement stays unknown, not an error.
+async fn add_last_statements(conn: &mut Conn, sessions: &mut [SessionRow]) {
+    if sessions.iter().all(|s| s.info.is_some()) {
+        return;
+    }
+    let Ok(last) = conn
+        .query::<(u64, Option<Vec<u8>>), _>(LAST_STATEMENT_SQL)
+        .await
+    else {
+        return;
+    };
+    let last: std::collections::HashMap<u64, String> = last
+        .into_iter()
+        .filter_map(|(id, sql)| Some((id, String::from_utf8_lossy(&sql?).into_owned())))
+        .collect();
+    for s in sessions.iter_mut().filter(|s| s.info.is_none()) {
+        s.info = last.get(&s.id).cloned();
+    }
+}
 
 /// One session re-read by id, right before `kill-idle` acts on it.
 pub async fn fetch_session(

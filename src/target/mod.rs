@@ -92,6 +92,9 @@ impl Target {
                 Source::ClientProcesses => snap.client_processes = failure.map_none(),
                 Source::Sessions => snap.sessions = failure.map_none(),
                 Source::LockWaits => snap.lock_waits = failure.map_none(),
+                Source::OldestIdleTransactions => {
+                    snap.oldest_idle_transactions = failure.map_none()
+                }
             }
             if broken {
                 break;

@@ -427,3 +427,59 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// Loads `url` in headless Chromium (Debian `chromium`): returns the rendered DOM and saves
+/// a screenshot at `screenshot` for a person to look at.
+pub fn chromium(url: &str, screenshot: &Path) -> String {
+    let bin = find(&["chromium", "chromium-browser"]);
+    let profile = scratch("chromium-profile");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1280,900",
+    ];
+    let profile_arg = format!("--user-data-dir={}", profile.display());
+    let dom = Command::new(&bin)
+        .args(flags)
+        .arg(&profile_arg)
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        dom.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let shot = Command::new(&bin)
+        .args(flags)
+        .arg(&profile_arg)
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        shot.status.success() && screenshot.exists(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&profile);
+    String::from_utf8_lossy(&dom.stdout).into_owned()
+}
+
+/// Where tests leave files for people (screenshots): `target/test-output/`.
+pub fn output_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
