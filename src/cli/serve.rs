@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{load_config, GlobalArgs};
 use crate::collect::{Collector, Exporter};
 use crate::expose::http;
+use crate::expose::web_config::{self, WebConfig};
 
 pub fn run(global: &GlobalArgs, collectors: Vec<Box<dyn Collector>>) -> ExitCode {
     let config = match load_config(global) {
@@ -16,13 +17,17 @@ pub fn run(global: &GlobalArgs, collectors: Vec<Box<dyn Collector>>) -> ExitCode
             return ExitCode::FAILURE;
         }
     };
-    if global.web_config_file.is_some() {
-        let msg = "--web.config.file (TLS and basic auth) is not supported by this build yet; \
-                   remove the flag or put a TLS-terminating proxy in front";
-        tracing::error!("{msg}");
-        eprintln!("error: {msg}");
-        return ExitCode::FAILURE;
-    }
+    let web = match &global.web_config_file {
+        Some(file) => match web_config::load(file) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => WebConfig::none(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -49,10 +54,17 @@ pub fn run(global: &GlobalArgs, collectors: Vec<Box<dyn Collector>>) -> ExitCode
             targets = config.targets.len(),
             pools = config.pools.len(),
             collectors = %names.join(","),
+            web = %web.summary(),
             "listening"
         );
         let exporter = Arc::new(Exporter::new(config, collectors));
-        let result = http::serve(listener, Arc::clone(&exporter), shutdown_signal()).await;
+        let result = http::serve_with(
+            listener,
+            Arc::clone(&exporter),
+            Arc::new(web),
+            shutdown_signal(),
+        )
+        .await;
         for t in &exporter.targets {
             t.target.disconnect().await;
         }

@@ -17,6 +17,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use super::web_config::{self, WebConfig};
 use super::OPENMETRICS_CONTENT_TYPE;
 use crate::collect::Exporter;
 
@@ -34,6 +35,17 @@ pub async fn serve(
     exporter: Arc<Exporter>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_with(listener, exporter, Arc::new(WebConfig::none()), shutdown).await
+}
+
+/// Serves until `shutdown` resolves, with `--web.config.file`'s TLS, basic auth and headers.
+/// The TLS handshake runs in each connection's task, under its own timeout.
+pub async fn serve_with(
+    listener: TcpListener,
+    exporter: Arc<Exporter>,
+    web: Arc<WebConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -49,20 +61,42 @@ pub async fn serve(
             _ = &mut shutdown => return Ok(()),
         };
         let exporter = Arc::clone(&exporter);
+        let web = Arc::clone(&web);
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let exporter = Arc::clone(&exporter);
-                async move { Ok::<_, Infallible>(route(&exporter, req).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
+            match web.tls_acceptor() {
+                None => serve_connection(TokioIo::new(stream), peer, exporter, web).await,
+                Some(acceptor) => match web_config::handshake(acceptor, stream).await {
+                    Ok(tls) => serve_connection(TokioIo::new(tls), peer, exporter, web).await,
+                    Err(e) => tracing::debug!(peer = %peer, error = %e, "TLS connection refused"),
+                },
             }
         });
+    }
+}
+
+async fn serve_connection<I>(io: I, peer: SocketAddr, exporter: Arc<Exporter>, web: Arc<WebConfig>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let exporter = Arc::clone(&exporter);
+        let web = Arc::clone(&web);
+        async move {
+            let mut resp = match web.authorize(&req).await {
+                Ok(()) => route(&exporter, req).await,
+                Err(denied) => denied,
+            };
+            web.add_headers(&mut resp);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(16 * 1024)
+        .serve_connection(io, service);
+    if let Err(e) = conn.await {
+        tracing::debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
     }
 }
 

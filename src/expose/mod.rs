@@ -5,6 +5,7 @@ pub mod http;
 #[cfg(test)]
 pub mod om;
 mod status_page;
+pub mod web_config;
 
 pub use families::{Families, Labels};
 
