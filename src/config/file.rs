@@ -38,6 +38,8 @@ pub struct TargetSpec {
     pub connect_timeout: HumanDuration,
     #[serde(default = "default_statement_timeout")]
     pub statement_timeout: HumanDuration,
+    #[serde(default)]
+    pub extra_port: Option<u16>,
 }
 
 fn default_connect_timeout() -> HumanDuration {

@@ -37,6 +37,8 @@ pub struct TargetConfig {
     pub tls: TlsConfig,
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
+    /// MariaDB's `extra_port`: tried when the main port answers "too many connections".
+    pub extra_port: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +162,7 @@ pub fn from_dsn(dsn: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
             },
             connect_timeout: file::DEFAULT_CONNECT_TIMEOUT,
             statement_timeout: file::DEFAULT_STATEMENT_TIMEOUT,
+            extra_port: None,
         }],
         pools: Vec::new(),
         thresholds: file::Thresholds::default().into(),
@@ -218,6 +221,7 @@ fn validate(
             },
             connect_timeout: t.connect_timeout.0,
             statement_timeout: t.statement_timeout.0,
+            extra_port: t.extra_port,
         });
     }
     let mut pools: Vec<PoolConfig> = Vec::new();
@@ -410,6 +414,9 @@ impl Config {
                 HumanDuration(t.connect_timeout),
                 HumanDuration(t.statement_timeout)
             );
+            if let Some(port) = t.extra_port {
+                out += &format!("    extra_port: {port}\n");
+            }
         }
         out += if self.pools.is_empty() {
             "pools: []\n"

@@ -92,7 +92,7 @@ fn bad_configs_get_exact_helpful_errors() {
     let cases: &[(&str, &str)] = &[
         (
             "targets:\n  - name: a\n    dsn: mysql://u@h\n    passwrd_file: x\n",
-            "line 4: targets[0].passwrd_file: unknown field `passwrd_file`, expected one of name, dsn, password_file, tls, connect_timeout, statement_timeout",
+            "line 4: targets[0].passwrd_file: unknown field `passwrd_file`, expected one of name, dsn, password_file, tls, connect_timeout, statement_timeout, extra_port",
         ),
         (
             "targets:\n  - name: a\n    dsn: mysql://u@h\nthresholds:\n  idle_in_transaction: 30\n",

@@ -19,7 +19,8 @@ use crate::config::{TargetConfig, TlsMode};
 use crate::snapshot::{self, Outcome, ServerInfo, SessionRow, Snapshot, Source, SourceError};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Below any sane scrape interval, so a server that is back is seen at the next scrape.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub struct Target {
     pub config: TargetConfig,
@@ -50,15 +51,28 @@ impl Target {
     /// the snapshot (server down, source failed or skipped).
     pub async fn snapshot(&self, sources: &[Source], deadline: Instant) -> Snapshot {
         let mut state = self.state.lock().await;
+        let reused = state.conn.is_some();
+        let snap = self.read(&mut state, sources, deadline).await;
+        if reused && snap.server.is_none() && Instant::now() < deadline {
+            // The kept connection died (server restart, network, wait_timeout): one fresh
+            // connection now, so a server that is back is reported back in this scrape.
+            state.retry_at = None;
+            return self.read(&mut state, sources, deadline).await;
+        }
+        snap
+    }
+
+    async fn read(&self, state: &mut ConnState, sources: &[Source], deadline: Instant) -> Snapshot {
         let (mut conn, server) = match state.conn.take() {
             Some(c) => c,
-            None => match self.connect_with_backoff(&mut state, deadline).await {
+            None => match self.connect_with_backoff(state, deadline).await {
                 Ok(c) => c,
                 Err(reason) => return Snapshot::down(reason),
             },
         };
         let mut snap = Snapshot::up(server.clone());
-        let mut broken = false;
+        let mut broken: Option<String> = None;
+        let mut answered = false;
         for &source in sources {
             let started = Instant::now();
             let result = timeout_at(
@@ -68,21 +82,34 @@ impl Target {
             .await;
             snap.durations.push((source, started.elapsed()));
             let failure = match result {
-                Ok(Ok(())) => continue,
-                Ok(Err(SourceError::Unavailable(why))) => Outcome::<()>::Skipped(why),
+                Ok(Ok(())) => {
+                    answered = true;
+                    continue;
+                }
+                Ok(Err(SourceError::Unavailable(why))) => {
+                    answered = true;
+                    Outcome::<()>::Skipped(why)
+                }
                 Ok(Err(SourceError::Failed(e))) => {
+                    let why = describe(&e);
                     // A server error leaves the connection usable; anything else may not.
-                    broken |= !matches!(e, mysql_async::Error::Server(_));
-                    Outcome::Failed(describe(&e))
+                    if matches!(e, mysql_async::Error::Server(_)) {
+                        answered = true;
+                    } else {
+                        broken = Some(why.clone());
+                    }
+                    Outcome::Failed(why)
                 }
                 Err(_) => {
-                    // The query is abandoned mid-protocol: the connection cannot be reused.
-                    // The server stops it by itself (max_statement_time/max_execution_time).
-                    broken = true;
-                    Outcome::Failed(format!(
-                        "no answer before the scrape deadline ({} query)",
+                    // Abandoned mid-protocol, the connection cannot be reused; the server
+                    // stops the query itself (max_statement_time / max_execution_time).
+                    let why = format!(
+                        "{}: no answer to the {} query before the scrape deadline; the server is hung or overloaded",
+                        self.config.dsn,
                         source.name()
-                    ))
+                    );
+                    broken = Some(why.clone());
+                    Outcome::Failed(why)
                 }
             };
             match source {
@@ -96,18 +123,27 @@ impl Target {
                     snap.oldest_idle_transactions = failure.map_none()
                 }
             }
-            if broken {
+            if broken.is_some() {
                 break;
             }
         }
-        if broken {
-            state.failures += 1;
-            state.retry_at = Some(Instant::now() + backoff(state.failures));
-            tokio::spawn(async move { drop(conn) });
-        } else {
+        let Some(why) = broken else {
             state.conn = Some((conn, server));
+            return snap;
+        };
+        state.failures += 1;
+        state.retry_at = Some(Instant::now() + backoff(state.failures));
+        state.last_error = Some(why.clone());
+        // Dropping a connection mid-query may block on I/O: not on this task.
+        tokio::spawn(async move { drop(conn) });
+        if answered {
+            snap
+        } else {
+            // Nothing came back: for Prometheus that is a down server, not empty data.
+            let mut down = Snapshot::down(why);
+            down.durations = snap.durations;
+            down
         }
-        snap
     }
 
     async fn connect_with_backoff(
@@ -169,8 +205,17 @@ impl Target {
                 Err(e) => Err(e),
             },
             _ => Conn::new(self.opts(self.tls_opts())).await,
-        }
-        .map_err(|e| format!("cannot connect to {where_}: {}", describe(&e)))?;
+        };
+        let conn = match (conn, c.extra_port) {
+            // Full (error 1040): MariaDB's extra_port has connection slots of its own.
+            (Err(mysql_async::Error::Server(e)), Some(port)) if e.code == 1040 => {
+                tracing::warn!(target_name = %self.name(), extra_port = port, "server full (max_connections); trying extra_port");
+                Conn::new(self.opts(self.tls_opts()).tcp_port(port))
+                    .await
+                    .map_err(|e2| format!("cannot connect to {where_}: the server is full (max_connections) and extra_port {port} failed too: {}", describe(&e2)))?
+            }
+            (r, _) => r.map_err(|e| format!("cannot connect to {where_}: {}", describe(&e)))?,
+        };
         let mut conn = conn;
         let (version, comment, id): (String, String, u64) = conn
             .query_first("SELECT @@version, @@version_comment, CONNECTION_ID()")
@@ -337,7 +382,7 @@ mod tests {
     fn backoff_doubles_up_to_its_cap() {
         assert_eq!(backoff(1), Duration::from_millis(250));
         assert_eq!(backoff(2), Duration::from_millis(500));
-        assert_eq!(backoff(5), Duration::from_secs(4));
+        assert_eq!(backoff(4), Duration::from_secs(2));
         assert_eq!(backoff(50), BACKOFF_MAX);
     }
 }

@@ -52,12 +52,14 @@ fn find(names: &[&str]) -> PathBuf {
 
 /// Kills `pid` (and removes `dir`) once this test process is gone. Neither the watchdog nor
 /// the server is waited for: they outlive the test process on purpose, and init reaps them.
+/// When `dir/pid` exists (a restarted MariaDB has a new PID), that PID is the one killed.
 #[allow(clippy::zombie_processes)]
 fn watchdog(pid: u32, dir: &Path) {
     let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; kill {pid} 2>/dev/null; \
-         for i in $(seq 50); do kill -0 {pid} 2>/dev/null || break; sleep 0.1; done; \
-         kill -9 {pid} 2>/dev/null; rm -rf '{dir}'",
+        "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; p={pid}; \
+         [ -s '{dir}/pid' ] && p=$(cat '{dir}/pid'); kill -CONT $p 2>/dev/null; kill $p 2>/dev/null; \
+         for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; \
+         kill -9 $p 2>/dev/null; rm -rf '{dir}'",
         me = std::process::id(),
         dir = dir.display()
     );
@@ -76,34 +78,35 @@ pub struct MariaDb {
     pub dir: PathBuf,
     pub socket: PathBuf,
     pub pid: u32,
+    extra: Vec<String>,
+}
+
+/// mariadbd refuses to run as root unless told to.
+fn root_user() -> Vec<&'static str> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if root {
+        vec!["--user=root"]
+    } else {
+        vec![]
+    }
 }
 
 impl MariaDb {
-    /// Starts a server; `extra` adds mariadbd options. The watchdog stops it.
-    #[allow(clippy::zombie_processes)]
+    /// Starts a server; `extra` adds mariadbd options (later ones win). The watchdog stops it.
     pub fn start(extra: &[&str]) -> MariaDb {
         let dir = scratch("mariadb");
-        let data = dir.join("data");
-        let socket = dir.join("sock");
-        let port = free_port();
-        let as_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout == b"0\n")
-            .unwrap_or(false);
-        let user: Vec<String> = if as_root {
-            vec!["--user=root".into()]
-        } else {
-            vec![]
-        };
         let out = Command::new(find(&["mariadb-install-db", "mysql_install_db"]))
             .args([
                 "--no-defaults",
                 "--skip-test-db",
                 "--auth-root-authentication-method=socket",
             ])
-            .arg(format!("--datadir={}", data.display()))
-            .args(&user)
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .args(root_user())
             .output()
             .expect("run mariadb-install-db");
         assert!(
@@ -111,51 +114,16 @@ impl MariaDb {
             "mariadb-install-db failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let child = Command::new(find(&["mariadbd", "mysqld"]))
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!("--pid-file={}", dir.join("pid").display()))
-            .arg(format!("--log-error={}", dir.join("error.log").display()))
-            .arg(format!("--port={port}"))
-            .args([
-                "--bind-address=127.0.0.1,::1",
-                "--skip-name-resolve",
-                "--innodb-buffer-pool-size=32M",
-            ])
-            .args([
-                "--max-connections=300",
-                "--performance-schema=ON",
-                "--skip-log-bin",
-            ])
-            // MySQL 8 keeps each session's last statement by default; MariaDB needs this.
-            .arg("--performance-schema-consumer-events-statements-current=ON")
-            .args(&user)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mariadbd");
-        let pid = child.id();
-        watchdog(pid, &dir);
-        let db = MariaDb {
-            port,
+        let mut db = MariaDb {
+            port: free_port(),
+            socket: dir.join("sock"),
             dir,
-            socket,
-            pid,
+            pid: 0,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
-        let started = Instant::now();
-        loop {
-            if db.try_sql("SELECT 1").is_ok() {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                let log = std::fs::read_to_string(db.dir.join("error.log")).unwrap_or_default();
-                panic!("MariaDB did not come up in 60 s:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        db.spawn();
+        watchdog(db.pid, &db.dir);
+        db.wait_ready();
         db.sql(&format!(
             "CREATE USER 'exporter'@'%' IDENTIFIED BY '{EXPORTER_PASSWORD}';
              GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'exporter'@'%';
@@ -169,6 +137,88 @@ impl MariaDb {
              GRANT SELECT ON kefu.* TO 'report'@'%';"
         ));
         db
+    }
+
+    /// Starts mariadbd on this datadir and port (again, after `stop`).
+    #[allow(clippy::zombie_processes)]
+    fn spawn(&mut self) {
+        let child = Command::new(find(&["mariadbd", "mysqld"]))
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg(format!("--pid-file={}", self.dir.join("pid").display()))
+            .arg(format!(
+                "--log-error={}",
+                self.dir.join("error.log").display()
+            ))
+            .arg(format!("--port={}", self.port))
+            .args([
+                "--bind-address=127.0.0.1,::1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M",
+            ])
+            .args([
+                "--max-connections=300",
+                "--performance-schema=ON",
+                "--skip-log-bin",
+            ])
+            // MySQL 8 keeps each session's last statement by default; MariaDB needs this.
+            .arg("--performance-schema-consumer-events-statements-current=ON")
+            .args(root_user())
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        self.pid = child.id();
+    }
+
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        while self.try_sql("SELECT 1").is_err() {
+            if started.elapsed() > Duration::from_secs(60) {
+                let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
+                panic!("MariaDB did not come up in 60 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server (SIGTERM by PID) and waits until it is gone.
+    pub fn stop(&self) {
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let started = Instant::now();
+        loop {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "MariaDB did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts the stopped server again on the same port and datadir.
+    pub fn restart(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server: a hung server that keeps its
+    /// connections open.
+    pub fn freeze(&self, frozen: bool) {
+        let sig = if frozen { "-STOP" } else { "-CONT" };
+        assert!(Command::new("kill")
+            .arg(sig)
+            .arg(self.pid.to_string())
+            .status()
+            .unwrap()
+            .success());
     }
 
     /// Runs SQL as root over the socket with the `mariadb` client; returns tab-separated rows.
