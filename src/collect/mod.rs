@@ -11,7 +11,7 @@ mod sessions;
 
 use std::fmt;
 
-pub use scrape::{Exporter, ScrapeView, TargetState};
+pub use scrape::{Exporter, ScrapeView, ScrapeViews, TargetState};
 
 use crate::config::{Limits, PoolConfig, Thresholds};
 use crate::expose::Families;
@@ -98,8 +98,9 @@ pub(crate) mod testing {
                 },
                 pools: &self.pools,
             };
-            self.collector
-                .encode(&self.snap, &ctx, &mut Families::new(&mut enc))
+            let mut out = Families::new();
+            self.collector.encode(&self.snap, &ctx, &mut out)?;
+            crate::expose::write_families(&mut enc, &out.into_families())
         }
     }
 

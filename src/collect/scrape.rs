@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 use super::{Collector, EncodeContext};
 use crate::config::{Config, PoolConfig};
-use crate::expose::Families;
+use crate::expose::{merge_targets, write_families, Families, Family};
 use crate::snapshot::{OutcomeKind, Snapshot, Source};
 use crate::target::Target;
 
@@ -139,8 +139,8 @@ impl Exporter {
         .shared()
     }
 
-    /// The per-scrape registry: the exporter's own histogram plus one view per snapshot.
-    /// With several targets each series carries `target="NAME"`.
+    /// The per-scrape registry: the exporter's own histogram plus the snapshots' families.
+    /// With several targets each series carries `target="NAME"`, each family once.
     pub fn registry(
         &self,
         snaps: Vec<(Arc<TargetState>, Arc<Snapshot>)>,
@@ -149,25 +149,26 @@ impl Exporter {
         let mut registry = Registry::default();
         registry.register(
             "mysql_exporter_scrape_duration_seconds",
-            "Time to collect from MySQL, per scrape, since the exporter started.",
+            "Time to collect from MySQL, per scrape, since the exporter started",
             self.scrape_duration.clone(),
         );
-        for (state, snap) in snaps {
-            let name = state.target.name().to_string();
-            let view = ScrapeView {
-                snapshot: snap,
-                collectors: Arc::clone(&self.collectors),
-                config: Arc::clone(&self.config),
-                pools: self.pools_for(&name),
-            };
-            if label_targets {
-                registry
-                    .sub_registry_with_label(("target".into(), name.into()))
-                    .register_collector(Box::new(view));
-            } else {
-                registry.register_collector(Box::new(view));
-            }
-        }
+        let views = snaps
+            .into_iter()
+            .map(|(state, snap)| {
+                let name = state.target.name().to_string();
+                let view = ScrapeView {
+                    snapshot: snap,
+                    collectors: Arc::clone(&self.collectors),
+                    config: Arc::clone(&self.config),
+                    pools: self.pools_for(&name),
+                };
+                (name, view)
+            })
+            .collect();
+        registry.register_collector(Box::new(ScrapeViews {
+            views,
+            label_targets,
+        }));
         registry
     }
 
@@ -256,15 +257,44 @@ impl fmt::Debug for ScrapeView {
     }
 }
 
+/// Several targets' views, encoded together so each family appears once.
+#[derive(Debug)]
+pub struct ScrapeViews {
+    pub views: Vec<(String, ScrapeView)>,
+    pub label_targets: bool,
+}
+
+impl PromCollector for ScrapeViews {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let mut per_target = Vec::with_capacity(self.views.len());
+        for (name, view) in &self.views {
+            per_target.push((name.clone(), view.families()?));
+        }
+        let families = if self.label_targets {
+            merge_targets(per_target)
+        } else {
+            per_target.into_iter().flat_map(|(_, f)| f).collect()
+        };
+        write_families(&mut enc, &families)
+    }
+}
+
 impl PromCollector for ScrapeView {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        write_families(&mut enc, &self.families()?)
+    }
+}
+
+impl ScrapeView {
+    /// Every family of this target's scrape: mysql_up, the collectors', their success.
+    pub fn families(&self) -> Result<Vec<Family>, fmt::Error> {
         let snap = &*self.snapshot;
         let ctx = EncodeContext {
             limits: self.config.limits,
             thresholds: self.config.thresholds,
             pools: &self.pools,
         };
-        let mut out = Families::new(&mut enc);
+        let mut out = Families::new();
         let up = if snap.server.is_some() { 1.0 } else { 0.0 };
         out.gauge(
             "mysql_up",
@@ -308,6 +338,7 @@ impl PromCollector for ScrapeView {
             "mysql_exporter_collector_skipped",
             "1 when the collector is off because the server or the exporter's privileges lack its source (see the log).",
             &skipped,
-        )
+        )?;
+        Ok(out.into_families())
     }
 }

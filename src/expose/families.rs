@@ -1,5 +1,6 @@
-//! Writing metric families onto prometheus-client's encoder, whose `Collector::encode` is
-//! synchronous: all queries are done before this runs, and it only formats.
+//! Metric families, gathered first and written last: prometheus-client's `Collector::encode`
+//! is synchronous (all queries are done before this runs), and gathering lets the families
+//! of several targets be merged, so that each family appears once (OpenMetrics requires it).
 
 use std::fmt;
 
@@ -11,14 +12,24 @@ use crate::snapshot::AGE_BUCKETS;
 
 pub type Labels = Vec<(&'static str, String)>;
 
-/// Emits families on one scrape's encoder.
-pub struct Families<'a, 'b> {
-    enc: &'a mut DescriptorEncoder<'b>,
+/// One metric family and its samples.
+#[derive(Clone, Debug)]
+pub struct Family {
+    pub name: String,
+    pub help: String,
+    pub ty: MetricType,
+    pub samples: Vec<(Labels, f64)>,
 }
 
-impl<'a, 'b> Families<'a, 'b> {
-    pub fn new(enc: &'a mut DescriptorEncoder<'b>) -> Self {
-        Families { enc }
+/// Gathers the families of one scrape of one target.
+#[derive(Debug, Default)]
+pub struct Families {
+    families: Vec<Family>,
+}
+
+impl Families {
+    pub fn new() -> Self {
+        Families::default()
     }
 
     pub fn gauge(&mut self, name: &str, help: &str, samples: &[(Labels, f64)]) -> fmt::Result {
@@ -81,20 +92,54 @@ impl<'a, 'b> Families<'a, 'b> {
         samples: &[(Labels, f64)],
     ) -> fmt::Result {
         // An empty family says nothing to Prometheus, and some parsers trip over one.
-        if samples.is_empty() {
-            return Ok(());
-        }
-        let mut metric = self.enc.encode_descriptor(name, help, None, ty)?;
-        for (labels, value) in samples {
-            if labels.is_empty() {
-                write_value(&mut metric, ty, *value)?;
-            } else {
-                let mut m = metric.encode_family(labels)?;
-                write_value(&mut m, ty, *value)?;
-            }
+        if !samples.is_empty() {
+            self.families.push(Family {
+                name: name.to_string(),
+                help: help.to_string(),
+                ty,
+                samples: samples.to_vec(),
+            });
         }
         Ok(())
     }
+
+    pub fn into_families(self) -> Vec<Family> {
+        self.families
+    }
+}
+
+/// Merges several targets' families: one family per name (in order of first appearance),
+/// each sample labelled `target="NAME"`.
+pub fn merge_targets(per_target: Vec<(String, Vec<Family>)>) -> Vec<Family> {
+    let mut out: Vec<Family> = Vec::new();
+    for (target, families) in per_target {
+        for mut f in families {
+            for (labels, _) in &mut f.samples {
+                labels.insert(0, ("target", target.clone()));
+            }
+            match out.iter_mut().find(|o| o.name == f.name) {
+                Some(o) => o.samples.append(&mut f.samples),
+                None => out.push(f),
+            }
+        }
+    }
+    out
+}
+
+/// Writes families onto one scrape's encoder.
+pub fn write(enc: &mut DescriptorEncoder<'_>, families: &[Family]) -> fmt::Result {
+    for f in families {
+        let mut metric = enc.encode_descriptor(&f.name, &f.help, None, f.ty)?;
+        for (labels, value) in &f.samples {
+            if labels.is_empty() {
+                write_value(&mut metric, f.ty, *value)?;
+            } else {
+                let mut m = metric.encode_family(labels)?;
+                write_value(&mut m, f.ty, *value)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_value(
@@ -112,4 +157,35 @@ fn with(labels: &Labels, key: &'static str, value: String) -> Labels {
     let mut l = labels.clone();
     l.push((key, value));
     l
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_targets_keeps_one_family_per_name() {
+        let mut a = Families::new();
+        a.gauge("mysql_up", "up", &[(Vec::new(), 1.0)]).unwrap();
+        a.gauge("only_a", "a", &[(vec![("x", "1".into())], 2.0)])
+            .unwrap();
+        let mut b = Families::new();
+        b.gauge("mysql_up", "up", &[(Vec::new(), 0.0)]).unwrap();
+        let merged = merge_targets(vec![
+            ("a".into(), a.into_families()),
+            ("b".into(), b.into_families()),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(
+            merged[0].samples,
+            vec![
+                (vec![("target", "a".to_string())], 1.0),
+                (vec![("target", "b".to_string())], 0.0)
+            ]
+        );
+        assert_eq!(
+            merged[1].samples[0].0,
+            vec![("target", "a".to_string()), ("x", "1".to_string())]
+        );
+    }
 }

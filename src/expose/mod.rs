@@ -7,7 +7,7 @@ pub mod om;
 mod status_page;
 pub mod web_config;
 
-pub use families::{Families, Labels};
+pub use families::{merge_targets, write as write_families, Families, Family, Labels};
 
 /// The content type prometheus-client's text encoder produces.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
