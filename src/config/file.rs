@@ -225,42 +225,5 @@ impl From<Limits> for super::Limits {
 
 /// Reads the YAML; errors name the field path and the line.
 pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
-    // No snippets: a snippet would quote neighbouring lines, and one may hold a DSN password.
-    let options = serde_saphyr::options! { with_snippet: false };
-    let mut path_hint: Option<String> = None;
-    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        serde_path_to_error::deserialize::<_, FileConfig>(de).map_err(|e| {
-            // `Spanned` adds a `.value` step that means nothing to the user.
-            let path = e.path().to_string().replace(".value", "");
-            if path != "." {
-                path_hint = Some(path);
-            }
-            e.into_inner()
-        })
-    });
-    result.map_err(|e| {
-        let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
-        ConfigError {
-            file: None,
-            line,
-            path: path_hint,
-            message: clean_message(&e.to_string()),
-        }
-    })
-}
-
-/// serde-saphyr's message with its own location suffix removed (we print ours first).
-fn clean_message(message: &str) -> String {
-    let first = message.lines().next().unwrap_or(message).trim();
-    let cut = first
-        .rfind(" at line ")
-        .map(|i| &first[..i])
-        .unwrap_or(first);
-    let cut = cut.trim_end_matches(':');
-    // serde-saphyr says just "invalid u32" for `-1` or `1.5`: say what is expected.
-    match cut {
-        "invalid u32" => "must be a whole number from 0 to 4294967295".into(),
-        "invalid usize" | "invalid u64" => "must be a whole number, 0 or more".into(),
-        other => other.to_string(),
-    }
+    super::yaml::read(text)
 }

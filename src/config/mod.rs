@@ -8,6 +8,7 @@ mod dsn;
 mod duration;
 mod file;
 mod matcher;
+pub(crate) mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

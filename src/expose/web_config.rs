@@ -409,38 +409,7 @@ fn parse_yaml(text: &str) -> Result<Option<FileWebConfig>, ConfigError> {
     if is_empty {
         return Ok(None);
     }
-    // No snippets: a snippet would quote neighbouring lines, and one may hold a private key.
-    let options = serde_saphyr::options! { with_snippet: false };
-    let mut path_hint: Option<String> = None;
-    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        serde_path_to_error::deserialize::<_, FileWebConfig>(de).map_err(|e| {
-            // `Spanned` adds a `.value` step that means nothing to the user.
-            let path = e.path().to_string().replace(".value", "");
-            if path != "." {
-                path_hint = Some(path);
-            }
-            e.into_inner()
-        })
-    });
-    result.map(Some).map_err(|e| {
-        let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
-        ConfigError {
-            file: None,
-            line,
-            path: path_hint,
-            message: clean_message(&e.to_string()),
-        }
-    })
-}
-
-/// serde-saphyr's message without its own location suffix (ours is printed first).
-fn clean_message(message: &str) -> String {
-    let first = message.lines().next().unwrap_or(message).trim();
-    let cut = first
-        .rfind(" at line ")
-        .map(|i| &first[..i])
-        .unwrap_or(first);
-    cut.trim_end_matches(':').to_string()
+    crate::config::yaml::read(text).map(Some)
 }
 
 fn unsupported<T>(field: &str, value: &Option<Spanned<T>>, why: &str) -> Result<(), ConfigError> {

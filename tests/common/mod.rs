@@ -330,7 +330,7 @@ impl Exporter {
         let r = self.get("/metrics");
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(
-            r.header("content-type").as_deref(),
+            r.header("content-type"),
             Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
         );
         om::parse(&r.body)
@@ -345,6 +345,7 @@ impl Drop for Exporter {
     }
 }
 
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -352,11 +353,11 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -372,7 +373,12 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    parse_response(&raw)
+}
+
+/// An HTTP/1.1 response as read off the wire (no chunked bodies: the exporter sends lengths).
+pub fn parse_response(raw: &[u8]) -> Response {
+    let text = String::from_utf8_lossy(raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines
