@@ -8,6 +8,7 @@ mod dsn;
 mod duration;
 mod file;
 mod matcher;
+mod tls;
 pub(crate) mod yaml;
 
 use std::fmt;
@@ -18,6 +19,7 @@ pub use dsn::{parse_dsn, Dsn, Secret};
 pub use duration::{parse_duration, HumanDuration};
 pub use file::{MatchSpec, TlsMode};
 pub use matcher::Matcher;
+pub use tls::load_ca_file;
 
 /// The effective, validated configuration.
 #[derive(Clone, Debug)]
@@ -204,6 +206,7 @@ fn validate(
         let (password, password_source) =
             resolve_password(&dsn, password_file.as_deref(), env, &path, line)?;
         let tls_ca = t.tls.ca_file.map(|p| base.join(p));
+        check_tls(t.tls.mode, tls_ca.as_deref(), &path, line)?;
         if t.connect_timeout.0.is_zero() || t.statement_timeout.0.is_zero() {
             return Err(ConfigError::at(
                 path,
@@ -341,6 +344,31 @@ fn validate(
         thresholds: raw.thresholds.into(),
         limits: raw.limits.into(),
     })
+}
+
+/// `ca_file` only means something to the verifying modes, and must hold PEM CA certificates.
+fn check_tls(
+    mode: TlsMode,
+    ca_file: Option<&Path>,
+    path: &str,
+    line: Option<u64>,
+) -> Result<(), ConfigError> {
+    let Some(ca) = ca_file else {
+        return Ok(());
+    };
+    if !matches!(mode, TlsMode::VerifyCa | TlsMode::VerifyIdentity) {
+        return Err(ConfigError::at(
+            format!("{path}.tls.ca_file"),
+            line,
+            format!(
+                "a CA is given but tls.mode is {mode}, which does not check the server's \
+                 certificate; set mode: verify_ca (or verify_identity), or remove ca_file"
+            ),
+        ));
+    }
+    load_ca_file(ca)
+        .map(drop)
+        .map_err(|m| ConfigError::at(format!("{path}.tls.ca_file"), line, m))
 }
 
 fn check_name(name: &str, path: &str, line: Option<u64>) -> Result<(), ConfigError> {

@@ -99,6 +99,8 @@ impl MariaDb {
     /// Starts a server; `extra` adds mariadbd options (later ones win). The watchdog stops it.
     pub fn start(extra: &[&str]) -> MariaDb {
         let dir = scratch("mariadb");
+        // Its own tmpdir: /tmp is shared with whatever else runs on the machine.
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let out = Command::new(find(&["mariadb-install-db", "mysql_install_db"]))
             .args([
                 "--no-defaults",
@@ -106,6 +108,7 @@ impl MariaDb {
                 "--auth-root-authentication-method=socket",
             ])
             .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
             .args(root_user())
             .output()
             .expect("run mariadb-install-db");
@@ -152,6 +155,7 @@ impl MariaDb {
                 self.dir.join("error.log").display()
             ))
             .arg(format!("--port={}", self.port))
+            .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
             .args([
                 "--bind-address=127.0.0.1,::1",
                 "--skip-name-resolve",
