@@ -22,3 +22,8 @@ say "dashboards: structure lint and its self-test"
 python3 scripts/lint_dashboards.py --self-test
 say "docker-compose.yml and Dockerfile: docker-compose config, pinned tags, mounts, ports"
 python3 scripts/check_compose.py
+say "demo app: demo/leaky_app.py reproduces the incident against a real MariaDB"
+bash scripts/test_demo.sh
+say "live stack: the leak against MariaDB + exporter + Prometheus + Alertmanager: every dashboard panel, the alerts firing, check, kill-idle (~2.5 min: the rules' for: durations)"
+cargo build --quiet   # the debug binary cargo test already built; saves a release build
+EXPORTER_BIN="$ROOT/target/debug/mysql_pool_exporter" bash scripts/test_live_stack.sh

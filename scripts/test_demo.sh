@@ -13,113 +13,51 @@
 #
 # Needs: mariadb-server (mariadbd, mariadb-install-db, mariadb client), python3 with venv.
 # Creates demo/.venv and installs demo/requirements.txt into it when missing (PyPI).
+# MariaDB, the venv and the app are started by scripts/lib/common.sh and scripts/lib/stack.sh,
+# the same functions the demo (scripts/demo.sh) and scripts/test_live_stack.sh use.
 # Env: KEEP_TMP=1 keeps the temp dir (logs) for inspection.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PASSED=0
-FAILED=0
-APP_PID=""
-DB_PID=""
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_demo.XXXXXX")
-[[ "${KEEP_TMP:-0}" == 1 ]] && echo "# KEEP_TMP=1: logs and datadir stay in $TMP"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$ROOT/scripts/lib/stack.sh"
 
-KEFU_PW='kefu-demo-password'            # demo values from deploy/mysql/init/01-users.sql
+STACK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/test_demo.XXXXXX")
+TMP=$STACK_DIR
+[[ "${KEEP_TMP:-0}" == 1 ]] && note "KEEP_TMP=1: logs and datadir stay in $TMP"
+
 EXPORTER_PW=$(cat "$ROOT/deploy/mysql/secrets/exporter_password")
 QUEUEPOOL_ERR='QueuePool limit of size 15 overflow 30 reached, connection timed out, timeout 10.00'
 
-say() { printf '%s\n' "$*"; }
-ok() { PASSED=$((PASSED + 1)); say "ok - $1"; }
-not_ok() { FAILED=$((FAILED + 1)); say "not ok - $1"; }
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-
 finish() {
     local rc=$?
-    if [[ -n "$APP_PID" ]] && kill -0 "$APP_PID" 2>/dev/null; then
-        kill -TERM "$APP_PID" 2>/dev/null; sleep 1; kill -KILL "$APP_PID" 2>/dev/null
-    fi
-    if [[ -n "$DB_PID" ]] && kill -0 "$DB_PID" 2>/dev/null; then
-        kill -TERM "$DB_PID" 2>/dev/null
-        for _ in $(seq 1 60); do kill -0 "$DB_PID" 2>/dev/null || break; sleep 0.5; done
-        kill -0 "$DB_PID" 2>/dev/null && kill -KILL "$DB_PID" 2>/dev/null
-    fi
+    stack_stop
     [[ "${KEEP_TMP:-0}" == 1 ]] || rm -rf "$TMP"
     return "$rc"
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-fatal() { # a setup step failed: nothing meaningful can be tested
-    say "# FATAL: $*"
-    not_ok "setup: $*"
-    say "$PASSED passed, $FAILED failed"
-    exit 1
-}
-
-# ------------------------------------------------------------------ tools
-find_tool() { # first of the names found in PATH or /usr/sbin, /usr/bin
-    local n
-    for n in "$@"; do
-        if command -v "$n" >/dev/null 2>&1; then command -v "$n"; return 0; fi
-        for d in /usr/sbin /usr/bin /usr/local/bin; do
-            [[ -x "$d/$n" ]] && { say "$d/$n"; return 0; }
-        done
-    done
-    return 1
-}
-MARIADBD=$(find_tool mariadbd mysqld) || fatal "mariadbd not found: apt-get install mariadb-server"
-INSTALL_DB=$(find_tool mariadb-install-db mysql_install_db) || fatal "mariadb-install-db not found: apt-get install mariadb-server"
-CLIENT=$(find_tool mariadb mysql) || fatal "mariadb client not found: apt-get install mariadb-client"
-ADMIN=$(find_tool mariadb-admin mysqladmin) || fatal "mariadb-admin not found: apt-get install mariadb-client"
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# a setup step failed (die): nothing meaningful can be tested
+die_hook() { not_ok "setup: $1"; summary; }
 
 # ------------------------------------------------------------------ python venv for the demo
-VENV="$ROOT/demo/.venv"
-if ! "$VENV/bin/python" -c 'import sqlalchemy, pymysql' >/dev/null 2>&1; then
-    say "# creating $VENV and installing demo/requirements.txt"
-    python3 -m venv "$VENV" >"$TMP/venv.log" 2>&1 || { cat "$TMP/venv.log"; fatal "python3 -m venv failed"; }
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/demo/requirements.txt" \
-        >>"$TMP/venv.log" 2>&1 || { tail -20 "$TMP/venv.log"; fatal "pip install -r demo/requirements.txt failed"; }
-fi
-PY="$VENV/bin/python"
-say "# $("$PY" -c 'from importlib.metadata import version as v; print("SQLAlchemy", v("SQLAlchemy"), "PyMySQL", v("PyMySQL"))')"
+ensure_demo_venv
+PY=$DEMO_PY
+note "$("$PY" -c 'from importlib.metadata import version as v; print("SQLAlchemy", v("SQLAlchemy"), "PyMySQL", v("PyMySQL"))')"
 
 # ------------------------------------------------------------------ throwaway MariaDB
-DATADIR="$TMP/data"
-SOCK="$TMP/mysqld.sock"
-PORT=$(free_port)
-USER_OPT=()
-[[ $(id -u) == 0 ]] && USER_OPT=(--user=root)
-"$INSTALL_DB" --no-defaults --datadir="$DATADIR" --auth-root-authentication-method=normal \
-    "${USER_OPT[@]}" >"$TMP/install-db.log" 2>&1 \
-    || { tail -20 "$TMP/install-db.log"; fatal "mariadb-install-db failed"; }
-"$MARIADBD" --no-defaults "${USER_OPT[@]}" --datadir="$DATADIR" --socket="$SOCK" --port="$PORT" \
-    --bind-address=127.0.0.1 --pid-file="$TMP/mysqld.pid" --log-error="$TMP/mysqld.err" \
-    --skip-name-resolve --performance-schema=ON --max-connections=100 \
-    --innodb-buffer-pool-size=64M --skip-log-bin >/dev/null 2>&1 &
-DB_PID=$!
-for _ in $(seq 1 60); do
-    "$ADMIN" --no-defaults --socket="$SOCK" -uroot ping >/dev/null 2>&1 && break
-    kill -0 "$DB_PID" 2>/dev/null || { tail -20 "$TMP/mysqld.err"; fatal "mariadbd exited"; }
-    sleep 0.5
-done
-"$ADMIN" --no-defaults --socket="$SOCK" -uroot ping >/dev/null 2>&1 || fatal "mariadbd did not answer"
-say "# MariaDB $("$CLIENT" --no-defaults --socket="$SOCK" -uroot -N -B -e 'SELECT VERSION()') on 127.0.0.1:$PORT (pid $DB_PID)"
+# scripts/lib/common.sh's start_mariadb (performance_schema ON), max_connections as in
+# docker-compose.yml; then the users and grants of deploy/mysql/init/*.sql.
+MARIADB_OPTS="--max-connections=100" start_mariadb "$TMP/mariadb"
+stack_track mariadb "$DB_PID" "$TMP/mariadb/error.log"
+PORT=$DB_PORT
+note "MariaDB $(root_sql 'SELECT VERSION()') on 127.0.0.1:$PORT (pid $DB_PID)"
 
-root_sql() { "$CLIENT" --no-defaults --socket="$SOCK" -uroot -N -B "$@"; }
 # Everything asserted below is read as the `exporter` user over TCP: it also proves that the
 # least-privilege grants of deploy/mysql/init/ are enough to see other users' sessions.
-exporter_sql() { MYSQL_PWD="$EXPORTER_PW" "$CLIENT" --no-defaults --protocol=TCP -h127.0.0.1 -P"$PORT" -uexporter -N -B -e "$1"; }
+exporter_sql() { MYSQL_PWD="$EXPORTER_PW" mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$PORT" -uexporter -N -B -e "$1"; }
 
-for f in "$ROOT"/deploy/mysql/init/01-users.sql "$ROOT"/deploy/mysql/init/02-grants-mariadb.sql; do
-    root_sql <"$f" >"$TMP/init.log" 2>&1 || { cat "$TMP/init.log"; fatal "loading ${f#"$ROOT"/} failed"; }
-done
+load_init_sql
 ok "deploy/mysql/init/01-users.sql and 02-grants-mariadb.sql load on MariaDB"
 check "exporter user has exactly PROCESS, REPLICATION CLIENT/BINLOG MONITOR, SLAVE MONITOR, SELECT on performance_schema" \
     bash -c '[[ "$1" == *"GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*"* || "$1" == *"GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.*"* ]] && [[ "$1" == *"GRANT SELECT ON \`performance_schema\`.*"* ]] && [[ "$1" != *SUPER* && "$1" != *"ALL PRIVILEGES"* ]]' _ \
@@ -134,26 +72,22 @@ KEFU_SESSIONS_SQL="SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USE
 PROGRAM_NAME_SQL="SELECT COUNT(*) FROM performance_schema.session_connect_attrs a JOIN information_schema.PROCESSLIST p ON p.ID = a.PROCESSLIST_ID WHERE p.USER = 'kefu' AND a.ATTR_NAME = 'program_name' AND a.ATTR_VALUE = 'kefu-flask'"
 DETAIL_SQL="SELECT p.USER, p.DB, p.COMMAND, t.trx_state, COUNT(*) AS sessions, MIN(p.TIME) AS min_idle_s, MAX(TIMESTAMPDIFF(SECOND, t.trx_started, NOW())) AS oldest_trx_s, SUM(t.trx_rows_modified) AS rows_modified FROM information_schema.PROCESSLIST p JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID WHERE p.USER = 'kefu' GROUP BY p.USER, p.DB, p.COMMAND, t.trx_state"
 
-DSN="mysql+pymysql://kefu@127.0.0.1:$PORT/kefu"   # password from KEFU_PASSWORD
-
-start_app() { # start_app LOGFILE ARGS...
-    local log=$1; shift
-    KEFU_PASSWORD="$KEFU_PW" "$PY" -u "$ROOT/demo/leaky_app.py" --dsn "$DSN" "$@" >"$log" 2>&1 &
-    APP_PID=$!
-}
+# start_leaky_app LOGFILE ARGS... (scripts/lib/stack.sh) runs demo/leaky_app.py as kefu against
+# this server, the password from KEFU_PASSWORD.
+start_app() { start_leaky_app "$@"; }
 wait_exit() { # wait_exit SECONDS -> sets APP_RC (or 124 on timeout)
     local i
     for i in $(seq 1 $(($1 * 10))); do
         kill -0 "$APP_PID" 2>/dev/null || break
         sleep 0.1
     done
-    if kill -0 "$APP_PID" 2>/dev/null; then APP_RC=124; else wait "$APP_PID"; APP_RC=$?; fi
+    if kill -0 "$APP_PID" 2>/dev/null; then APP_RC=124; else wait "$APP_PID"; APP_RC=$?; stack_untrack "$APP_PID"; fi
 }
 scalar() { exporter_sql "$1" 2>>"$TMP/sql.err" || echo "ERR"; }
 
 # ------------------------------------------------------------------ leaky run
-say "# leaky run: --setup --leak-rate 6/s --healthy-rate 3/s (unbounded duration, stopped by SIGTERM)"
-say "# query: $IDLE_IN_TRX_SQL"
+note "leaky run: --setup --leak-rate 6/s --healthy-rate 3/s (unbounded duration, stopped by SIGTERM)"
+note "query: $IDLE_IN_TRX_SQL"
 LEAK_LOG="$TMP/leaky.log"
 start_app "$LEAK_LOG" --setup --leak-rate 6/s --healthy-rate 3/s --duration 0
 n=0
@@ -163,12 +97,12 @@ for _ in $(seq 1 60); do
     kill -0 "$APP_PID" 2>/dev/null || break
     sleep 1
 done
-say "# idle-in-transaction kefu sessions (open >= 5 s): $n"
+note "idle-in-transaction kefu sessions (open >= 5 s): $n"
 check "leaky: 45 kefu sessions are Sleep with a RUNNING InnoDB transaction" test "$(scalar "$IDLE_IN_TRX_SQL")" == 45
 check "leaky: those 45 transactions have been open for >= 5 s" test "$n" == 45
 check "leaky: kefu holds exactly 45 sessions (pool_size 15 + max_overflow 30)" test "$(scalar "$KEFU_SESSIONS_SQL")" == 45
 check "leaky: all 45 carry connect attribute program_name=kefu-flask" test "$(scalar "$PROGRAM_NAME_SQL")" == 45
-say "# $DETAIL_SQL"
+note "$DETAIL_SQL"
 exporter_sql "$DETAIL_SQL" | sed 's/^/#   /'
 for _ in $(seq 1 40); do
     grep -qF "$QUEUEPOOL_ERR" "$LEAK_LOG" && break
@@ -182,7 +116,7 @@ for _ in $(seq 1 10); do (($(status_after_error) >= 3)) && break; sleep 1; done
 check "leaky: app keeps going after the pool error (3 status lines after it)" test "$(status_after_error)" -ge 3
 check "leaky: app is still running" kill -0 "$APP_PID"
 check "leaky: app logs pool checkedout=45/45 size=15 overflow=30/30" grep -qF "pool checkedout=45/45 size=15 overflow=30/30" "$LEAK_LOG"
-say "# app log excerpt:"
+note "app log excerpt:"
 grep -F "pool checkedout=45/45" "$LEAK_LOG" | head -1 | sed 's/^/#   /'
 grep -F "$QUEUEPOOL_ERR" "$LEAK_LOG" | head -2 | sed 's/^/#   /'
 kill -TERM "$APP_PID"
@@ -196,7 +130,7 @@ done
 check "leaky: no kefu session left after the app stopped ($left)" test "$left" == 0
 
 # ------------------------------------------------------------------ fixed run
-say "# fixed run: --fixed --leak-rate 6/s --healthy-rate 3/s --duration 25"
+note "fixed run: --fixed --leak-rate 6/s --healthy-rate 3/s --duration 25"
 FIX_LOG="$TMP/fixed.log"
 start_app "$FIX_LOG" --fixed --leak-rate 6/s --healthy-rate 3/s --duration 25
 max_old=0; max_any=0; max_sessions=0; samples=0
@@ -208,7 +142,7 @@ for _ in $(seq 1 30); do
     samples=$((samples + 1))
     sleep 1
 done
-say "# fixed: $samples samples; max idle-in-transaction >= 5 s: $max_old, max idle-in-transaction (any age): $max_any, max kefu sessions: $max_sessions"
+note "fixed: $samples samples; max idle-in-transaction >= 5 s: $max_old, max idle-in-transaction (any age): $max_any, max kefu sessions: $max_sessions"
 check "fixed: sampled the running app at least 15 times" test "$samples" -ge 15
 check "fixed: no kefu session stays idle in transaction for 5 s" test "$max_old" == 0
 check "fixed: kefu never comes near the 45-connection limit (max $max_sessions <= 20)" test "$max_sessions" -le 20
@@ -217,7 +151,7 @@ check "fixed: app stops by itself when --duration elapses, exit 0 (got $APP_RC)"
 check "fixed: no QueuePool error" bash -c '! grep -q "QueuePool limit" "$1"' _ "$FIX_LOG"
 check "fixed: no request or visitor failed" grep -qE "stopped: requests ok=[1-9][0-9]* failed=0, visitors saved=[1-9][0-9]* leaked=0 failed=0" "$FIX_LOG"
 check "fixed: visitors were committed (rows in kefu.visitors)" \
-    test "$(root_sql -e 'SELECT COUNT(*) > 0 FROM kefu.visitors')" == 1
+    test "$(root_sql 'SELECT COUNT(*) > 0 FROM kefu.visitors')" == 1
 grep -E "stopped:" "$FIX_LOG" | sed 's/^/#   /'
 
 # ------------------------------------------------------------------ Ctrl-C
@@ -231,7 +165,6 @@ check "SIGINT (Ctrl-C) stops the app with exit 0 (got $APP_RC)" test "$APP_RC" =
 check "SIGINT: no traceback" bash -c '! grep -q Traceback "$1"' _ "$INT_LOG"
 
 if ((FAILED > 0)); then
-    say "# logs:"; for f in "$LEAK_LOG" "$FIX_LOG" "$INT_LOG"; do say "# --- $f (tail)"; tail -15 "$f" | sed 's/^/#   /'; done
+    note "logs:"; for f in "$LEAK_LOG" "$FIX_LOG" "$INT_LOG"; do note "--- $f (tail)"; tail -15 "$f" | sed 's/^/#   /'; done
 fi
-say "$PASSED passed, $FAILED failed"
-((FAILED == 0))
+summary

@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared by the scripts: install what is missing, start throwaway servers on loopback,
 # stop them by PID. Source it; it defines functions only.
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 if [ -t 2 ]; then
@@ -43,7 +45,18 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_for DESCRIPTION SECONDS COMMAND... — polls COMMAND until it succeeds.
+# poll_until SECONDS COMMAND... — polls COMMAND (quietly) until it succeeds: 0, or 1 when
+# SECONDS passed.
+poll_until() {
+    local secs=$1 i; shift
+    for ((i = 0; i < secs * 5; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND... — polls COMMAND until it succeeds, else dies.
 # With WAIT_PID set (and WAIT_LOG), gives up as soon as that process is gone and shows the
 # end of its log.
 wait_for() {
@@ -103,3 +116,17 @@ stop_pid() {
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
 }
+
+# ------------------------------------------------------------------ test output
+# ok/not_ok/check print one line per assertion; summary prints "N passed, M failed" and
+# returns non-zero when anything failed. note prints a "# " comment line.
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
+not_ok() { FAILED=$((FAILED + 1)); printf 'not ok - %s\n' "$1"; }
+check() { # check NAME COMMAND...
+    local name=$1; shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+note() { printf '# %s\n' "$*"; }
+summary() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq 0 ]; }
