@@ -58,6 +58,15 @@ pub fn run(global: &GlobalArgs, collectors: Vec<Box<dyn Collector>>) -> ExitCode
             "listening"
         );
         let exporter = Arc::new(Exporter::new(config, collectors));
+        // Connect now, not at the first scrape: /-/ready turns true as soon as a target
+        // answers, and a wrong DSN or password is in the log at start-up.
+        for state in exporter.targets.clone() {
+            let exporter = Arc::clone(&exporter);
+            tokio::spawn(async move {
+                let deadline = std::time::Instant::now() + http::DEFAULT_SCRAPE_TIMEOUT;
+                exporter.collect(&state, deadline).await;
+            });
+        }
         let result = http::serve_with(
             listener,
             Arc::clone(&exporter),
