@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Benchmark: mysql_pool_exporter against Debian's prometheus-mysqld-exporter (0.14, with the
+# processlist collector on) and against the raw SQL time of the same statements, on the same
+# throwaway MariaDB in the same run, with N held client sessions (a tenth idle in a
+# transaction, a tenth running SLEEP). Prints a table per N with the ratios ours/theirs and
+# the targets of the benchmark issue (PASS/MISS). A script, not a timed test.
+#
+#   bench/compare.sh [--sessions 100,1000,4000] [--scrapes 50] [--warmup 5] [--no-build]
+#                    [--binary PATH]   (another build of ours, e.g. other profile settings;
+#                                       implies --no-build)
+#   (BENCH_KEEP_BODIES=DIR keeps the last exposition of each exporter per N in DIR)
+#
+# Everything runs on 127.0.0.1 with free ports and a throwaway datadir under /tmp, stopped
+# by PID on exit. Installs what is missing with apt-get: prometheus-mysqld-exporter,
+# mariadb-server, python3-mysqldb. See docs/benchmarks.md for the latest results.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib/common.sh
+. "$HERE/../scripts/lib/common.sh"
+
+SESSIONS=100,1000,4000
+SCRAPES=50
+WARMUP=5
+BUILD=1
+BIN=""
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --sessions) SESSIONS=${2:?--sessions needs a value, e.g. 100,1000,4000}; shift 2 ;;
+        --sessions=*) SESSIONS=${1#*=}; shift ;;
+        --scrapes) SCRAPES=${2:?--scrapes needs a number}; shift 2 ;;
+        --scrapes=*) SCRAPES=${1#*=}; shift ;;
+        --warmup) WARMUP=${2:?--warmup needs a number}; shift 2 ;;
+        --warmup=*) WARMUP=${1#*=}; shift ;;
+        --no-build) BUILD=0; shift ;;
+        --binary) BIN=${2:?--binary needs a path}; BUILD=0; shift 2 ;;
+        --binary=*) BIN=${1#*=}; BUILD=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+[[ $SESSIONS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--sessions: a comma-separated list of counts, e.g. 100,1000,4000"
+[[ $SCRAPES =~ ^[1-9][0-9]*$ ]] || die "--scrapes: a positive number"
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "--warmup: a number"
+MAX_N=$(tr ',' '\n' <<<"$SESSIONS" | sort -n | tail -1)
+
+# ------------------------------------------------------------------ what it needs
+need_packages mariadbd:mariadb-server prometheus-mysqld-exporter:prometheus-mysqld-exporter curl:curl
+PY=/usr/bin/python3 # Debian's python, where python3-mysqldb installs
+[ -x "$PY" ] || die "$PY is missing (apt-get install python3)"
+"$PY" -c 'import MySQLdb' 2>/dev/null || apt_install python3-mysqldb
+BIN=${BIN:-$ROOT/target/release/mysql_pool_exporter}
+if [ "$BUILD" = 1 ]; then
+    say "building the release binary"
+    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+fi
+[ -x "$BIN" ] || die "$BIN is missing: run cargo build --release (or drop --no-build)"
+
+# One socket per held session, in the holder and in mariadbd.
+HARD=$(ulimit -Hn)
+[ "$HARD" = unlimited ] && HARD=65536
+[ "$HARD" -gt 65536 ] && HARD=65536
+ulimit -n "$HARD"
+[ "$HARD" -ge $((MAX_N * 2 + 1000)) ] || die "open-files limit $HARD is too low for $MAX_N sessions"
+
+# ------------------------------------------------------------------ servers
+WORK=$(mktemp -d /tmp/mysql_pool_exporter-bench.XXXXXX)
+DB_PID="" OURS_PID="" THEIRS_PID=""
+db_gone() { ! kill -0 "$DB_PID" 2>/dev/null; }
+cleanup() {
+    local rc=$?
+    stop_pid "$OURS_PID"
+    stop_pid "$THEIRS_PID"
+    # With thousands of sessions MariaDB's shutdown takes longer than stop_pid waits.
+    if [ -n "$DB_PID" ] && kill "$DB_PID" 2>/dev/null; then
+        poll_until 120 db_gone || true
+    fi
+    stop_pid "$DB_PID"
+    if [ "$rc" -ne 0 ]; then
+        echo "logs kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "starting MariaDB (max_connections $((MAX_N + 1000)))"
+mkdir -p "$WORK/db/tmp" # its own temp dir: implicit temporary tables of the benchmark's queries
+MARIADB_OPTS="--tmpdir=$WORK/db/tmp --max-connections=$((MAX_N + 1000)) --open-files-limit=$HARD --table-open-cache=1000 \
+--thread-cache-size=64 --back-log=1000 --max-connect-errors=1000000000 \
+--performance-schema-max-thread-instances=$((MAX_N + 1200)) --performance-schema-session-connect-attrs-size=1024" \
+    start_mariadb "$WORK/db"
+
+PW_OURS=bench-ours-pw PW_THEIRS=bench-theirs-pw PW_RAW=bench-raw-pw PW_APP=bench-app-pw
+root_sql <<SQL || die "creating the users failed"
+CREATE USER 'pool_exporter'@'127.0.0.1' IDENTIFIED BY '$PW_OURS';
+CREATE USER 'mysqld_exporter'@'127.0.0.1' IDENTIFIED BY '$PW_THEIRS';
+CREATE USER 'bench_raw'@'127.0.0.1' IDENTIFIED BY '$PW_RAW';
+GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'pool_exporter'@'127.0.0.1', 'mysqld_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
+GRANT SELECT ON performance_schema.* TO 'pool_exporter'@'127.0.0.1', 'mysqld_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
+CREATE DATABASE app;
+CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;
+INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (3, 'three');
+CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '$PW_APP';
+GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1';
+SQL
+
+# Ours: one target and one pool matching the app user, so the pool sources
+# (client processes, the oldest idle transactions) are queried too.
+printf '%s\n' "$PW_OURS" >"$WORK/pool_exporter.pw"
+cat >"$WORK/ours.yml" <<YAML
+targets:
+  - name: bench
+    dsn: mysql://pool_exporter@127.0.0.1:$DB_PORT
+    password_file: pool_exporter.pw
+    tls: { mode: disabled }
+pools:
+  - name: bench-app
+    match: { user: app }
+    size: 15
+    max_overflow: 30
+    processes: 100
+YAML
+OURS_PORT=$(free_port)
+"$BIN" --config.file="$WORK/ours.yml" --web.listen-address="127.0.0.1:$OURS_PORT" \
+    --log.level=warn >"$WORK/ours.log" 2>&1 &
+OURS_PID=$!
+
+# Theirs: Debian's defaults (global_status, global_variables, slave_status,
+# info_schema.innodb_cmp, info_schema.innodb_cmpmem, info_schema.query_response_time) plus
+# the processlist collector.
+THEIRS_PORT=$(free_port)
+DATA_SOURCE_NAME="mysqld_exporter:$PW_THEIRS@(127.0.0.1:$DB_PORT)/" \
+    prometheus-mysqld-exporter --web.listen-address="127.0.0.1:$THEIRS_PORT" \
+    --collect.info_schema.processlist >"$WORK/theirs.log" 2>&1 &
+THEIRS_PID=$!
+
+up() { local m; m=$(curl -fsS "http://127.0.0.1:$1/metrics") && grep -Eq '^mysql_up 1(\.0*)?$' <<<"$m"; }
+WAIT_PID=$OURS_PID WAIT_LOG="$WORK/ours.log" wait_for "mysql_pool_exporter on :$OURS_PORT" 30 up "$OURS_PORT"
+WAIT_PID=$THEIRS_PID WAIT_LOG="$WORK/theirs.log" wait_for "mysqld_exporter on :$THEIRS_PORT" 30 up "$THEIRS_PORT"
+
+# ------------------------------------------------------------------ measure
+printf 'bench/compare.sh --sessions %s --scrapes %s --warmup %s\n' "$SESSIONS" "$SCRAPES" "$WARMUP"
+printf 'machine: %s CPUs (%s), %s GiB RAM, %s\n' "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+    "$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" "$(uname -sr)"
+printf 'server: %s\n' "$(root_sql 'SELECT @@version')"
+printf 'ours: %s (%s); theirs: %s\n' "$("$BIN" --version)" "${BIN#"$ROOT"/}" \
+    "$(prometheus-mysqld-exporter --version 2>&1 | head -1)"
+printf 'ours: 1 target, 1 pool (user app): %s\n' "all collectors (global_status, global_variables, processlist, sessions, pools)"
+printf 'theirs: default collectors + --collect.info_schema.processlist\n'
+
+"$PY" "$HERE/compare.py" --sessions "$SESSIONS" --scrapes "$SCRAPES" --warmup "$WARMUP" \
+    --db-port "$DB_PORT" --db-pid "$DB_PID" --db-sock "$DB_SOCK" \
+    --ours-pid "$OURS_PID" --ours-url "http://127.0.0.1:$OURS_PORT/metrics" --ours-user pool_exporter \
+    --theirs-pid "$THEIRS_PID" --theirs-url "http://127.0.0.1:$THEIRS_PORT/metrics" --theirs-user mysqld_exporter \
+    --raw-user bench_raw --raw-password "$PW_RAW" \
+    --app-user app --app-password "$PW_APP" --app-db app
+
+for who in ours theirs; do
+    if grep -qiE 'level=(error|warn)' "$WORK/$who.log"; then
+        printf '\nnote: %s logged warnings/errors:\n' "$who"
+        grep -iE 'level=(error|warn)' "$WORK/$who.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
+    fi
+done
+grep -iE '\[(ERROR|Warning)\]' "$WORK/db/error.log" | grep -vE 'Aborted connection|ignored in --skip-name-resolve mode' | head -5 | sed 's/^/mariadb: /' || true
