@@ -173,7 +173,6 @@ mod tests {
             host: host.into(),
             db: None,
             pid: pid.map(Into::into),
-            program: Some("kefu-flask".into()),
             count,
         };
         let rows = [

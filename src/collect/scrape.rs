@@ -33,9 +33,21 @@ pub struct TargetState {
     /// The last logged problem per source (and `None` key for the connection), so a
     /// lasting problem is logged once, not on every scrape.
     logged: Mutex<HashMap<Option<Source>, String>>,
-    /// The latest finished snapshot, for the status page.
+    /// The latest finished snapshot.
     last: Mutex<Option<Arc<Snapshot>>>,
+    /// The status page's snapshot (with the oldest leaked sessions), refreshed at most every
+    /// [`PAGE_MAX_AGE`] however many people reload the page.
+    page: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
 }
+
+/// What the status page shows: connections, pools, and the oldest leaked sessions.
+pub const PAGE_SOURCES: [Source; 4] = [
+    Source::GlobalStatus,
+    Source::GlobalVariables,
+    Source::Threads,
+    Source::OldestIdleTransactions,
+];
+pub const PAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Everything `serve` needs: targets, enabled collectors, the scrape histogram.
 pub struct Exporter {
@@ -49,13 +61,11 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new(config: Config, collectors: Vec<Box<dyn Collector>>) -> Self {
-        // Per-process counting and the status page's session list cost another pass over
-        // the processlist: only when pools exist.
-        let pool_only = [Source::ClientProcesses, Source::OldestIdleTransactions];
+        // Per-process counting costs another pass over the processlist: only with pools.
         let sources: BTreeSet<Source> = collectors
             .iter()
             .flat_map(|c| c.sources().iter().chain(c.optional_sources()).copied())
-            .filter(|s| !pool_only.contains(s) || !config.pools.is_empty())
+            .filter(|s| *s != Source::ClientProcesses || !config.pools.is_empty())
             .collect();
         let targets = config
             .targets
@@ -66,6 +76,7 @@ impl Exporter {
                     inflight: Mutex::new(None),
                     logged: Mutex::new(HashMap::new()),
                     last: Mutex::new(None),
+                    page: tokio::sync::Mutex::new(None),
                 })
             })
             .collect();
@@ -185,20 +196,23 @@ impl Exporter {
         state.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The last snapshot if it is younger than `max_age`, else a new (or the in-flight)
-    /// collection: the status page never adds queries to Prometheus' scrapes.
-    pub async fn recent(
+    /// The status page's snapshot: reused while younger than [`PAGE_MAX_AGE`], else read
+    /// once (on the target's one connection) while other page loads wait for it. Scrapes do
+    /// not pay for the page's session list.
+    pub async fn page_snapshot(
         &self,
         state: &Arc<TargetState>,
-        max_age: std::time::Duration,
         deadline: Instant,
     ) -> Arc<Snapshot> {
-        if let Some(s) = self.last(state) {
-            if s.taken_at.elapsed().is_ok_and(|age| age <= max_age) {
-                return s;
+        let mut page = state.page.lock().await;
+        if let Some(s) = page.as_ref() {
+            if s.taken_at.elapsed().is_ok_and(|age| age <= PAGE_MAX_AGE) {
+                return Arc::clone(s);
             }
         }
-        self.collect(state, deadline).await
+        let snap = Arc::new(state.target.snapshot(&PAGE_SOURCES, deadline).await);
+        *page = Some(Arc::clone(&snap));
+        snap
     }
 }
 

@@ -1,5 +1,5 @@
-//! `/`: a small server-rendered status page (no JavaScript, no external assets). It shows
-//! the last snapshot, or collects one when that is older than [`MAX_AGE`].
+//! `/`: a small server-rendered status page (no JavaScript, no external assets), from a
+//! snapshot read at most every 10 s however often it is loaded (`Exporter::page_snapshot`).
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -9,8 +9,6 @@ use crate::analysis::report::view;
 use crate::analysis::SessionState;
 use crate::collect::Exporter;
 use crate::snapshot::{parse_status_value, Snapshot};
-
-pub const MAX_AGE: Duration = Duration::from_secs(10);
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
@@ -29,7 +27,7 @@ pub async fn render(exporter: &Exporter) -> String {
     let t = exporter.config.thresholds;
     for state in &exporter.targets {
         let snap = exporter
-            .recent(state, MAX_AGE, Instant::now() + Duration::from_secs(5))
+            .page_snapshot(state, Instant::now() + Duration::from_secs(5))
             .await;
         let cfg = &state.target.config;
         let _ = write!(

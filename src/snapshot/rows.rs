@@ -104,7 +104,7 @@ pub struct LockWait {
 }
 
 /// Sessions per client process: `performance_schema.session_connect_attrs` joined with the
-/// processlist, grouped by user, host (port stripped), db, `_pid` and `program_name`.
+/// processlist, grouped by user, host (port stripped), db and `_pid`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClientProcessGroup {
     pub user: String,
@@ -112,8 +112,6 @@ pub struct ClientProcessGroup {
     pub db: Option<String>,
     /// The client's `_pid` attribute (PyMySQL, mysql-connector, libmysqlclient send it).
     pub pid: Option<String>,
-    /// `program_name`, what the application chose to call itself.
-    pub program: Option<String>,
     pub count: u64,
 }
 
