@@ -105,10 +105,8 @@ pub async fn fetch(
                         .into(),
                 ));
             }
-            let rows: Vec<ClientProcessRow> = conn
-                .query(CLIENT_PROCESSES_SQL.as_str())
-                .await
-                .map_err(classify)?;
+            let rows: Vec<ClientProcessRow> =
+                conn.query(CLIENT_PROCESSES_SQL).await.map_err(classify)?;
             snap.client_processes = Outcome::Ok(
                 rows.into_iter()
                     .map(|(user, host, db, pid, count)| ClientProcessGroup {
@@ -278,17 +276,15 @@ fn session_row(values: Vec<Value>) -> SessionRow {
 /// (user, host, db, `_pid`, sessions)
 type ClientProcessRow = (String, String, Option<String>, Option<String>, u64);
 
-/// Sessions per (user, host, db, `_pid`). Joined on the one attribute it needs: pivoting all
-/// attributes per session first cost 5x more at 4 000 sessions (docs/benchmarks.md).
-pub static CLIENT_PROCESSES_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT COALESCE(p.USER, ''), {HOST_EXPR}, p.DB, a.ATTR_VALUE, COUNT(*) \
-         FROM information_schema.PROCESSLIST p \
-         JOIN performance_schema.session_connect_attrs a \
-           ON a.PROCESSLIST_ID = p.ID AND a.ATTR_NAME = '_pid' \
-         WHERE p.ID <> CONNECTION_ID() GROUP BY 1, 2, 3, 4"
-    )
-});
+/// Sessions per (user, host, db, `_pid`), from performance_schema alone: joining
+/// information_schema.PROCESSLIST (no index) to the attributes cost sessions × attributes
+/// (docs/benchmarks.md); `threads` carries user, host (without port) and db itself.
+pub const CLIENT_PROCESSES_SQL: &str = "SELECT COALESCE(t.PROCESSLIST_USER, ''), \
+     COALESCE(t.PROCESSLIST_HOST, ''), t.PROCESSLIST_DB, a.ATTR_VALUE, COUNT(*) \
+     FROM performance_schema.session_connect_attrs a \
+     JOIN performance_schema.threads t ON t.PROCESSLIST_ID = a.PROCESSLIST_ID \
+     WHERE a.ATTR_NAME = '_pid' AND a.PROCESSLIST_ID <> CONNECTION_ID() \
+     GROUP BY 1, 2, 3, 4";
 
 fn thread_group(values: Vec<Value>) -> Result<ThreadGroup, String> {
     let n = AGE_BUCKETS.len();
