@@ -13,29 +13,39 @@ pub enum Fold {
 }
 
 /// Keeps the `limit` largest entries (ties broken by name, so output is stable), folds the
-/// rest into one `other` entry. The result is sorted by name, `other` last.
-pub fn cap(values: BTreeMap<String, f64>, limit: usize, fold: Fold) -> Vec<(String, f64)> {
-    if values.len() <= limit {
+/// rest into one `other` entry. The result is sorted by name, `other` last. A real value
+/// named `other` (a user can be called that) is folded too, so `other` is never written twice.
+pub fn cap(mut values: BTreeMap<String, f64>, limit: usize, fold: Fold) -> Vec<(String, f64)> {
+    let real_other = values.remove(OTHER);
+    if values.len() <= limit && real_other.is_none() {
         return values.into_iter().collect();
     }
     let mut ranked: Vec<(String, f64)> = values.into_iter().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let rest = ranked.split_off(limit);
-    let folded = rest.iter().map(|(_, v)| *v).fold(0.0, |acc, v| match fold {
-        Fold::Sum => acc + v,
-        Fold::Max => acc.max(v),
-    });
+    let rest = ranked.split_off(limit.min(ranked.len()));
+    let folded = rest
+        .iter()
+        .map(|(_, v)| *v)
+        .chain(real_other)
+        .fold(0.0, |acc, v| match fold {
+            Fold::Sum => acc + v,
+            Fold::Max => acc.max(v),
+        });
     ranked.sort_by(|a, b| a.0.cmp(&b.0));
     ranked.push((OTHER.to_string(), folded));
     ranked
 }
 
-/// The set of keys that keep their own label value, ranked by `weight`.
+/// The set of keys that keep their own label value, ranked by `weight`; never `other`.
 pub fn keep_set(
     weights: &BTreeMap<String, f64>,
     limit: usize,
 ) -> std::collections::BTreeSet<String> {
-    let mut ranked: Vec<(&String, &f64)> = weights.iter().collect();
+    // A real value named `other` joins the folded ones, so `other` is never written twice.
+    let mut ranked: Vec<(&String, &f64)> = weights
+        .iter()
+        .filter(|(k, _)| k.as_str() != OTHER)
+        .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
     ranked
         .into_iter()
@@ -75,6 +85,15 @@ mod tests {
     fn maxima_fold_as_a_max() {
         let got = cap(map(&[("a", 50.0), ("b", 10.0), ("c", 30.0)]), 1, Fold::Max);
         assert_eq!(got, vec![("a".into(), 50.0), ("other".into(), 30.0)]);
+    }
+
+    #[test]
+    fn a_real_value_named_other_is_folded_not_duplicated() {
+        let got = cap(map(&[("other", 9.0), ("a", 1.0)]), 50, Fold::Sum);
+        assert_eq!(got, vec![("a".into(), 1.0), ("other".into(), 9.0)]);
+        let got = cap(map(&[("other", 9.0), ("a", 1.0), ("b", 2.0)]), 1, Fold::Max);
+        assert_eq!(got, vec![("b".into(), 2.0), ("other".into(), 9.0)]);
+        assert!(!keep_set(&map(&[("other", 9.0)]), 5).contains("other"));
     }
 
     #[test]

@@ -34,15 +34,18 @@ pub fn processlist_stats(groups: &[ThreadGroup]) -> ProcesslistStats {
 /// mysqld_exporter's `sanitizeState`: lower case, spaces and dashes to `_`, punctuation
 /// dropped, empty as `unknown`.
 pub fn sanitize(state: &str) -> String {
-    if state.is_empty() {
-        return "unknown".into();
-    }
-    state
+    let clean: String = state
         .to_lowercase()
         .chars()
         .filter(|c| !matches!(c, ';' | ',' | ':' | '.' | '(' | ')'))
         .map(|c| if c == ' ' || c == '-' { '_' } else { c })
-        .collect()
+        .collect();
+    // Also for a state of punctuation only, where mysqld_exporter would write "".
+    if clean.is_empty() {
+        "unknown".into()
+    } else {
+        clean
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +66,7 @@ mod tests {
             "master_has_sent_all_binlog_to_slave_waiting_for_more_updates"
         );
         assert_eq!(sanitize(""), "unknown");
+        assert_eq!(sanitize(".,"), "unknown");
         assert_eq!(
             sanitize("copy to tmp table (2.5%)"),
             "copy_to_tmp_table_25%"

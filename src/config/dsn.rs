@@ -51,9 +51,9 @@ impl fmt::Display for Dsn {
         } else {
             self.host.clone()
         };
-        write!(f, "mysql://{}@{}:{}", self.user, host, self.port)?;
+        write!(f, "mysql://{}@{}:{}", encode(&self.user), host, self.port)?;
         if let Some(db) = &self.database {
-            write!(f, "/{db}")?;
+            write!(f, "/{}", encode(db))?;
         }
         Ok(())
     }
@@ -126,6 +126,22 @@ pub fn parse_dsn(text: &str) -> Result<Dsn, String> {
     })
 }
 
+/// What must be escaped in a URL's user or path segment for the DSN to read back the same.
+const DSN_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b':')
+    .add(b'@')
+    .add(b'/')
+    .add(b'?')
+    .add(b'#')
+    .add(b'[')
+    .add(b']');
+
+fn encode(s: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(s, DSN_RESERVED)
+}
+
 fn percent_decode(s: &str) -> Result<String, String> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
@@ -133,10 +149,11 @@ fn percent_decode(s: &str) -> Result<String, String> {
         .map_err(|_| "the DSN has a percent-escape that is not UTF-8".into())
 }
 
-/// The scheme-ish start of a bad DSN, cut before anything that could be a password.
+/// The scheme-ish start of a bad DSN, cut before anything that could be a password
+/// (`user:pw@`, but also Oracle-style `user/pw@`): letters, digits, `+`, `-`, `.` only.
 fn redact_prefix(text: &str) -> String {
     text.chars()
-        .take_while(|c| *c != ':' && *c != '@')
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         .take(16)
         .collect()
 }
@@ -162,6 +179,22 @@ mod tests {
     }
 
     #[test]
+    fn display_reads_back_the_same_for_odd_users_and_dbs() {
+        let d = parse_dsn("mysql://a%3Ab%2F@h:1/x%2Fy").unwrap();
+        assert_eq!(
+            (d.user.as_str(), d.database.as_deref()),
+            ("a:b/", Some("x/y"))
+        );
+        assert_eq!(
+            parse_dsn(&d.to_string()).unwrap(),
+            Dsn {
+                password: None,
+                ..d
+            }
+        );
+    }
+
+    #[test]
     fn display_never_shows_the_password() {
         let d = parse_dsn("mysql://exp:hunter2@h:1/db").unwrap();
         assert!(!d.to_string().contains("hunter2"));
@@ -177,6 +210,7 @@ mod tests {
                 "Go (mysqld_exporter) DSN",
             ),
             ("postgres://exp:hunter2@h", "must start with `mysql://`"),
+            ("exp/hunter2@db.example", "must start with `mysql://`"),
             ("mysql://h:3306", "names no user"),
             ("mysql://exp:hunter2@h:99999", "not a valid URL"),
             ("mysql://exp:hunter2@h/a/b", "single database"),

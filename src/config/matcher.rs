@@ -92,7 +92,7 @@ impl Matcher {
             && field(&self.client_host, &other.client_host, |a, b| match (a, b) {
                 (HostPattern::Net(a), HostPattern::Net(b)) => a.contains(b),
                 (HostPattern::Net(a), HostPattern::Text(t)) => {
-                    !t.is_glob() && t.0.parse::<IpAddr>().is_ok_and(|ip| a.contains(&ip))
+                    !t.is_glob() && client_ip(&t.0).is_some_and(|ip| a.contains(&ip))
                 }
                 (HostPattern::Text(a), HostPattern::Text(b)) => text_covers(a, b),
                 (HostPattern::Text(_), HostPattern::Net(_)) => false,
@@ -109,7 +109,9 @@ impl Pattern {
         if !self.is_glob() {
             return self.0 == text;
         }
-        glob(self.0.as_bytes(), text.as_bytes())
+        let pattern: Vec<char> = self.0.chars().collect();
+        let text: Vec<char> = text.chars().collect();
+        glob(&pattern, &text)
     }
 }
 
@@ -130,15 +132,27 @@ impl HostPattern {
     }
 }
 
-/// `*` and `?` glob over bytes, iterative with backtracking to the last `*`.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
+/// The client's address as a CIDR is matched against it: brackets dropped, and IPv4
+/// clients of a dual-stack server (`::ffff:10.0.0.5`) as the IPv4 address they are.
+fn client_ip(host: &str) -> Option<IpAddr> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    let h = h
+        .strip_prefix("::ffff:")
+        .filter(|v| v.contains('.'))
+        .unwrap_or(h);
+    h.parse().ok()
+}
+
+/// `*` and `?` glob over characters (`?` is one character, also `é`), iterative with
+/// backtracking to the last `*`.
+fn glob(pattern: &[char], text: &[char]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
             p += 1;
             t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
+        } else if p < pattern.len() && pattern[p] == '*' {
             star = Some((p, t));
             p += 1;
         } else if let Some((sp, st)) = star {
@@ -149,7 +163,7 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
             return false;
         }
     }
-    pattern[p..].iter().all(|c| *c == b'*')
+    pattern[p..].iter().all(|c| *c == '*')
 }
 
 impl fmt::Display for Matcher {

@@ -169,7 +169,8 @@ pub fn scrape_deadline(header: Option<&HeaderValue>, now: Instant) -> Instant {
     let budget = timeout
         .checked_sub(TIMEOUT_OFFSET)
         .filter(|d| *d >= Duration::from_millis(100))
-        .unwrap_or(timeout / 2);
+        .unwrap_or(timeout / 2)
+        .max(Duration::from_millis(1));
     now + budget
 }
 

@@ -1,0 +1,6 @@
+#![no_main]
+//! cargo fuzz run exposition (see fuzz/README.md); the body is shared with tests/properties.rs.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| mysql_pool_exporter_fuzz::exposition(data));
