@@ -22,14 +22,9 @@ impl Collector for Pools {
     fn sources(&self) -> &'static [Source] {
         &[Source::Threads]
     }
-    /// max_connections for the overcommit ratio; connect attributes for per-process counts;
-    /// the oldest leaked sessions for the status page (a bounded query).
+    /// max_connections for the overcommit ratio; connect attributes for per-process counts.
     fn optional_sources(&self) -> &'static [Source] {
-        &[
-            Source::GlobalVariables,
-            Source::ClientProcesses,
-            Source::OldestIdleTransactions,
-        ]
+        &[Source::GlobalVariables, Source::ClientProcesses]
     }
 
     fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
