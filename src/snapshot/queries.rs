@@ -43,15 +43,11 @@ pub async fn fetch(
         }
         Source::Threads => {
             let rows: Vec<Row> = conn.query(THREADS_SQL.as_str()).await.map_err(classify)?;
-            let groups = rows
-                .into_iter()
-                .map(|row| thread_group(row.unwrap()))
-                .collect::<Result<Vec<_>, String>>()
-                .map_err(|e| {
-                    SourceError::Failed(mysql_async::Error::Other(
-                        format!("unexpected processlist row: {e}").into(),
-                    ))
-                })?;
+            let groups = thread_groups(rows.into_iter().map(Row::unwrap)).map_err(|e| {
+                SourceError::Failed(mysql_async::Error::Other(
+                    format!("unexpected processlist row: {e}").into(),
+                ))
+            })?;
             snap.threads = Outcome::Ok(groups);
         }
         Source::Sessions => {
@@ -157,29 +153,35 @@ const HOST_EXPR: &str = "IF(p.HOST REGEXP ':[0-9]+$', \
 pub static THREADS_SQL: LazyLock<String> = LazyLock::new(|| {
     let time = "GREATEST(COALESCE(p.TIME, 0), 0)";
     let age = "GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0)";
-    let mut cols: Vec<String> = vec![
+    // The index of the age's bucket (AGE_BUCKETS.len() for +Inf): one small key to group
+    // by, cheaper on the server than a SUM(age <= b) column per bucket.
+    let bucket = |x: &str| {
+        let arms: Vec<String> = AGE_BUCKETS
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("WHEN {x} <= {b} THEN {i}"))
+            .collect();
+        format!("CASE {} ELSE {} END", arms.join(" "), AGE_BUCKETS.len())
+    };
+    let cols: Vec<String> = vec![
         "COALESCE(p.USER, '')".into(),
         HOST_EXPR.into(),
         "p.DB".into(),
         "COALESCE(p.COMMAND, '')".into(),
         "COALESCE(p.STATE, '')".into(),
         "t.trx_state".into(),
+        bucket(time),
+        format!("IF(t.trx_started IS NULL, NULL, {})", bucket(age)),
         "COUNT(*)".into(),
         format!("SUM({time})"),
         format!("MAX({time})"),
+        format!("COALESCE(SUM({age}), 0)"),
+        format!("COALESCE(MAX({age}), 0)"),
     ];
-    cols.extend(AGE_BUCKETS.iter().map(|b| format!("SUM({time} <= {b})")));
-    cols.push(format!("COALESCE(SUM({age}), 0)"));
-    cols.push(format!("COALESCE(MAX({age}), 0)"));
-    cols.extend(
-        AGE_BUCKETS
-            .iter()
-            .map(|b| format!("COALESCE(SUM({age} <= {b}), 0)")),
-    );
     format!(
         "SELECT {} FROM information_schema.PROCESSLIST p \
          LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
-         WHERE p.ID <> CONNECTION_ID() GROUP BY 1, 2, 3, 4, 5, 6",
+         WHERE p.ID <> CONNECTION_ID() GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
         cols.join(", ")
     )
 });
@@ -286,47 +288,77 @@ pub const CLIENT_PROCESSES_SQL: &str = "SELECT COALESCE(t.PROCESSLIST_USER, ''),
      WHERE a.ATTR_NAME = '_pid' AND a.PROCESSLIST_ID <> CONNECTION_ID() \
      GROUP BY 1, 2, 3, 4";
 
-fn thread_group(values: Vec<Value>) -> Result<ThreadGroup, String> {
+/// (user, host, db, command, state, trx_state): what a [`ThreadGroup`] is a group of.
+type GroupKey = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+);
+
+/// Folds the rows of [`THREADS_SQL`] (one per group and pair of age buckets) into one
+/// [`ThreadGroup`] per (user, host, db, command, state, trx_state), with cumulative buckets.
+fn thread_groups(rows: impl IntoIterator<Item = Vec<Value>>) -> Result<Vec<ThreadGroup>, String> {
     let n = AGE_BUCKETS.len();
-    if values.len() != 11 + 2 * n {
-        return Err(format!("{} columns, expected {}", values.len(), 11 + 2 * n));
+    let mut groups: Vec<ThreadGroup> = Vec::new();
+    let mut index: std::collections::HashMap<GroupKey, usize> = std::collections::HashMap::new();
+    for values in rows {
+        if values.len() != 13 {
+            return Err(format!("{} columns, expected 13", values.len()));
+        }
+        let mut it = values.into_iter();
+        let mut next = || it.next().unwrap_or(Value::NULL);
+        let key = (
+            text(next()).unwrap_or_default(),
+            text(next()).unwrap_or_default(),
+            text(next()),
+            text(next()).unwrap_or_default(),
+            text(next()).unwrap_or_default(),
+            text(next()),
+        );
+        let time_bucket = number(next())? as usize;
+        let age_bucket = match next() {
+            Value::NULL => None,
+            v => Some(number(v)? as usize),
+        };
+        let (count, time_sum, time_max) = (number(next())?, number(next())?, number(next())?);
+        let (age_sum, age_max) = (number(next())?, number(next())?);
+        if time_bucket > n || age_bucket.is_some_and(|b| b > n) {
+            return Err(format!(
+                "age bucket {time_bucket}/{age_bucket:?} out of 0..={n}"
+            ));
+        }
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            let (user, host, db, command, state, trx_state) = key;
+            groups.push(ThreadGroup {
+                user,
+                host,
+                db,
+                command,
+                state,
+                trx_state,
+                ..ThreadGroup::default()
+            });
+            groups.len() - 1
+        });
+        let g = &mut groups[i];
+        g.count += count;
+        g.time_sum += time_sum;
+        g.time_max = g.time_max.max(time_max);
+        for le in &mut g.time_le[time_bucket.min(n)..] {
+            *le += count;
+        }
+        if let Some(b) = age_bucket {
+            g.trx_age_sum += age_sum;
+            g.trx_age_max = g.trx_age_max.max(age_max);
+            for le in &mut g.trx_age_le[b.min(n)..] {
+                *le += count;
+            }
+        }
     }
-    let mut it = values.into_iter();
-    let mut next = || it.next().unwrap_or(Value::NULL);
-    let user = text(next()).unwrap_or_default();
-    let host = text(next()).unwrap_or_default();
-    let db = text(next());
-    let command = text(next()).unwrap_or_default();
-    let state = text(next()).unwrap_or_default();
-    let trx_state = text(next());
-    let count = number(next())?;
-    let time_sum = number(next())?;
-    let time_max = number(next())?;
-    let mut time_le = [0; AGE_BUCKETS.len()];
-    for slot in &mut time_le {
-        *slot = number(next())?;
-    }
-    let trx_age_sum = number(next())?;
-    let trx_age_max = number(next())?;
-    let mut trx_age_le = [0; AGE_BUCKETS.len()];
-    for slot in &mut trx_age_le {
-        *slot = number(next())?;
-    }
-    Ok(ThreadGroup {
-        user,
-        host,
-        db,
-        command,
-        state,
-        trx_state,
-        count,
-        time_sum,
-        time_max,
-        time_le,
-        trx_age_sum,
-        trx_age_max,
-        trx_age_le,
-    })
+    Ok(groups)
 }
 
 /// Text columns; bytes that are not UTF-8 (a user name in latin1) are replaced, not fatal.
@@ -383,32 +415,79 @@ mod tests {
         assert_eq!(text(Value::NULL), None);
     }
 
+    /// Rows as MariaDB sends them (text protocol: everything is bytes; NULLs).
+    fn row(
+        user: &str,
+        db: Option<&str>,
+        command: &str,
+        trx: Option<&str>,
+        buckets: (u64, Option<u64>),
+        n: [u64; 5],
+    ) -> Vec<Value> {
+        let b = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        let num = |v: u64| Value::Bytes(v.to_string().into_bytes());
+        vec![
+            b(user),
+            b("10.0.0.7"),
+            db.map_or(Value::NULL, b),
+            b(command),
+            b(""),
+            trx.map_or(Value::NULL, b),
+            num(buckets.0),
+            buckets.1.map_or(Value::NULL, num),
+            num(n[0]),
+            num(n[1]),
+            num(n[2]),
+            num(n[3]),
+            num(n[4]),
+        ]
+    }
+
     #[test]
-    fn a_recorded_mariadb_row_decodes() {
-        let mut values = vec![
-            Value::Bytes(b"kefu".to_vec()),
-            Value::Bytes(b"10.0.0.7".to_vec()),
-            Value::NULL,
-            Value::Bytes(b"Sleep".to_vec()),
-            Value::Bytes(b"".to_vec()),
-            Value::Bytes(b"RUNNING".to_vec()),
-            Value::Int(3),
-            Value::Bytes(b"120".to_vec()),
-            Value::Bytes(b"40".to_vec()),
+    fn recorded_rows_fold_into_groups_with_cumulative_buckets() {
+        let rows = vec![
+            // 2 kefu sessions idle 3 s in a transaction 40 s old, 1 idle 7 s in one 400 s old.
+            row(
+                "kefu",
+                Some("kefu"),
+                "Sleep",
+                Some("RUNNING"),
+                (1, Some(4)),
+                [2, 6, 3, 80, 40],
+            ),
+            row(
+                "kefu",
+                Some("kefu"),
+                "Sleep",
+                Some("RUNNING"),
+                (2, Some(7)),
+                [1, 7, 7, 400, 400],
+            ),
+            // A MySQL 8 daemon: NULL db and no transaction, and a session past every bucket.
+            row(
+                "event_scheduler",
+                None,
+                "Daemon",
+                None,
+                (10, None),
+                [1, 9000, 9000, 0, 0],
+            ),
         ];
-        values.extend(
-            [0u64, 0, 0, 0, 3, 3, 3, 3, 3, 3].map(|v| Value::Bytes(v.to_string().into_bytes())),
+        let g = thread_groups(rows).unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!((g[0].count, g[0].time_sum, g[0].time_max), (3, 13, 7));
+        assert_eq!(g[0].time_le, [0, 2, 3, 3, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(g[0].trx_age_le, [0, 0, 0, 0, 2, 2, 2, 3, 3, 3]);
+        assert_eq!((g[0].trx_age_sum, g[0].trx_age_max), (480, 400));
+        assert_eq!(
+            (g[1].db.as_deref(), g[1].trx_state.as_deref()),
+            (None, None)
         );
-        values.push(Value::Bytes(b"150".to_vec()));
-        values.push(Value::Bytes(b"50".to_vec()));
-        values.extend(
-            [0u64, 0, 0, 0, 3, 3, 3, 3, 3, 3].map(|v| Value::Bytes(v.to_string().into_bytes())),
-        );
-        let g = thread_group(values).unwrap();
-        assert_eq!(g.user, "kefu");
-        assert_eq!(g.db, None);
-        assert_eq!(g.trx_state.as_deref(), Some("RUNNING"));
-        assert_eq!((g.count, g.time_sum, g.trx_age_max), (3, 120, 50));
-        assert_eq!(g.trx_age_le[4], 3);
+        assert_eq!(g[1].time_le, [0; 10]);
+        assert!(thread_groups(vec![vec![Value::NULL; 12]]).is_err());
+        let mut bad = row("a", None, "Sleep", None, (99, None), [1, 1, 1, 0, 0]);
+        assert!(thread_groups(vec![bad.clone()]).is_err());
+        bad[6] = Value::Bytes(b"x".to_vec());
+        assert!(thread_groups(vec![bad]).is_err());
     }
 }
