@@ -33,8 +33,6 @@ pub struct TargetState {
     /// The last logged problem per source (and `None` key for the connection), so a
     /// lasting problem is logged once, not on every scrape.
     logged: Mutex<HashMap<Option<Source>, String>>,
-    /// The latest finished snapshot.
-    last: Mutex<Option<Arc<Snapshot>>>,
     /// The status page's snapshot (with the oldest leaked sessions), refreshed at most every
     /// [`PAGE_MAX_AGE`] however many people reload the page.
     page: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
@@ -75,7 +73,6 @@ impl Exporter {
                     target: Arc::new(Target::new(t.clone())),
                     inflight: Mutex::new(None),
                     logged: Mutex::new(HashMap::new()),
-                    last: Mutex::new(None),
                     page: tokio::sync::Mutex::new(None),
                 })
             })
@@ -135,7 +132,6 @@ impl Exporter {
                 ready.store(true, Ordering::Relaxed);
             }
             state.log_problems(&snap);
-            *state.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&snap));
             *state.inflight.lock().unwrap_or_else(|p| p.into_inner()) = None;
             snap
         });
@@ -190,10 +186,6 @@ impl Exporter {
             .filter(|p| p.target.as_deref().is_none_or(|t| t == target))
             .cloned()
             .collect()
-    }
-
-    pub fn last(&self, state: &TargetState) -> Option<Arc<Snapshot>> {
-        state.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The status page's snapshot: reused while younger than [`PAGE_MAX_AGE`], else read
