@@ -43,9 +43,8 @@ fn probe_reads_one_target_and_metrics_labels_them_all() {
     )
     .is_none());
     // One connection per target: the server sees exactly one exporter session.
-    let n = mariadb()
-        .sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'exporter'");
-    assert_eq!(n.trim(), "1");
+    let n = db.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'exporter'");
+    assert_eq!(n.trim(), "1", "{}", exporter.log());
 }
 
 /// mysqld_exporter's documented multi-target relabeling works unchanged.
