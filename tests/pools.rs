@@ -93,6 +93,8 @@ fn sessions_in(db: &MariaDb, filter: &str) -> Vec<u64> {
 fn the_seed_leak_is_seen_reported_and_ended() {
     let db = mariadb();
     db.sql("CREATE USER IF NOT EXISTS 'dba'@'%' IDENTIFIED BY 'dba-pw'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO 'dba'@'%';");
+    // kefu's account has a connection limit of its own, which the exporter may read.
+    db.sql("ALTER USER 'kefu'@'%' WITH MAX_USER_CONNECTIONS 50; GRANT SELECT ON mysql.user TO 'exporter'@'%';");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (leaked, outsiders) = rt.block_on(async {
         // 45 leaked pool sessions from two app processes (30 + 15): each read a row in a
@@ -180,6 +182,16 @@ fn the_seed_leak_is_seen_reported_and_ended() {
         om::get(&s, "mysql_pool_overcommit_ratio", &[]),
         Some(45.0 / 300.0)
     );
+    assert_eq!(
+        om::get(
+            &s,
+            "mysql_pool_user_connection_limit",
+            &[("pool", "kefu-flask"), ("mysql_user", "kefu")]
+        ),
+        Some(50.0),
+        "{}",
+        exporter.log()
+    );
     // The whole server also sees the waiter and the other user's open transaction.
     assert_eq!(
         om::get(
@@ -236,6 +248,8 @@ fn the_seed_leak_is_seen_reported_and_ended() {
         "{out}"
     );
     assert!(out.contains("blocks 1 session(s)"), "{out}");
+    // 45 leaked + the blocked one: 46 of the account's 50 (92 %, above the 80 % warning).
+    assert!(out.contains("WARNING: pool kefu-flask: user kefu has 46 of its 50 connections (MAX_USER_CONNECTIONS)"), "{out}");
     // The last statement of an idle session, from performance_schema.
     assert!(
         out.contains("last: SELECT name FROM visitors WHERE id = 2"),

@@ -61,6 +61,35 @@ pub fn overcommit_ratio(pools: &[PoolConfig], max_connections: f64) -> Option<f6
         .then(|| pools.iter().map(|p| p.capacity() as f64).sum::<f64>() / max_connections)
 }
 
+/// The per-user connection limit that applies to a pool's user (its `match.user` must be
+/// an exact name): the account's own `MAX_USER_CONNECTIONS` (the smallest, if the user has
+/// several host entries), else the global `max_user_connections`; `None` when unlimited.
+pub fn user_limit(
+    pool: &PoolConfig,
+    accounts: Option<&[(String, String, u64)]>,
+    global: Option<f64>,
+) -> Option<(String, u64)> {
+    let user = pool.matcher.exact_user()?;
+    let own = accounts
+        .into_iter()
+        .flatten()
+        .filter(|(u, _, limit)| u == user && *limit > 0)
+        .map(|(_, _, limit)| *limit)
+        .min();
+    let global = global.filter(|g| *g >= 1.0).map(|g| g as u64);
+    Some((user.to_string(), own.or(global)?))
+}
+
+/// The sessions `user` has now, whatever pool or host they come from (what the server
+/// counts against `MAX_USER_CONNECTIONS`).
+pub fn user_sessions(groups: &[ThreadGroup], user: &str) -> u64 {
+    groups
+        .iter()
+        .filter(|g| g.user == user)
+        .map(|g| g.count)
+        .sum()
+}
+
 /// Per pool, the session count of its fullest client process (host + `_pid`), from
 /// `performance_schema.session_connect_attrs`. `None` for a pool with no attributed session.
 pub fn fullest_process(pools: &[PoolConfig], rows: &[ClientProcessGroup]) -> Vec<Option<u64>> {
@@ -163,6 +192,33 @@ mod tests {
         assert_eq!(s[0].utilization(), 0.2);
         assert_eq!(overcommit_ratio(&pools, 11.0), Some(2.0));
         assert_eq!(overcommit_ratio(&pools, 0.0), None);
+    }
+
+    #[test]
+    fn the_user_limit_is_the_accounts_own_else_the_global_one() {
+        let exact = pool("web", Some("kefu"), None, None, 15, 30, 1);
+        let glob = pool("jobs", Some("kefu*"), None, None, 2, 0, 1);
+        let accounts = vec![
+            ("kefu".to_string(), "10.%".to_string(), 40),
+            ("kefu".to_string(), "%".to_string(), 60),
+            ("other".to_string(), "%".to_string(), 5),
+        ];
+        assert_eq!(
+            user_limit(&exact, Some(&accounts), Some(100.0)),
+            Some(("kefu".into(), 40))
+        );
+        assert_eq!(
+            user_limit(&exact, None, Some(100.0)),
+            Some(("kefu".into(), 100))
+        );
+        assert_eq!(user_limit(&exact, Some(&[]), Some(0.0)), None);
+        assert_eq!(user_limit(&glob, Some(&accounts), Some(100.0)), None);
+        let groups = [
+            ThreadGroup::uniform("kefu", "a", Some("kefu"), "Sleep", "", None, 3, 1),
+            ThreadGroup::uniform("kefu", "b", None, "Query", "", None, 2, 1),
+            ThreadGroup::uniform("root", "c", None, "Sleep", "", None, 9, 1),
+        ];
+        assert_eq!(user_sessions(&groups, "kefu"), 5);
     }
 
     #[test]

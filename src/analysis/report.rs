@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::host::strip_port;
-use super::pools::{pool_of, pool_stats};
+use super::pools::{pool_of, pool_stats, user_limit, user_sessions};
 use super::sessions::{classify, SessionState};
 use crate::config::{PoolConfig, Thresholds};
 use crate::snapshot::{parse_status_value, LockWait, SessionRow, Snapshot};
@@ -258,6 +258,26 @@ pub fn target_report(
                     stats.capacity
                 ),
             );
+        }
+        let global_user_limit = snap
+            .variable("max_user_connections")
+            .and_then(parse_status_value);
+        if let Some((user, limit)) = user_limit(
+            p,
+            snap.account_limits.ok().map(Vec::as_slice),
+            global_user_limit,
+        ) {
+            let n = user_sessions(groups, &user);
+            let ratio = n as f64 / limit as f64;
+            let why = format!(
+                "pool {}: user {user} has {n} of its {limit} connections (MAX_USER_CONNECTIONS)",
+                p.name
+            );
+            if ratio >= t.pool_utilization_critical {
+                raise(&mut r, Status::Critical, why);
+            } else if ratio >= t.pool_utilization_warning {
+                raise(&mut r, Status::Warning, why);
+            }
         }
         let leaked: Vec<&&SessionView> = mine
             .iter()

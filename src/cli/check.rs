@@ -10,12 +10,13 @@ use crate::snapshot::Source;
 use crate::target::Target;
 
 /// What `check` reads: everything the report needs, session detail included.
-pub const CHECK_SOURCES: [Source; 5] = [
+pub const CHECK_SOURCES: [Source; 6] = [
     Source::GlobalStatus,
     Source::GlobalVariables,
     Source::Threads,
     Source::Sessions,
     Source::LockWaits,
+    Source::AccountLimits,
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

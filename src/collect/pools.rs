@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::{Collector, EncodeContext};
-use crate::analysis::pools::{fullest_process, overcommit_ratio, pool_stats};
+use crate::analysis::pools::{fullest_process, overcommit_ratio, pool_stats, user_limit};
 use crate::analysis::SessionState;
 use crate::expose::{Families, Labels};
 use crate::snapshot::{parse_status_value, Snapshot, Source};
@@ -22,9 +22,14 @@ impl Collector for Pools {
     fn sources(&self) -> &'static [Source] {
         &[Source::Threads]
     }
-    /// max_connections for the overcommit ratio; connect attributes for per-process counts.
+    /// max_connections for the overcommit ratio and the global max_user_connections;
+    /// connect attributes for per-process counts; accounts' own connection limits.
     fn optional_sources(&self) -> &'static [Source] {
-        &[Source::GlobalVariables, Source::ClientProcesses]
+        &[
+            Source::GlobalVariables,
+            Source::ClientProcesses,
+            Source::AccountLimits,
+        ]
     }
 
     fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
@@ -91,6 +96,26 @@ impl Collector for Pools {
                 &fullest,
             )?;
         }
+        let global_user_limit = snap
+            .variable("max_user_connections")
+            .and_then(parse_status_value);
+        let accounts = snap.account_limits.ok().map(Vec::as_slice);
+        let limits: Vec<(Labels, f64)> = ctx
+            .pools
+            .iter()
+            .filter_map(|p| {
+                let (user, limit) = user_limit(p, accounts, global_user_limit)?;
+                Some((
+                    vec![("pool", p.name.clone()), ("mysql_user", user)],
+                    limit as f64,
+                ))
+            })
+            .collect();
+        out.gauge(
+            "mysql_pool_user_connection_limit",
+            "MAX_USER_CONNECTIONS that applies to the pool's user (the account's own, else the global max_user_connections); absent when unlimited.",
+            &limits,
+        )?;
         let max_connections = snap
             .variable("max_connections")
             .and_then(parse_status_value);

@@ -59,11 +59,13 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new(config: Config, collectors: Vec<Box<dyn Collector>>) -> Self {
-        // Per-process counting costs another pass over the processlist: only with pools.
+        // Per-process counting (another pass over the processlist) and account limits
+        // matter only with pools.
+        let pool_only = [Source::ClientProcesses, Source::AccountLimits];
         let sources: BTreeSet<Source> = collectors
             .iter()
             .flat_map(|c| c.sources().iter().chain(c.optional_sources()).copied())
-            .filter(|s| *s != Source::ClientProcesses || !config.pools.is_empty())
+            .filter(|s| !pool_only.contains(s) || !config.pools.is_empty())
             .collect();
         let targets = config
             .targets

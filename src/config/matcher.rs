@@ -62,6 +62,14 @@ impl Matcher {
         })
     }
 
+    /// The user name when the pool names exactly one (no glob): per-user limits apply to it.
+    pub fn exact_user(&self) -> Option<&str> {
+        self.user
+            .as_ref()
+            .filter(|p| !p.is_glob())
+            .map(|p| p.0.as_str())
+    }
+
     /// Whether a session (host already without its port) belongs here.
     pub fn matches(&self, user: &str, host: &str, db: Option<&str>) -> bool {
         self.user.as_ref().is_none_or(|p| p.matches(user))

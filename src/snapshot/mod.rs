@@ -32,6 +32,8 @@ pub enum Source {
     LockWaits,
     /// The few oldest idle-in-transaction sessions in detail (bounded: for the status page).
     OldestIdleTransactions,
+    /// Accounts with a `MAX_USER_CONNECTIONS` of their own (`mysql.user`; needs SELECT on it).
+    AccountLimits,
 }
 
 impl Source {
@@ -50,6 +52,7 @@ impl Source {
             Source::Sessions => "sessions",
             Source::LockWaits => "lock_waits",
             Source::OldestIdleTransactions => "oldest_idle_transactions",
+            Source::AccountLimits => "account_limits",
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct Snapshot {
     pub sessions: Outcome<Vec<SessionRow>>,
     pub lock_waits: Outcome<Vec<LockWait>>,
     pub oldest_idle_transactions: Outcome<Vec<SessionRow>>,
+    /// (user, host pattern, max_user_connections) of accounts with a limit of their own.
+    pub account_limits: Outcome<Vec<(String, String, u64)>>,
     /// Time spent on each source's query.
     pub durations: Vec<(Source, Duration)>,
 }
@@ -144,6 +149,7 @@ impl Snapshot {
             sessions: Outcome::NotRequested,
             lock_waits: Outcome::NotRequested,
             oldest_idle_transactions: Outcome::NotRequested,
+            account_limits: Outcome::NotRequested,
             durations: Vec::new(),
         }
     }
@@ -167,6 +173,7 @@ impl Snapshot {
             Source::Sessions => self.sessions.reason(),
             Source::LockWaits => self.lock_waits.reason(),
             Source::OldestIdleTransactions => self.oldest_idle_transactions.reason(),
+            Source::AccountLimits => self.account_limits.reason(),
         }
     }
 
@@ -179,6 +186,7 @@ impl Snapshot {
             Source::Sessions => self.sessions.kind(),
             Source::LockWaits => self.lock_waits.kind(),
             Source::OldestIdleTransactions => self.oldest_idle_transactions.kind(),
+            Source::AccountLimits => self.account_limits.kind(),
         }
     }
 

@@ -82,6 +82,16 @@ pub async fn fetch(
             edges.dedup();
             snap.lock_waits = Outcome::Ok(edges);
         }
+        Source::AccountLimits => {
+            let rows: Vec<(String, String, u64)> = conn
+                .query(
+                    "SELECT User, Host, max_user_connections FROM mysql.user \
+                     WHERE max_user_connections > 0",
+                )
+                .await
+                .map_err(classify)?;
+            snap.account_limits = Outcome::Ok(rows);
+        }
         Source::ClientProcesses => {
             // Our own connection always sends program_name: no row for it means the
             // table is not being filled (MariaDB's default: performance_schema off). The

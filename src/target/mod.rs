@@ -123,6 +123,7 @@ impl Target {
                 Source::OldestIdleTransactions => {
                     snap.oldest_idle_transactions = failure.map_none()
                 }
+                Source::AccountLimits => snap.account_limits = failure.map_none(),
             }
             if broken.is_some() {
                 break;
