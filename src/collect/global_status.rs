@@ -47,14 +47,7 @@ impl Collector for GlobalStatus {
         // family → (help, counter?, samples); BTreeMap keeps output stable.
         let mut grouped: BTreeMap<String, (bool, Vec<(Labels, f64)>)> = BTreeMap::new();
         let mut plain: Vec<(String, f64)> = Vec::new();
-        for (name, raw) in rows {
-            let Some(value) = parse_status_value(raw) else {
-                continue;
-            };
-            let key = name.to_ascii_lowercase();
-            if !is_metric_name(&key) {
-                continue;
-            }
+        for (key, value) in numeric_rows(rows) {
             match group_of(&key) {
                 Some((family, label, label_value, counter)) => grouped
                     .entry(family)
@@ -64,8 +57,6 @@ impl Collector for GlobalStatus {
                 None => plain.push((key, value)),
             }
         }
-        plain.sort_by(|a, b| a.0.cmp(&b.0));
-        plain.dedup_by(|a, b| a.0 == b.0);
         for (key, value) in plain {
             out.untyped(
                 &format!("mysql_global_status_{key}"),
@@ -120,8 +111,21 @@ fn group_help(family: &str) -> &'static str {
     }
 }
 
+/// The numeric rows of `SHOW GLOBAL STATUS`/`VARIABLES`, named as metric suffixes: lower
+/// case, valid metric names only, sorted, each name once.
+pub(super) fn numeric_rows(rows: &[(String, String)]) -> Vec<(String, f64)> {
+    let mut vars: Vec<(String, f64)> = rows
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), parse_status_value(v)?)))
+        .filter(|(k, _)| is_metric_name(k))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.dedup_by(|a, b| a.0 == b.0);
+    vars
+}
+
 /// Status names are `[a-z0-9_]` on every server we know; anything else is not a metric name.
-pub(super) fn is_metric_name(s: &str) -> bool {
+fn is_metric_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(|c: char| c.is_ascii_digit())
         && s.bytes()

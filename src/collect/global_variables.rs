@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use super::global_status::is_metric_name;
+use super::global_status::numeric_rows;
 use super::{Collector, EncodeContext};
 use crate::expose::Families;
-use crate::snapshot::{parse_status_value, Snapshot, Source};
+use crate::snapshot::{Snapshot, Source};
 
 #[derive(Debug)]
 pub struct GlobalVariables;
@@ -25,14 +25,7 @@ impl Collector for GlobalVariables {
         let Some(rows) = snap.global_variables.ok() else {
             return Ok(());
         };
-        let mut vars: Vec<(String, f64)> = rows
-            .iter()
-            .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), parse_status_value(v)?)))
-            .filter(|(k, _)| is_metric_name(k))
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars.dedup_by(|a, b| a.0 == b.0);
-        for (key, value) in vars {
+        for (key, value) in numeric_rows(rows) {
             out.gauge(
                 &format!("mysql_global_variables_{key}"),
                 "Generic gauge metric from SHOW GLOBAL VARIABLES.",
