@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/demo.sh — the whole kefu-flask incident on one machine, without Docker.
 #
-# Starts, on 127.0.0.1 with throwaway data under a temp dir: MariaDB (performance_schema ON,
-# deploy/mysql/init/*.sql), mysql_pool_exporter (deploy/exporter.yml), Alertmanager
+# Starts, on 127.0.0.1 with throwaway data under a temp dir: MariaDB, or Oracle MySQL 9.7 with
+# DB_FLAVOR=mysql (performance_schema ON, deploy/mysql/init/*.sql), mysql_pool_exporter (deploy/exporter.yml), Alertmanager
 # (deploy/alertmanager.yml, its webhooks caught by a local sink) and Prometheus
 # (deploy/prometheus.yml with alerting-rules/) — the files docker-compose.yml mounts, with
 # only addresses and paths substituted. Then runs demo/leaky_app.py, whose background thread
@@ -19,7 +19,8 @@
 # step behaves otherwise than described: the demo doubles as an end-to-end check.
 #
 # Installs missing Debian packages (mariadb-server, mariadb-client, prometheus,
-# prometheus-alertmanager, python3-venv) with apt-get, builds the exporter (cargo build
+# prometheus-alertmanager, python3-venv) with apt-get (DB_FLAVOR=mysql: also a Debian sid
+# chroot with mysql-server-core, built once by debootstrap), builds the exporter (cargo build
 # --release; EXPORTER_BIN=path skips that) and creates demo/.venv from PyPI if missing.
 set -uo pipefail
 
@@ -82,8 +83,8 @@ build_exporter
 ensure_demo_venv
 echo "    $("$EXPORTER_BIN" --version), $(prometheus --version 2>&1 | head -1), $(prometheus-alertmanager --version 2>&1 | head -1)"
 
-say "Starting MariaDB (performance_schema ON; users and grants from deploy/mysql/init/*.sql)"
-stack_start_mariadb
+say "Starting $(db_name) (DB_FLAVOR=$DB_FLAVOR; performance_schema ON; users and grants from deploy/mysql/init/*.sql)"
+stack_start_db
 echo "    $(root_sql 'SELECT VERSION()') on 127.0.0.1:$DB_PORT, max_connections=$(root_sql 'SELECT @@max_connections')"
 
 say "Starting mysql_pool_exporter with deploy/exporter.yml (pool kefu-flask: user kefu, db kefu, 15+30 connections)"
@@ -169,7 +170,7 @@ head -4 "$STACK_DIR/kill-idle-execute.log" | cut -c1-200 | indent
 echo "    ... ($(grep -c '  killed ' "$STACK_DIR/kill-idle-execute.log") sessions killed)"
 tail -1 "$STACK_DIR/kill-idle-execute.log" | indent
 [ "$rc" = 0 ] || problem "kill-idle --execute exited $rc"
-echo "    kefu sessions left in MariaDB: $(root_sql "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'kefu'")"
+echo "    kefu sessions left in $(db_name): $(root_sql "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'kefu'")"
 echo
 
 say "Waiting for Prometheus to see the pool empty and the alerts to resolve (timeout ${TIMEOUT}s)"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, clippy, the Rust unit and integration tests (real MariaDB and
-# Prometheus), and the monitoring-content checks. Installs what it needs first.
+# Runs every test: formatting, clippy, the Rust unit tests, every integration test against a
+# real MariaDB 10.11 and again against a real Oracle MySQL 9.7 (in a Debian sid chroot built
+# here once and cached), the demo and the live stack on both, and the monitoring-content
+# checks. Installs what it needs first.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
@@ -14,16 +16,28 @@ say "cargo fmt --check"
 cargo fmt --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
-say "cargo test (unit tests, and integration tests against a real MariaDB and Prometheus)"
-cargo test
+say "cargo test (unit tests, and integration tests against a real MariaDB 10.11 and Prometheus)"
+MPE_TEST_SERVER=mariadb cargo test
+say "Oracle MySQL 9.7: the chroot ($MYSQL_CHROOT)"
+ensure_mysql_chroot
+# Every integration test that starts a database server, again against MySQL.
+mapfile -t server_tests < <(grep -l -E 'Server::start|server\(\)' tests/*.rs | xargs -n1 basename | sed 's/\.rs$//')
+say "integration tests against Oracle MySQL 9.7: ${server_tests[*]}"
+mysql_args=()
+for t in "${server_tests[@]}"; do mysql_args+=(--test "$t"); done
+MPE_TEST_SERVER=mysql cargo test "${mysql_args[@]}"
 say "alerting rules: promtool check/test, amtool routing, live Alertmanager inhibition"
 bash scripts/test-alerting.sh
 say "dashboards: structure lint and its self-test"
 python3 scripts/lint_dashboards.py --self-test
 say "docker-compose.yml and Dockerfile: docker-compose config, pinned tags, mounts, ports"
 python3 scripts/check_compose.py
-say "demo app: demo/leaky_app.py reproduces the incident against a real MariaDB"
-bash scripts/test_demo.sh
-say "live stack: the leak against MariaDB + exporter + Prometheus + Alertmanager: every dashboard panel, the alerts firing, check, kill-idle (~2.5 min: the rules' for: durations)"
+say "demo app: demo/leaky_app.py reproduces the incident against a real MariaDB, then MySQL"
+DB_FLAVOR=mariadb bash scripts/test_demo.sh
+DB_FLAVOR=mysql bash scripts/test_demo.sh
+say "live stack: the leak against the server + exporter + Prometheus + Alertmanager: every dashboard panel, the alerts firing, check, kill-idle (~2.5 min each: the rules' for: durations)"
 cargo build --quiet   # the debug binary cargo test already built; saves a release build
-EXPORTER_BIN="$ROOT/target/debug/mysql_pool_exporter" bash scripts/test_live_stack.sh
+for flavor in mariadb mysql; do
+    say "live stack on $flavor"
+    DB_FLAVOR=$flavor EXPORTER_BIN="$ROOT/target/debug/mysql_pool_exporter" bash scripts/test_live_stack.sh
+done

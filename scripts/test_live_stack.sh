@@ -62,7 +62,7 @@ build_exporter
 ensure_demo_venv
 start_stack
 ok "stack started from deploy/exporter.yml, deploy/prometheus.yml (promtool check config), deploy/alertmanager.yml (amtool check-config), alerting-rules/, deploy/mysql/init/*.sql"
-note "MariaDB 127.0.0.1:$DB_PORT, exporter $EXPORTER_URL, Prometheus $PROM_URL, Alertmanager $AM_URL"
+note "$(db_name) 127.0.0.1:$DB_PORT, exporter $EXPORTER_URL, Prometheus $PROM_URL, Alertmanager $AM_URL"
 
 APP_LOG="$STACK_DIR/leaky_app.log"
 # shellcheck disable=SC2086
@@ -172,7 +172,7 @@ check "kill-idle --execute (account $DBA_USER: CONNECTION ADMIN) exits 0 (got $r
 check "kill-idle --execute killed exactly 45 sessions (got $(grep -c '  killed ' "$EXEC_LOG"))" \
     test "$(grep -c '  killed ' "$EXEC_LOG")" = 45
 check "kill-idle --execute: summary: 45 killed, 0 failed" grep -qx 'summary: 45 killed, 0 failed' "$EXEC_LOG"
-check "MariaDB: no kefu session left (got $(kefu_sessions))" test "$(kefu_sessions)" = 0
+check "$(db_name): no kefu session left (got $(kefu_sessions))" test "$(kefu_sessions)" = 0
 drained() { prom_is "$UTIL" 0 && prom_is "$IDLE_TRX" 0; }
 check "Prometheus: $UTIL and $IDLE_TRX drop to 0 within 4 scrapes (20s)" poll_until 20 drained
 resolved() { prom_absent MySQLPoolExhausted MySQLIdleInTransaction && am_absent MySQLPoolExhausted MySQLIdleInTransaction; }

@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, mariadb, om, Exporter, MariaDb};
+use common::{eventually, om, server, Exporter, Server};
 
-fn two_targets(db: &MariaDb) -> (Exporter, u16) {
+fn two_targets(db: &Server) -> (Exporter, u16) {
     let closed = common::free_port();
     let cfg = format!(
         "targets:\n  - name: main\n    dsn: mysql://exporter@127.0.0.1:{}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\n  - name: gone\n    dsn: mysql://exporter@127.0.0.1:{closed}\n    password_file: {{password_file}}\n",
@@ -19,7 +19,7 @@ fn two_targets(db: &MariaDb) -> (Exporter, u16) {
 #[test]
 fn probe_reads_one_target_and_metrics_labels_them_all() {
     // A server of its own, so the count of exporter sessions below is this exporter's.
-    let db = MariaDb::start(&[]);
+    let db = Server::start(&[]);
     let (exporter, _) = two_targets(&db);
     let main = om::parse(&exporter.get("/probe?target=main").body);
     assert_eq!(om::get(&main, "mysql_up", &[]), Some(1.0));
@@ -50,7 +50,7 @@ fn probe_reads_one_target_and_metrics_labels_them_all() {
 /// mysqld_exporter's documented multi-target relabeling works unchanged.
 #[test]
 fn prometheus_probes_each_target_with_the_mysqld_exporter_recipe() {
-    let (exporter, _) = two_targets(mariadb());
+    let (exporter, _) = two_targets(server());
     let prometheus = common::Prometheus::start(&format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:
   - job_name: mysql

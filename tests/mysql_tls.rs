@@ -1,7 +1,9 @@
-//! TLS to MySQL: the five `tls.mode`s against real MariaDB servers with a test CA.
+//! TLS to MySQL: the five `tls.mode`s against real MariaDB / Oracle MySQL servers with a
+//! test CA.
 //!
 //! The CA and the server certificates are made here with rcgen (ECDSA P-256); the CA's key
-//! never touches the disk, and the servers' keys are deleted as soon as MariaDB has read them.
+//! never touches the disk, and the servers' keys are deleted as soon as the server has read
+//! them.
 //! Whether the exporter's session is encrypted is asked of the server itself:
 //! `performance_schema.threads.CONNECTION_TYPE` is `SSL/TLS` or `TCP/IP`.
 //!
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{om, scratch, Exporter, MariaDb, EXPORTER_PASSWORD};
+use common::{om, scratch, Exporter, Server, EXPORTER_PASSWORD};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -93,65 +95,76 @@ impl Drop for TempDir {
     }
 }
 
-/// A MariaDB with a certificate for `names`; the key file is gone once the server runs.
-fn tls_mariadb(names: &[&str], extra: &[&str]) -> MariaDb {
+/// A server with a certificate for `names`; the key file is gone once the server runs.
+fn tls_db(names: &[&str], extra: &[&str]) -> Server {
     let (ca, _) = cas();
     let (cert, key) = ca.server_cert(names);
-    let dir = TempDir::new("server-cert");
+    // Where the server can read them: MySQL runs in a chroot.
+    let (dir, named) = common::server_scratch("server-cert");
+    let dir = TempDir(dir);
+    dir.write("ca.pem", &ca.pem);
+    dir.write("server.pem", &cert);
+    dir.write("server-key.pem", &key);
     let args = [
-        format!("--ssl-ca={}", dir.write("ca.pem", &ca.pem).display()),
-        format!("--ssl-cert={}", dir.write("server.pem", &cert).display()),
-        format!("--ssl-key={}", dir.write("server-key.pem", &key).display()),
+        format!("--ssl-ca={named}/ca.pem"),
+        format!("--ssl-cert={named}/server.pem"),
+        format!("--ssl-key={named}/server-key.pem"),
     ];
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend(extra);
-    let db = MariaDb::start(&all);
+    let db = Server::start(&all);
     drop(dir);
-    assert_eq!(
-        db.sql("SELECT @@have_ssl").trim(),
-        "YES",
-        "MariaDB did not take the test certificate:\n{}",
+    assert!(
+        db.offers_tls(),
+        "{} did not take the test certificate:\n{}",
+        db.name(),
         std::fs::read_to_string(db.dir.join("error.log")).unwrap_or_default()
     );
     db
 }
 
-fn tls_server() -> &'static MariaDb {
-    static DB: OnceLock<MariaDb> = OnceLock::new();
-    DB.get_or_init(|| tls_mariadb(&["localhost", "127.0.0.1"], &[]))
+fn tls_server() -> &'static Server {
+    static DB: OnceLock<Server> = OnceLock::new();
+    DB.get_or_init(|| tls_db(&["localhost", "127.0.0.1"], &[]))
 }
 
-fn strict_server() -> &'static MariaDb {
-    static DB: OnceLock<MariaDb> = OnceLock::new();
+fn strict_server() -> &'static Server {
+    static DB: OnceLock<Server> = OnceLock::new();
     DB.get_or_init(|| {
-        tls_mariadb(
+        tls_db(
             &["*.db.example.internal", "10.99.99.99"],
             &["--require-secure-transport=ON"],
         )
     })
 }
 
-fn plain_server() -> &'static MariaDb {
-    static DB: OnceLock<MariaDb> = OnceLock::new();
+fn plain_server() -> &'static Server {
+    static DB: OnceLock<Server> = OnceLock::new();
     DB.get_or_init(|| {
-        let db = MariaDb::start(&["--skip-ssl"]);
-        assert_ne!(db.sql("SELECT @@have_ssl").trim(), "YES");
+        // MariaDB: --skip-ssl. MySQL makes its own certificates; no TLS version turns TLS off.
+        let no_tls = match common::flavor() {
+            common::Flavor::MariaDb => "--skip-ssl",
+            common::Flavor::MySql => "--tls-version=",
+        };
+        let db = Server::start(&[no_tls]);
+        assert!(!db.offers_tls());
         db
     })
 }
 
 /// An exporter account of its own per test, so each test finds its own session on a
 /// shared server.
-fn account(db: &MariaDb, user: &str) {
+fn account(db: &Server, user: &str) {
     db.sql(&format!(
         "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{EXPORTER_PASSWORD}';
-         GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO '{user}'@'%';
-         GRANT SELECT ON performance_schema.* TO '{user}'@'%';"
+         GRANT PROCESS, REPLICATION CLIENT{} ON *.* TO '{user}'@'%';
+         GRANT SELECT ON performance_schema.* TO '{user}'@'%';",
+        db.replica_monitor_grant()
     ));
 }
 
 /// A one-target config; `tls` is the YAML of the `tls` field, or "" for the default.
-fn config(db: &MariaDb, user: &str, host: &str, tls: &str) -> String {
+fn config(db: &Server, user: &str, host: &str, tls: &str) -> String {
     account(db, user);
     let tls = if tls.is_empty() {
         String::new()
@@ -165,7 +178,7 @@ fn config(db: &MariaDb, user: &str, host: &str, tls: &str) -> String {
 }
 
 /// How the server sees `user`'s one session: (`CONNECTION_TYPE`, `Ssl_version`).
-fn session_transport(db: &MariaDb, user: &str) -> (String, String) {
+fn session_transport(db: &Server, user: &str) -> (String, String) {
     let rows = db.sql(&format!(
         "SELECT t.CONNECTION_TYPE, IFNULL(s.VARIABLE_VALUE, '')
            FROM performance_schema.threads t
@@ -192,7 +205,7 @@ fn serve(config: &str) -> (Exporter, f64) {
 }
 
 /// Serves `config` and asserts the exporter is up over an encrypted (or plain) session.
-fn assert_serves(db: &MariaDb, user: &str, config: &str, encrypted: bool) {
+fn assert_serves(db: &Server, user: &str, config: &str, encrypted: bool) {
     let (e, up) = serve(config);
     assert_eq!(up, 1.0, "mysql_up is not 1:\n{}", e.log());
     let (kind, version) = session_transport(db, user);
@@ -258,16 +271,23 @@ fn disabled_stays_plain_even_when_the_server_offers_tls() {
 fn disabled_against_a_server_that_requires_tls_says_so() {
     let db = strict_server();
     let cfg = config(db, "tls_disabled_strict", "127.0.0.1", "{ mode: disabled }");
-    let text = assert_check_fails(
-        &cfg,
+    // MariaDB says "access denied" (as for a wrong password): the exporter tries the login
+    // over TLS to tell. MySQL says why itself (ER_SECURE_TRANSPORT_REQUIRED).
+    let refusal: &[&str] = if db.is_mysql() {
+        &["server error 3159", "insecure transport"]
+    } else {
         &[
             "refused the login over plain TCP (server error 1045",
             "accepted the same login over TLS",
-            "require_secure_transport",
-            "tls.mode is disabled",
-            "set tls.mode: preferred",
-        ],
-    );
+        ]
+    };
+    let mut needles = refusal.to_vec();
+    needles.extend([
+        "require_secure_transport",
+        "tls.mode is disabled",
+        "set tls.mode: preferred",
+    ]);
+    let text = assert_check_fails(&cfg, &needles);
     println!("check: {text}");
     // The serving exporter: mysql_up 0 and the same reason in its log.
     let (e, up) = serve(&cfg);

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, mariadb, om, Exporter, MariaDb, APP_PASSWORD};
+use common::{eventually, om, server, Exporter, Server, APP_PASSWORD};
 use mysql_async::prelude::Queryable;
 
 const POOL_CONFIG: &str = "pools:
@@ -20,7 +20,7 @@ thresholds:
   idle_in_transaction: 1s
 ";
 
-fn config(db: &MariaDb, user: &str) -> String {
+fn config(db: &Server, user: &str) -> String {
     format!(
         "targets:\n  - name: primary\n    dsn: mysql://{user}@127.0.0.1:{}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\n{POOL_CONFIG}",
         db.port
@@ -29,7 +29,7 @@ fn config(db: &MariaDb, user: &str) -> String {
 
 /// A session opened with mysql_async, as an app's pool would (connect attributes included).
 async fn app_session(
-    db: &MariaDb,
+    db: &Server,
     user: &str,
     database: Option<&str>,
     pid: &str,
@@ -79,7 +79,7 @@ fn run_cli(args: &[&str], config: &str) -> (i32, String, String) {
     )
 }
 
-fn sessions_in(db: &MariaDb, filter: &str) -> Vec<u64> {
+fn sessions_in(db: &Server, filter: &str) -> Vec<u64> {
     db.sql(&format!(
         "SELECT p.ID FROM information_schema.PROCESSLIST p \
          LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID WHERE {filter} ORDER BY p.ID"
@@ -91,8 +91,11 @@ fn sessions_in(db: &MariaDb, filter: &str) -> Vec<u64> {
 
 #[test]
 fn the_seed_leak_is_seen_reported_and_ended() {
-    let db = mariadb();
-    db.sql("CREATE USER IF NOT EXISTS 'dba'@'%' IDENTIFIED BY 'dba-pw'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO 'dba'@'%';");
+    let db = server();
+    db.sql(&format!(
+        "CREATE USER IF NOT EXISTS 'dba'@'%' IDENTIFIED BY 'dba-pw'; GRANT PROCESS, {} ON *.* TO 'dba'@'%';",
+        db.connection_admin()
+    ));
     // kefu's account has a connection limit of its own, which the exporter may read.
     db.sql("ALTER USER 'kefu'@'%' WITH MAX_USER_CONNECTIONS 50; GRANT SELECT ON mysql.user TO 'exporter'@'%';");
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -23,7 +23,7 @@ use mysql_pool_exporter::analysis::host::{client_host_label, strip_port};
 use mysql_pool_exporter::analysis::processlist::sanitize;
 use mysql_pool_exporter::analysis::report::{target_report, Status, WORST_SESSIONS};
 use mysql_pool_exporter::config::{
-    self, parse_dsn, parse_duration, Config, HumanDuration, MatchSpec, Matcher, Thresholds,
+    self, parse_dsn, parse_duration, Client, Config, HumanDuration, MatchSpec, Matcher, Thresholds,
 };
 use mysql_pool_exporter::expose::http::{probe_target, scrape_deadline};
 use mysql_pool_exporter::snapshot::{
@@ -939,6 +939,23 @@ fn spec(user: Option<String>, host: Option<String>, db: Option<String>) -> Match
         user,
         client_host: host,
         db,
+        ..MatchSpec::default()
+    }
+}
+
+/// `spec` plus a `program_name` connect-attribute pattern.
+fn spec_with(
+    user: Option<String>,
+    host: Option<String>,
+    db: Option<String>,
+    program: Option<String>,
+) -> MatchSpec {
+    MatchSpec {
+        attributes: program
+            .map(|p| ("program_name".to_string(), p))
+            .into_iter()
+            .collect(),
+        ..spec(user, host, db)
     }
 }
 
@@ -983,22 +1000,27 @@ proptest! {
     /// every session `b` matches, `a` matches too.
     #[test]
     fn covers_is_sound(
-        a in (prop::option::of("[ab*?]{1,3}"), prop::option::of(host_pattern()), prop::option::of("[ab*]{1,2}")),
-        b in (prop::option::of("[ab*?]{1,3}"), prop::option::of(host_pattern()), prop::option::of("[ab*]{1,2}")),
-        sessions in prop::collection::vec(("[ab]{0,2}", session_host(), prop::option::of("[ab]{0,2}")), 1..24),
+        a in (prop::option::of("[ab*?]{1,3}"), prop::option::of(host_pattern()), prop::option::of("[ab*]{1,2}"), prop::option::of("[ab*]{1,2}")),
+        b in (prop::option::of("[ab*?]{1,3}"), prop::option::of(host_pattern()), prop::option::of("[ab*]{1,2}"), prop::option::of("[ab*]{1,2}")),
+        sessions in prop::collection::vec(("[ab]{0,2}", session_host(), prop::option::of("[ab]{0,2}"), prop::option::of("[ab]{0,2}")), 1..24),
     ) {
         let (Ok(a), Ok(b)) = (
-            Matcher::compile(&spec(a.0, a.1, a.2)),
-            Matcher::compile(&spec(b.0, b.1, b.2)),
+            Matcher::compile(&spec_with(a.0, a.1, a.2, a.3)),
+            Matcher::compile(&spec_with(b.0, b.1, b.2, b.3)),
         ) else {
             return Ok(());
         };
         if a.covers(&b) {
-            for (user, host, db) in &sessions {
-                if b.matches(user, host, db.as_deref()) {
+            for (user, host, db, program) in &sessions {
+                let attributes: Vec<(String, String)> = program
+                    .iter()
+                    .map(|p| ("program_name".to_string(), p.clone()))
+                    .collect();
+                let client = Client { user, host, db: db.as_deref(), attributes: &attributes };
+                if b.matches(&client) {
                     prop_assert!(
-                        a.matches(user, host, db.as_deref()),
-                        "{} covers {}, but only the latter matches ({:?}, {:?}, {:?})", a, b, user, host, db
+                        a.matches(&client),
+                        "{} covers {}, but only the latter matches {:?}", a, b, client
                     );
                 }
             }
@@ -1047,7 +1069,9 @@ fn host_coverage_is_sound_exhaustively() {
                 continue;
             }
             for h in hosts {
-                if m(b).matches("u", h, None) && !m(a).matches("u", h, None) {
+                if m(b).matches(&Client::new("u", h, None))
+                    && !m(a).matches(&Client::new("u", h, None))
+                {
                     wrong.push(format!("{a} covers {b}, but only {b} matches host {h:?}"));
                 }
             }
@@ -1060,7 +1084,7 @@ fn check_glob(name: &str, pattern: &str) -> Result<(), TestCaseError> {
     let m = Matcher::compile(&spec(Some(pattern.to_string()), None, None))
         .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
     prop_assert!(
-        m.matches(name, "h", None),
+        m.matches(&Client::new(name, "h", None)),
         "{:?} does not match {:?}",
         pattern,
         name
@@ -1209,6 +1233,7 @@ fn session_row() -> impl Strategy<Value = SessionRow> {
                     trx_age,
                     trx_started,
                     trx_rows_locked: locked,
+                    attributes: Vec::new(),
                 }
             },
         )
@@ -1274,12 +1299,7 @@ proptest! {
         lq in any::<u32>(),
     ) {
         let mut snap = if up {
-            Snapshot::up(ServerInfo {
-                flavor: Flavor::MySql,
-                version: "8.4.3".into(),
-                version_comment: String::new(),
-                connection_id: 1,
-            })
+            Snapshot::up(ServerInfo::recorded(Flavor::MySql, "8.4.3", 1))
         } else {
             Snapshot::down("connection refused")
         };

@@ -74,9 +74,31 @@ wait_for() {
     die "timed out after ${secs}s waiting for $what${WAIT_LOG:+ (log: $WAIT_LOG)}"
 }
 
-# start_mariadb DIR — a throwaway MariaDB on a free 127.0.0.1 port, performance_schema on;
-# sets DB_PORT DB_PID DB_SOCK. root has no password and is reached over the socket (root_sql).
-# Extra mariadbd options may be passed in MARIADB_OPTS. Logs: DIR/install.log, DIR/error.log.
+# ------------------------------------------------------------------ database servers
+# Every server-facing test runs against MariaDB 10.11 (Debian's mariadb-server) and Oracle
+# MySQL 9.7 (Debian sid's mysql-server-core, in a chroot: it needs a newer glibc than
+# bookworm's). DB_FLAVOR picks one: mariadb (the default) or mysql.
+DB_FLAVOR=${DB_FLAVOR:-mariadb}
+# The sid chroot with MySQL, built once by ensure_mysql_chroot and reused (~600 MB).
+MYSQL_CHROOT=${MYSQL_CHROOT:-/var/cache/mysql_pool_exporter/mysql-sid}
+MYSQL_DIRS=()                           # server dirs inside the chroot, removed by stop_db_dirs
+
+# db_name — how the running flavour is called in messages.
+db_name() { case "$DB_FLAVOR" in mysql) echo "MySQL" ;; *) echo "MariaDB" ;; esac; }
+
+# start_db DIR — a throwaway server of DB_FLAVOR on a free 127.0.0.1 port, performance_schema
+# on; sets DB_PORT DB_PID DB_SOCK. root has no password and is reached over the socket
+# (root_sql). Extra server options may be passed in DB_OPTS (both flavours understand the
+# usual ones: --max-connections, --general-log, --ssl-*). Logs: DIR/error.log.
+start_db() {
+    case "$DB_FLAVOR" in
+        mariadb) start_mariadb "$@" ;;
+        mysql) start_mysql "$@" ;;
+        *) die "DB_FLAVOR=$DB_FLAVOR: say mariadb or mysql" ;;
+    esac
+}
+
+# start_mariadb DIR — start_db for MariaDB (Debian's mariadb-server).
 start_mariadb() {
     local dir=$1 user=()
     mkdir -p "$dir"
@@ -92,11 +114,95 @@ start_mariadb() {
     mariadbd --no-defaults --datadir="$dir/data" --socket="$DB_SOCK" --pid-file="$dir/pid" \
         --log-error="$dir/error.log" --port="$DB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
         --innodb-buffer-pool-size=64M --performance-schema=ON --skip-log-bin "${user[@]}" \
-        ${MARIADB_OPTS:-} >/dev/null 2>&1 &
+        ${DB_OPTS:-} >/dev/null 2>&1 &
     DB_PID=$!
     WAIT_PID=$DB_PID WAIT_LOG="$dir/error.log" \
         wait_for "MariaDB on 127.0.0.1:$DB_PORT" 60 mariadb --no-defaults -uroot --socket="$DB_SOCK" -e 'SELECT 1'
 }
+
+# host_debian_mirror — the Debian mirror this host's apt uses (sources.list or deb822
+# .sources), so the chroot is fetched from the same place; never written into the repo.
+host_debian_mirror() {
+    local f uri
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        uri=$(awk '
+            /^[[:space:]]*#/ { next }
+            $1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }
+            $1 == "URIs:" { for (i = 2; i <= NF; i++) print $i }
+        ' "$f" | grep -v -e security -e updates | grep -E '/debian/?$' | head -1)
+        [ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+    done
+    return 1
+}
+
+# ensure_mysql_chroot — MYSQL_CHROOT with Debian sid's mysql-server-core and
+# mysql-client-core (Oracle MySQL 9.7), made by debootstrap once and reused afterwards.
+# sid's mysqld needs glibc >= 2.38, which bookworm lacks; the chroot brings its own.
+ensure_mysql_chroot() {
+    [ -f "$MYSQL_CHROOT/.mysql_pool_exporter-ready" ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "the MySQL server runs in a chroot made by debootstrap: that needs root (run as root, or set DB_FLAVOR=mariadb)"
+    need_packages debootstrap:debootstrap
+    local mirror part="$MYSQL_CHROOT.partial" log
+    mirror=$(host_debian_mirror) || die "no Debian mirror found in /etc/apt/sources.list*: the MySQL chroot is fetched from the host's own mirror"
+    say "building the MySQL 9.7 chroot in $MYSQL_CHROOT (debootstrap sid from $mirror; once, ~1 min)"
+    rm -rf "$part"
+    mkdir -p "$part"
+    log="$part.log"
+    debootstrap --variant=minbase sid "$part" "$mirror" >"$log" 2>&1 \
+        || { tail -20 "$log" >&2; die "debootstrap sid failed (log: $log)"; }
+    # The mirror's Release files may be past their Valid-Until date (a snapshot mirror).
+    echo 'Acquire::Check-Valid-Until "false";' >"$part/etc/apt/apt.conf.d/99mysql-pool-exporter"
+    chroot "$part" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mysql-server-core mysql-client-core' >>"$log" 2>&1 \
+        || { tail -20 "$log" >&2; die "installing mysql-server-core in the chroot failed (log: $log)"; }
+    [ -x "$part/usr/sbin/mysqld" ] || die "the chroot has no /usr/sbin/mysqld after apt-get (log: $log)"
+    mkdir -p "$part/var/tmp/mysql_pool_exporter"
+    touch "$part/.mysql_pool_exporter-ready"
+    rm -rf "$MYSQL_CHROOT"
+    mv "$part" "$MYSQL_CHROOT"
+    rm -f "$log"
+}
+
+# start_mysql DIR — start_db for Oracle MySQL. The server's files live inside the chroot
+# (so it needs no mounts); DIR becomes a symbolic link to them, and stop_db_dirs removes them.
+start_mysql() {
+    local dir=$1 inside rel
+    ensure_mysql_chroot
+    mkdir -p "$MYSQL_CHROOT/var/tmp/mysql_pool_exporter"
+    inside=$(mktemp -d "$MYSQL_CHROOT/var/tmp/mysql_pool_exporter/db.XXXXXX")
+    chmod 755 "$inside"
+    MYSQL_DIRS+=("$inside")
+    mkdir -p "$(dirname "$dir")"
+    rm -rf "$dir"
+    ln -s "$inside" "$dir"
+    rel=${inside#"$MYSQL_CHROOT"}
+    DB_PORT=$(free_port)
+    DB_SOCK="$inside/sock"
+    chroot "$MYSQL_CHROOT" /usr/sbin/mysqld --no-defaults --initialize-insecure --user=root \
+        --datadir="$rel/data" --log-error="$rel/install.log" >/dev/null 2>&1 \
+        || { tail -5 "$inside/install.log" >&2; die "mysqld --initialize-insecure failed (log: $inside/install.log)"; }
+    # shellcheck disable=SC2086
+    chroot "$MYSQL_CHROOT" /usr/sbin/mysqld --no-defaults --user=root --datadir="$rel/data" \
+        --socket="$rel/sock" --pid-file="$rel/pid" --log-error="$rel/error.log" --tmpdir="$rel" \
+        --port="$DB_PORT" --bind-address=127.0.0.1 --mysqlx=OFF --skip-name-resolve --skip-log-bin \
+        --secure-file-priv=NULL --innodb-buffer-pool-size=64M --performance-schema=ON \
+        ${DB_OPTS:-} >/dev/null 2>&1 &
+    DB_PID=$!
+    WAIT_PID=$DB_PID WAIT_LOG="$inside/error.log" \
+        wait_for "MySQL on 127.0.0.1:$DB_PORT" 60 mariadb --no-defaults -uroot --socket="$DB_SOCK" -e 'SELECT 1'
+}
+
+# stop_db_dirs — removes the MySQL server dirs start_mysql made (after the servers stopped).
+stop_db_dirs() {
+    local d
+    for d in "${MYSQL_DIRS[@]}"; do
+        case "$d" in "$MYSQL_CHROOT"/var/tmp/mysql_pool_exporter/db.*) rm -rf "$d" ;; esac
+    done
+    MYSQL_DIRS=()
+}
+
+# connection_admin — the privilege that lets an account kill other users' sessions.
+connection_admin() { case "$DB_FLAVOR" in mysql) echo CONNECTION_ADMIN ;; *) echo "CONNECTION ADMIN" ;; esac; }
 
 # root_sql [SQL] — runs SQL (or, without an argument, stdin) as root over the throwaway
 # server's socket.

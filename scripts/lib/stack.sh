@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The monitoring stack on loopback, without Docker: MariaDB, mysql_pool_exporter, Alertmanager
+# The monitoring stack on loopback, without Docker: MariaDB or MySQL (DB_FLAVOR), mysql_pool_exporter, Alertmanager
 # (with a webhook sink for its notifications), Prometheus and the leaky demo app, each on a
 # free 127.0.0.1 port with its data and log under STACK_DIR, stopped by PID (stack_stop).
 # Used by scripts/demo.sh and scripts/test_live_stack.sh (and test_demo.sh for the app/venv).
@@ -16,7 +16,7 @@ VENV="$ROOT/demo/.venv"
 POOL=kefu-flask                         # the pool of deploy/exporter.yml that the demo app fills
 KEFU_PW='kefu-demo-password'            # demo values from deploy/mysql/init/01-users.sql
 # The admin account kill-idle --execute needs (KILL CONNECTION on other users' sessions).
-# Created by stack_start_mariadb only: the compose stack and deploy/mysql/init/ have no
+# Created by stack_start_db only: the compose stack and deploy/mysql/init/ have no
 # account that may kill anything.
 DBA_USER=dba
 DBA_PW='dba-demo-password'
@@ -86,28 +86,30 @@ no_leftover() {
     done
 }
 
-# stack_start_mariadb — start_mariadb (max_connections 100, as in docker-compose.yml), the
+# stack_start_db — start_db (DB_FLAVOR; max_connections 100, as in docker-compose.yml), the
 # users and grants of deploy/mysql/init/*.sql, and the demo-only admin account for kill-idle.
-stack_start_mariadb() {
-    MARIADB_OPTS="--max-connections=100 ${MARIADB_OPTS:-}" start_mariadb "$STACK_DIR/mariadb"
-    stack_track mariadb "$DB_PID" "$STACK_DIR/mariadb/error.log"
+stack_start_db() {
+    DB_OPTS="--max-connections=100 ${DB_OPTS:-}" start_db "$STACK_DIR/db"
+    stack_track "$DB_FLAVOR" "$DB_PID" "$STACK_DIR/db/error.log"
     load_init_sql
     root_sql "CREATE USER IF NOT EXISTS '$DBA_USER'@'%' IDENTIFIED BY '$DBA_PW';
-              GRANT PROCESS, CONNECTION ADMIN ON *.* TO '$DBA_USER'@'%';
+              GRANT PROCESS, $(connection_admin) ON *.* TO '$DBA_USER'@'%';
               GRANT SELECT ON performance_schema.* TO '$DBA_USER'@'%';" \
         || die "creating the admin account $DBA_USER failed"
 }
 
-# load_init_sql — deploy/mysql/init/*.sql in order, as the MariaDB image runs them.
+# load_init_sql — deploy/mysql/init/*.sql in order, as the server images run them; the
+# files named *-mariadb.sql only on MariaDB (docker-compose.yml mounts them only there).
 load_init_sql() {
     local f
     for f in "$ROOT"/deploy/mysql/init/*.sql; do
+        [ "$DB_FLAVOR" != mariadb ] && [[ "$f" == *-mariadb.sql ]] && continue
         root_sql <"$f" >"$STACK_DIR/init-sql.log" 2>&1 \
             || { cat "$STACK_DIR/init-sql.log" >&2; die "loading ${f#"$ROOT"/} failed"; }
     done
 }
 
-# render_exporter_config DEST USER PASSWORD_FILE — deploy/exporter.yml for this MariaDB.
+# render_exporter_config DEST USER PASSWORD_FILE — deploy/exporter.yml for this server.
 render_exporter_config() {
     substitute "$ROOT/deploy/exporter.yml" "$1" \
         -e "s|mysql://exporter@mysql:3306|mysql://$2@127.0.0.1:$DB_PORT|" \
@@ -205,7 +207,7 @@ start_prometheus() {
 
 # start_stack — everything but the app, in dependency order.
 start_stack() {
-    stack_start_mariadb
+    stack_start_db
     stack_exporter_configs
     start_exporter
     start_webhook_sink
@@ -213,7 +215,7 @@ start_stack() {
     start_prometheus
 }
 
-# start_leaky_app LOG ARGS... — demo/leaky_app.py as user kefu against the throwaway MariaDB
+# start_leaky_app LOG ARGS... — demo/leaky_app.py as user kefu against the throwaway server
 # (password from the environment, never on the command line); sets APP_PID.
 start_leaky_app() {
     local log=$1; shift
@@ -292,7 +294,7 @@ stack_urls() {
     printf '    exporter      %s/  (metrics: %s/metrics)\n' "$EXPORTER_URL" "$EXPORTER_URL"
     printf '    Prometheus    %s/alerts\n' "$PROM_URL"
     printf '    Alertmanager  %s/#/alerts\n' "$AM_URL"
-    printf '    MariaDB       127.0.0.1:%s (root: mariadb --no-defaults -uroot --socket=%s)\n' "$DB_PORT" "$DB_SOCK"
+    printf '    %-13s 127.0.0.1:%s (root: mariadb --no-defaults -uroot --socket=%s)\n' "$(db_name)" "$DB_PORT" "$DB_SOCK"
 }
 
 stack_show_logs() {
@@ -311,4 +313,5 @@ stack_stop() {
         wait "$pid" 2>/dev/null
     done
     STACK_PIDS=()
+    stop_db_dirs
 }

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use super::host::strip_port;
 use super::sessions::{classify, SessionStats};
-use crate::config::PoolConfig;
-use crate::snapshot::{ClientProcessGroup, ThreadGroup};
+use crate::config::{Client, PoolConfig};
+use crate::snapshot::{ClientProcessGroup, ConnectAttributes, Plan, SessionRow, ThreadGroup};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolStats {
@@ -14,6 +15,9 @@ pub struct PoolStats {
     /// size + max_overflow: what one process may open.
     pub process_capacity: u64,
     pub sessions: SessionStats,
+    /// Why the pool cannot be judged this time: it matches by connect attributes the server
+    /// does not fill. Its counts are then not zero, they are unknown: never shown as data.
+    pub unknown: Option<String>,
 }
 
 impl PoolStats {
@@ -28,12 +32,51 @@ impl PoolStats {
 }
 
 /// The index of the first pool a session belongs to.
-pub fn pool_of(pools: &[PoolConfig], user: &str, host: &str, db: Option<&str>) -> Option<usize> {
-    pools.iter().position(|p| p.matcher.matches(user, host, db))
+pub fn pool_of(pools: &[PoolConfig], client: &Client) -> Option<usize> {
+    pools.iter().position(|p| p.matcher.matches(client))
 }
 
-/// Per-pool session statistics; server threads belong to no pool.
-pub fn pool_stats(pools: &[PoolConfig], groups: &[ThreadGroup]) -> Vec<PoolStats> {
+/// What the queries must read for these pools: the connect attributes they match on.
+pub fn plan(pools: &[PoolConfig]) -> Plan {
+    let mut attributes: Vec<String> = pools
+        .iter()
+        .flat_map(|p| p.matcher.attribute_names())
+        .map(String::from)
+        .collect();
+    attributes.sort();
+    attributes.dedup();
+    Plan { attributes }
+}
+
+/// The pool of one session as the server lists it (its host still carries the port).
+pub fn session_pool(pools: &[PoolConfig], s: &SessionRow) -> Option<usize> {
+    pool_of(
+        pools,
+        &Client {
+            user: &s.user,
+            host: strip_port(&s.host),
+            db: s.db.as_deref(),
+            attributes: &s.attributes,
+        },
+    )
+}
+
+fn group_client(g: &ThreadGroup) -> Client<'_> {
+    Client {
+        user: &g.user,
+        host: &g.host,
+        db: g.db.as_deref(),
+        attributes: &g.attributes,
+    }
+}
+
+/// Per-pool session statistics; server threads belong to no pool. `attributes` says whether
+/// the server fills the connect attributes some pools may match on.
+pub fn pool_stats(
+    pools: &[PoolConfig],
+    groups: &[ThreadGroup],
+    attributes: &ConnectAttributes,
+) -> Vec<PoolStats> {
     let mut out: Vec<PoolStats> = pools
         .iter()
         .map(|p| PoolStats {
@@ -41,13 +84,19 @@ pub fn pool_stats(pools: &[PoolConfig], groups: &[ThreadGroup]) -> Vec<PoolStats
             capacity: p.capacity(),
             process_capacity: u64::from(p.size) + u64::from(p.max_overflow),
             sessions: SessionStats::default(),
+            unknown: match attributes {
+                ConnectAttributes::Unavailable(why) if p.matcher.uses_attributes() => Some(
+                    format!("pool {} matches by connect attributes: {why}", p.name),
+                ),
+                _ => None,
+            },
         })
         .collect();
     for g in groups {
         if classify(&g.user, &g.command, g.trx_state.as_deref()).is_none() {
             continue;
         }
-        if let Some(i) = pool_of(pools, &g.user, &g.host, g.db.as_deref()) {
+        if let Some(i) = pool_of(pools, &group_client(g)) {
             out[i].sessions.add(g);
         }
     }
@@ -98,7 +147,13 @@ pub fn fullest_process(pools: &[PoolConfig], rows: &[ClientProcessGroup]) -> Vec
         let Some(pid) = r.pid.as_deref() else {
             continue;
         };
-        if let Some(i) = pool_of(pools, &r.user, &r.host, r.db.as_deref()) {
+        let client = Client {
+            user: &r.user,
+            host: &r.host,
+            db: r.db.as_deref(),
+            attributes: &r.attributes,
+        };
+        if let Some(i) = pool_of(pools, &client) {
             *per_pool[i].entry((r.host.as_str(), pid)).or_default() += r.count;
         }
     }
@@ -129,6 +184,7 @@ mod tests {
                 user: user.map(Into::into),
                 client_host: host.map(Into::into),
                 db: db.map(Into::into),
+                ..MatchSpec::default()
             })
             .unwrap(),
             size,
@@ -164,7 +220,7 @@ mod tests {
             ThreadGroup::uniform("kefu", "192.168.0.9", Some("kefu"), "Sleep", "", None, 3, 1),
             ThreadGroup::uniform("system user", "", None, "Slave_SQL", "", None, 1, 1),
         ];
-        let s = &pool_stats(&pools, &groups)[0];
+        let s = &pool_stats(&pools, &groups, &ConnectAttributes::Available)[0];
         assert_eq!(s.capacity, 45);
         assert_eq!(s.utilization(), 1.0);
         assert_eq!(s.sessions.count(SessionState::IdleInTransaction), 45);
@@ -186,7 +242,7 @@ mod tests {
             ThreadGroup::uniform("kefu_cron", "h", None, "Sleep", "", None, 1, 1),
             ThreadGroup::uniform("root", "localhost", None, "Sleep", "", None, 1, 1),
         ];
-        let s = pool_stats(&pools, &groups);
+        let s = pool_stats(&pools, &groups, &ConnectAttributes::Available);
         assert_eq!((s[0].sessions.total(), s[0].capacity), (4, 20));
         assert_eq!((s[1].sessions.total(), s[1].capacity), (2, 2));
         assert_eq!(s[0].utilization(), 0.2);
@@ -229,6 +285,7 @@ mod tests {
             host: host.into(),
             db: None,
             pid: pid.map(Into::into),
+            attributes: Vec::new(),
             count,
         };
         let rows = [

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::host::strip_port;
-use super::pools::{pool_of, pool_stats, user_limit, user_sessions};
+use super::pools::{pool_stats, session_pool, user_limit, user_sessions};
 use super::sessions::{classify, SessionState};
 use crate::config::{PoolConfig, Thresholds};
-use crate::snapshot::{parse_status_value, LockWait, SessionRow, Snapshot};
+use crate::snapshot::{parse_status_value, ConnectAttributes, LockWait, SessionRow, Snapshot};
 
 /// Nagios exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -201,16 +201,37 @@ pub fn target_report(
             );
         }
     }
-    let views: Vec<SessionView> = sessions.iter().filter_map(view).collect();
+    // (the pool, the session) for every client session.
+    let views: Vec<(Option<usize>, SessionView)> = sessions
+        .iter()
+        .filter_map(|s| Some((session_pool(pools, s), view(s)?)))
+        .collect();
     let iit_limit = t.idle_in_transaction.as_secs();
     let long_limit = t.long_query.as_secs();
-    for (p, stats) in pools.iter().zip(pool_stats(pools, groups)) {
+    let attributes = snap
+        .server
+        .as_ref()
+        .map_or(ConnectAttributes::Available, |s| {
+            s.connect_attributes.clone()
+        });
+    for (i, (p, stats)) in pools
+        .iter()
+        .zip(pool_stats(pools, groups, &attributes))
+        .enumerate()
+    {
+        if let Some(why) = &stats.unknown {
+            // Unknown, not OK: but a real problem elsewhere still decides the status.
+            if r.status == Status::Ok {
+                r.status = Status::Unknown;
+            }
+            r.reasons
+                .push(format!("{}: {why}", Status::Unknown.label()));
+            continue;
+        }
         let mut mine: Vec<&SessionView> = views
             .iter()
-            .filter(|v| {
-                pool_of(pools, &v.user, &v.host, v.db.as_deref())
-                    .is_some_and(|i| pools[i].name == p.name)
-            })
+            .filter(|(pool, _)| *pool == Some(i))
+            .map(|(_, v)| v)
             .collect();
         // Worst first: leaked transactions (oldest, then those holding most row locks),
         // then lock waits, then long queries.
@@ -307,6 +328,7 @@ pub fn target_report(
             worst: mine.into_iter().take(WORST_SESSIONS).cloned().collect(),
         });
     }
+    let views: Vec<SessionView> = views.into_iter().map(|(_, v)| v).collect();
     let long: Vec<&SessionView> = views
         .iter()
         .filter(|v| v.state == "active" && v.age_seconds > long_limit)

@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::analysis::pools::plan;
 use crate::analysis::report::{target_report, Status, TargetReport};
 use crate::config::Config;
 use crate::snapshot::Source;
@@ -52,15 +53,10 @@ pub fn run(config: Config, format: Format, timeout: Duration) -> ExitCode {
 pub async fn collect(config: &Config, timeout: Duration) -> Vec<TargetReport> {
     let deadline = Instant::now() + timeout;
     let futures = config.targets.iter().map(|t| async move {
-        let target = Target::new(t.clone());
+        let pools = config.pools_for(&t.name);
+        let target = Target::new(t.clone(), plan(&pools));
         let snap = target.snapshot(&CHECK_SOURCES, deadline).await;
         target.disconnect().await;
-        let pools: Vec<_> = config
-            .pools
-            .iter()
-            .filter(|p| p.target.as_deref().is_none_or(|n| n == t.name))
-            .cloned()
-            .collect();
         target_report(&t.name, &snap, &pools, &config.thresholds)
     });
     futures::future::join_all(futures).await

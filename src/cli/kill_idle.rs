@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::analysis::host::strip_port;
+use crate::analysis::pools::plan;
 use crate::analysis::report::view;
 use crate::analysis::sessions::{classify, SessionState};
 use crate::config::{Config, HumanDuration, PoolConfig};
@@ -28,9 +29,7 @@ impl Criteria {
         pool: &str,
         s: &SessionRow,
     ) -> Result<String, String> {
-        let host = strip_port(&s.host);
-        let owner = crate::analysis::pools::pool_of(pools, &s.user, host, s.db.as_deref())
-            .map(|i| pools[i].name.as_str());
+        let owner = crate::analysis::pools::session_pool(pools, s).map(|i| pools[i].name.as_str());
         if owner != Some(pool) {
             return Err(format!("session {} is not in pool {pool}", s.id));
         }
@@ -111,7 +110,8 @@ pub fn run(config: Config, args: Args) -> ExitCode {
     let (mut killed, mut failed, mut would) = (0usize, 0usize, 0usize);
     runtime.block_on(async {
         for t in targets {
-            let target = Target::new(t);
+            let pools = config.pools_for(&t.name);
+            let target = Target::new(t, plan(&pools));
             let deadline = Instant::now() + args.timeout;
             let snap = target.snapshot(&[Source::Sessions], deadline).await;
             let Some(sessions) = snap.sessions.ok() else {
@@ -131,7 +131,7 @@ pub fn run(config: Config, args: Args) -> ExitCode {
             let mut victims: Vec<(&SessionRow, String)> = sessions
                 .iter()
                 .filter(|s| Some(s.id) != own)
-                .filter_map(|s| Some((s, args.criteria.judge(&config.pools, &pool.name, s).ok()?)))
+                .filter_map(|s| Some((s, args.criteria.judge(&pools, &pool.name, s).ok()?)))
                 .collect();
             victims.sort_by_key(|(s, _)| std::cmp::Reverse(s.trx_age.unwrap_or(s.time)));
             for (i, (s, why)) in victims.iter().enumerate() {
@@ -157,7 +157,7 @@ pub fn run(config: Config, args: Args) -> ExitCode {
                 }
                 let recheck = |row: &SessionRow| {
                     args.criteria
-                        .judge(&config.pools, &pool.name, row)
+                        .judge(&pools, &pool.name, row)
                         .map(|_| ())
                         .and_then(|_| {
                             if row.user == s.user {

@@ -66,12 +66,11 @@ pub(crate) mod testing {
 
     /// A snapshot of an up MariaDB with no rows yet.
     pub fn recorded() -> Snapshot {
-        Snapshot::up(ServerInfo {
-            flavor: Flavor::MariaDb,
-            version: "10.11.6-MariaDB-0+deb12u1".into(),
-            version_comment: "Debian 12".into(),
-            connection_id: 1,
-        })
+        Snapshot::up(ServerInfo::recorded(
+            Flavor::MariaDb,
+            "10.11.6-MariaDB-0+deb12u1",
+            1,
+        ))
     }
 
     #[derive(Debug)]

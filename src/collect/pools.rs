@@ -7,7 +7,7 @@ use super::{Collector, EncodeContext};
 use crate::analysis::pools::{fullest_process, overcommit_ratio, pool_stats, user_limit};
 use crate::analysis::SessionState;
 use crate::expose::{Families, Labels};
-use crate::snapshot::{parse_status_value, Snapshot, Source};
+use crate::snapshot::{parse_status_value, ConnectAttributes, Snapshot, Source};
 
 #[derive(Debug)]
 pub struct Pools;
@@ -36,7 +36,18 @@ impl Collector for Pools {
         let (Some(groups), false) = (snap.threads.ok(), ctx.pools.is_empty()) else {
             return Ok(());
         };
-        let stats = pool_stats(ctx.pools, groups);
+        let attributes = snap
+            .server
+            .as_ref()
+            .map_or(ConnectAttributes::Available, |s| {
+                s.connect_attributes.clone()
+            });
+        // A pool that cannot be judged (it matches by connect attributes the server does not
+        // fill: logged once as the client_processes source) shows no series at all.
+        let stats: Vec<_> = pool_stats(ctx.pools, groups, &attributes)
+            .into_iter()
+            .filter(|p| p.unknown.is_none())
+            .collect();
         let label = |name: &str| -> Labels { vec![("pool", name.to_string())] };
         let mut sessions = Vec::new();
         let mut hist_series = Vec::new();
@@ -87,7 +98,7 @@ impl Collector for Pools {
         if let Some(rows) = snap.client_processes.ok() {
             let fullest: Vec<(Labels, f64)> = fullest_process(ctx.pools, rows)
                 .into_iter()
-                .zip(&stats)
+                .zip(ctx.pools)
                 .filter_map(|(n, p)| Some((label(&p.name), n? as f64)))
                 .collect();
             out.gauge(

@@ -71,8 +71,9 @@ impl Exporter {
             .targets
             .iter()
             .map(|t| {
+                let plan = crate::analysis::pools::plan(&config.pools_for(&t.name));
                 Arc::new(TargetState {
-                    target: Arc::new(Target::new(t.clone())),
+                    target: Arc::new(Target::new(t.clone(), plan)),
                     inflight: Mutex::new(None),
                     logged: Mutex::new(HashMap::new()),
                     page: tokio::sync::Mutex::new(None),
@@ -182,12 +183,7 @@ impl Exporter {
     }
 
     pub fn pools_for(&self, target: &str) -> Vec<PoolConfig> {
-        self.config
-            .pools
-            .iter()
-            .filter(|p| p.target.as_deref().is_none_or(|t| t == target))
-            .cloned()
-            .collect()
+        self.config.pools_for(target)
     }
 
     /// The status page's snapshot: reused while younger than [`PAGE_MAX_AGE`], else read
@@ -222,7 +218,7 @@ impl TargetState {
                     match kind {
                         OutcomeKind::Skipped => tracing::warn!(
                             target_name = %name, source = what,
-                            "source skipped: the server or the exporter's privileges lack it; its collectors stay off until this changes: {why}"
+                            "source skipped: the server or the exporter's privileges lack it, and what depends on it stays off until this changes: {why}"
                         ),
                         _ => tracing::error!(target_name = %name, source = what, "{why}"),
                     }

@@ -1,5 +1,6 @@
 //! The YAML shape of the config file, as serde reads it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -111,17 +112,24 @@ pub struct MatchSpec {
     pub client_host: Option<String>,
     #[serde(default)]
     pub db: Option<String>,
+    /// Connect attributes the client sent (`performance_schema.session_connect_attrs`), e.g.
+    /// `program_name: kefu-flask`: the one way to tell apart apps that share a MySQL user.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl MatchSpec {
     pub fn is_empty(&self) -> bool {
-        self.user.is_none() && self.client_host.is_none() && self.db.is_none()
+        self.user.is_none()
+            && self.client_host.is_none()
+            && self.db.is_none()
+            && self.attributes.is_empty()
     }
 }
 
 impl fmt::Display for MatchSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = [
+        let mut parts: Vec<String> = [
             ("user", &self.user),
             ("client_host", &self.client_host),
             ("db", &self.db),
@@ -129,6 +137,14 @@ impl fmt::Display for MatchSpec {
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
         .collect();
+        if !self.attributes.is_empty() {
+            let attrs: Vec<String> = self
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            parts.push(format!("attributes: {{ {} }}", attrs.join(", ")));
+        }
         write!(f, "{{ {} }}", parts.join(", "))
     }
 }

@@ -1,5 +1,5 @@
-//! Which sessions belong to a pool: `user`, `client_host` and `db` patterns, compiled once
-//! at load so a bad CIDR is a config error, not a silent non-match.
+//! Which sessions belong to a pool: `user`, `client_host`, `db` and connect-attribute
+//! patterns, compiled once at load so a bad CIDR is a config error, not a silent non-match.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -14,6 +14,48 @@ pub struct Matcher {
     user: Option<Pattern>,
     client_host: Option<HostPattern>,
     db: Option<Pattern>,
+    /// (attribute name, pattern), sorted by name.
+    attributes: Vec<(String, Pattern)>,
+}
+
+/// What a pool is matched against: one session, or a group of sessions that share it.
+#[derive(Clone, Copy, Debug)]
+pub struct Client<'a> {
+    pub user: &'a str,
+    /// The client host without its port.
+    pub host: &'a str,
+    pub db: Option<&'a str>,
+    /// The connect attributes the exporter read for it (only those some pool names).
+    pub attributes: &'a [(String, String)],
+}
+
+impl<'a> Client<'a> {
+    /// A client without connect attributes.
+    pub fn new(user: &'a str, host: &'a str, db: Option<&'a str>) -> Self {
+        Client {
+            user,
+            host,
+            db,
+            attributes: &[],
+        }
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&'a str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Connect-attribute names become SQL string literals: keep them to a plain alphabet (every
+/// client library's names fit it: `program_name`, `_pid`, `_client_name`).
+pub fn valid_attribute_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Exact text, or a glob with `*` (any run) and `?` (one character).
@@ -55,11 +97,35 @@ impl Matcher {
                 text("client_host", &Some(h.clone()))?.expect("checked above"),
             )),
         };
+        let mut attributes = Vec::new();
+        for (name, value) in &spec.attributes {
+            if !valid_attribute_name(name) {
+                return Err((
+                    "attributes",
+                    format!(
+                        "`{name}` is not a connect-attribute name this exporter reads; use \
+                         letters, digits, `_`, `-` and `.` (e.g. program_name)"
+                    ),
+                ));
+            }
+            let pattern = text("attributes", &Some(value.clone()))?.expect("given");
+            attributes.push((name.clone(), pattern));
+        }
         Ok(Matcher {
             user: text("user", &spec.user)?,
             client_host,
             db: text("db", &spec.db)?,
+            attributes,
         })
+    }
+
+    /// The connect-attribute names this matcher reads.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
+        self.attributes.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn uses_attributes(&self) -> bool {
+        !self.attributes.is_empty()
     }
 
     /// The user name when the pool names exactly one (no glob): per-user limits apply to it.
@@ -70,14 +136,19 @@ impl Matcher {
             .map(|p| p.0.as_str())
     }
 
-    /// Whether a session (host already without its port) belongs here.
-    pub fn matches(&self, user: &str, host: &str, db: Option<&str>) -> bool {
-        self.user.as_ref().is_none_or(|p| p.matches(user))
-            && self.client_host.as_ref().is_none_or(|p| p.matches(host))
+    /// Whether a session (host already without its port) belongs here. A named field or
+    /// attribute the session lacks is no match.
+    pub fn matches(&self, c: &Client) -> bool {
+        self.user.as_ref().is_none_or(|p| p.matches(c.user))
+            && self.client_host.as_ref().is_none_or(|p| p.matches(c.host))
             && self
                 .db
                 .as_ref()
-                .is_none_or(|p| db.is_some_and(|d| p.matches(d)))
+                .is_none_or(|p| c.db.is_some_and(|d| p.matches(d)))
+            && self
+                .attributes
+                .iter()
+                .all(|(name, p)| c.attribute(name).is_some_and(|v| p.matches(v)))
     }
 
     /// True when every session `other` matches is also matched by `self`, so a pool with
@@ -95,7 +166,15 @@ impl Matcher {
             }
         }
         let text_covers = |a: &Pattern, b: &Pattern| !b.is_glob() && a.matches(&b.0);
-        field(&self.user, &other.user, text_covers)
+        // Every attribute I require, the other requires too, with a pattern I cover.
+        let attributes_cover = self.attributes.iter().all(|(name, mine)| {
+            other
+                .attributes
+                .iter()
+                .any(|(n, theirs)| n == name && (mine == theirs || text_covers(mine, theirs)))
+        });
+        attributes_cover
+            && field(&self.user, &other.user, text_covers)
             && field(&self.db, &other.db, text_covers)
             && field(&self.client_host, &other.client_host, |a, b| match (a, b) {
                 (HostPattern::Net(a), HostPattern::Net(b)) => a.contains(b),
@@ -188,6 +267,14 @@ impl fmt::Display for Matcher {
         if let Some(d) = &self.db {
             parts.push(format!("db: {}", d.0));
         }
+        if !self.attributes.is_empty() {
+            let attrs: Vec<String> = self
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", v.0))
+                .collect();
+            parts.push(format!("attributes: {{ {} }}", attrs.join(", ")));
+        }
         write!(f, "{{ {} }}", parts.join(", "))
     }
 }
@@ -201,42 +288,107 @@ mod tests {
             user: user.map(Into::into),
             client_host: host.map(Into::into),
             db: db.map(Into::into),
+            ..MatchSpec::default()
+        })
+        .unwrap()
+    }
+
+    /// `matches` for a client without attributes.
+    trait Plain {
+        fn matches3(&self, user: &str, host: &str, db: Option<&str>) -> bool;
+    }
+    impl Plain for Matcher {
+        fn matches3(&self, user: &str, host: &str, db: Option<&str>) -> bool {
+            self.matches(&Client::new(user, host, db))
+        }
+    }
+
+    fn by_attributes(user: Option<&str>, attrs: &[(&str, &str)]) -> Matcher {
+        Matcher::compile(&MatchSpec {
+            user: user.map(Into::into),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..MatchSpec::default()
         })
         .unwrap()
     }
 
     #[test]
+    fn connect_attributes_tell_apart_apps_that_share_a_user() {
+        let flask = by_attributes(Some("kefu"), &[("program_name", "kefu-flask")]);
+        let workers = by_attributes(None, &[("program_name", "kefu-worker-*")]);
+        fn kefu(attributes: &[(String, String)]) -> Client<'_> {
+            Client {
+                user: "kefu",
+                host: "10.0.0.5",
+                db: Some("kefu"),
+                attributes,
+            }
+        }
+        let attrs = |v: &str| vec![("program_name".to_string(), v.to_string())];
+        let (web, worker) = (attrs("kefu-flask"), attrs("kefu-worker-3"));
+        assert!(flask.matches(&kefu(&web)));
+        assert!(!flask.matches(&kefu(&worker)));
+        assert!(workers.matches(&kefu(&worker)));
+        // No attribute read (performance_schema off): no match, never a guess.
+        assert!(!flask.matches(&kefu(&[])));
+        assert!(!flask.matches(&Client {
+            user: "report",
+            ..kefu(&web)
+        }));
+        assert_eq!(
+            flask.to_string(),
+            "{ user: kefu, attributes: { program_name: kefu-flask } }"
+        );
+        assert_eq!(
+            flask.attribute_names().collect::<Vec<_>>(),
+            ["program_name"]
+        );
+        // A pool without attributes covers one with them; not the other way round.
+        assert!(m(Some("kefu"), None, None).covers(&flask));
+        assert!(!flask.covers(&m(Some("kefu"), None, None)));
+        assert!(workers.covers(&by_attributes(None, &[("program_name", "kefu-worker-1")])));
+        let bad = MatchSpec {
+            attributes: [("x' OR 1".to_string(), "v".to_string())].into(),
+            ..MatchSpec::default()
+        };
+        assert_eq!(Matcher::compile(&bad).unwrap_err().0, "attributes");
+    }
+
+    #[test]
     fn users_match_exactly_or_by_glob() {
-        assert!(m(Some("kefu"), None, None).matches("kefu", "h", None));
-        assert!(!m(Some("kefu"), None, None).matches("kefu2", "h", None));
-        assert!(m(Some("kefu*"), None, None).matches("kefu_worker", "h", None));
-        assert!(m(Some("app-?"), None, None).matches("app-1", "h", None));
-        assert!(!m(Some("app-?"), None, None).matches("app-10", "h", None));
-        assert!(m(Some("*"), None, None).matches("", "h", None));
-        assert!(m(Some("a*b*c"), None, None).matches("aXbYbZc", "h", None));
+        assert!(m(Some("kefu"), None, None).matches3("kefu", "h", None));
+        assert!(!m(Some("kefu"), None, None).matches3("kefu2", "h", None));
+        assert!(m(Some("kefu*"), None, None).matches3("kefu_worker", "h", None));
+        assert!(m(Some("app-?"), None, None).matches3("app-1", "h", None));
+        assert!(!m(Some("app-?"), None, None).matches3("app-10", "h", None));
+        assert!(m(Some("*"), None, None).matches3("", "h", None));
+        assert!(m(Some("a*b*c"), None, None).matches3("aXbYbZc", "h", None));
     }
 
     #[test]
     fn hosts_match_by_cidr_including_ipv6_and_mapped_ipv4() {
         let net = m(None, Some("10.0.0.0/8"), None);
-        assert!(net.matches("u", "10.1.2.3", None));
-        assert!(net.matches("u", "::ffff:10.1.2.3", None));
-        assert!(!net.matches("u", "192.168.1.1", None));
-        assert!(!net.matches("u", "localhost", None));
+        assert!(net.matches3("u", "10.1.2.3", None));
+        assert!(net.matches3("u", "::ffff:10.1.2.3", None));
+        assert!(!net.matches3("u", "192.168.1.1", None));
+        assert!(!net.matches3("u", "localhost", None));
         let v6 = m(None, Some("fd00::/8"), None);
-        assert!(v6.matches("u", "fd12::5", None));
-        assert!(v6.matches("u", "[fd12::5]", None));
-        assert!(!v6.matches("u", "::1", None));
-        assert!(m(None, Some("web-*.internal"), None).matches("u", "web-3.internal", None));
-        assert!(m(None, Some("localhost"), None).matches("u", "localhost", None));
+        assert!(v6.matches3("u", "fd12::5", None));
+        assert!(v6.matches3("u", "[fd12::5]", None));
+        assert!(!v6.matches3("u", "::1", None));
+        assert!(m(None, Some("web-*.internal"), None).matches3("u", "web-3.internal", None));
+        assert!(m(None, Some("localhost"), None).matches3("u", "localhost", None));
     }
 
     #[test]
     fn db_must_be_present_to_match() {
         let d = m(None, None, Some("kefu"));
-        assert!(d.matches("u", "h", Some("kefu")));
-        assert!(!d.matches("u", "h", None));
-        assert!(!d.matches("u", "h", Some("other")));
+        assert!(d.matches3("u", "h", Some("kefu")));
+        assert!(!d.matches3("u", "h", None));
+        assert!(!d.matches3("u", "h", Some("other")));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use dsn::{parse_dsn, Dsn, Secret};
 pub use duration::{parse_duration, HumanDuration};
 pub use file::{MatchSpec, TlsMode};
-pub use matcher::Matcher;
+pub use matcher::{valid_attribute_name, Client, Matcher};
 pub use tls::load_ca_file;
 
 /// The effective, validated configuration.
@@ -419,6 +419,15 @@ fn resolve_password(
 }
 
 impl Config {
+    /// The pools whose sessions live on `target` (those without a `target` live on every one).
+    pub fn pools_for(&self, target: &str) -> Vec<PoolConfig> {
+        self.pools
+            .iter()
+            .filter(|p| p.target.as_deref().is_none_or(|t| t == target))
+            .cloned()
+            .collect()
+    }
+
     /// The effective config as YAML, secrets redacted: what `config check` prints.
     pub fn render(&self) -> String {
         let mut out = String::from("targets:\n");

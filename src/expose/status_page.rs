@@ -8,7 +8,7 @@ use crate::analysis::pools::pool_stats;
 use crate::analysis::report::view;
 use crate::analysis::SessionState;
 use crate::collect::Exporter;
-use crate::snapshot::{parse_status_value, Snapshot};
+use crate::snapshot::{parse_status_value, ConnectAttributes, Snapshot};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
@@ -125,7 +125,22 @@ fn pools(
          <th>active</th><th>lock_wait</th><th>idle</th><th>idle_in_transaction</th>\
          <th>oldest idle transaction</th></tr>",
     );
-    for p in pool_stats(&pools, groups) {
+    let attributes = snap
+        .server
+        .as_ref()
+        .map_or(ConnectAttributes::Available, |s| {
+            s.connect_attributes.clone()
+        });
+    for p in pool_stats(&pools, groups, &attributes) {
+        if let Some(why) = &p.unknown {
+            let _ = write!(
+                html,
+                "<tr data-pool=\"{name}\"><td>{name}</td><td colspan=\"7\" class=\"muted\">unknown: {}</td></tr>",
+                escape(why),
+                name = escape(&p.name),
+            );
+            continue;
+        }
         let u = p.utilization();
         let c = class(u, warn, crit);
         let count = |s| p.sessions.count(s);

@@ -9,7 +9,7 @@ mod rows;
 
 use std::time::{Duration, SystemTime};
 
-pub use queries::{fetch, fetch_session, SourceError};
+pub use queries::{detect_capabilities, fetch, fetch_session, Capabilities, SourceError};
 pub use rows::{
     parse_status_value, ClientProcessGroup, LockWait, SessionRow, ThreadGroup, AGE_BUCKETS,
 };
@@ -37,11 +37,29 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 3] = [
+    /// Every source: each is logged once when it is skipped or fails.
+    pub const ALL: [Source; 8] = [
         Source::GlobalStatus,
         Source::GlobalVariables,
         Source::Threads,
+        Source::ClientProcesses,
+        Source::Sessions,
+        Source::LockWaits,
+        Source::OldestIdleTransactions,
+        Source::AccountLimits,
     ];
+
+    /// Whether it reads the session list (which needs PROCESS to show other accounts').
+    pub fn reads_sessions(self) -> bool {
+        matches!(
+            self,
+            Source::Threads
+                | Source::Sessions
+                | Source::OldestIdleTransactions
+                | Source::LockWaits
+                | Source::ClientProcesses
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -102,6 +120,35 @@ pub enum Flavor {
     MySql,
 }
 
+/// Where the session list is read from, decided per connection by what the server has and
+/// what the exporter's account may read, never by version strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcesslistTable {
+    /// `information_schema.PROCESSLIST`: everywhere; on MySQL it is deprecated and walks
+    /// the thread list under a global mutex.
+    InformationSchema,
+    /// `performance_schema.processlist` (MySQL 8.0.22+, performance_schema on): no mutex.
+    PerformanceSchema,
+}
+
+impl ProcesslistTable {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            ProcesslistTable::InformationSchema => "information_schema.PROCESSLIST",
+            ProcesslistTable::PerformanceSchema => "performance_schema.processlist",
+        }
+    }
+}
+
+/// Whether `performance_schema.session_connect_attrs` is being filled: per-process counts
+/// and pools matched by connect attribute need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectAttributes {
+    Available,
+    /// Why not, and how to turn it on.
+    Unavailable(String),
+}
+
 /// What the exporter learnt about the server when it connected.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerInfo {
@@ -111,6 +158,33 @@ pub struct ServerInfo {
     pub version_comment: String,
     /// The exporter's own connection id (excluded from every session count).
     pub connection_id: u64,
+    pub processlist: ProcesslistTable,
+    pub connect_attributes: ConnectAttributes,
+    /// Whether the account holds PROCESS: without it both session tables list only its own
+    /// sessions, which MySQL returns without an error (an empty list is not "no sessions").
+    pub sees_all_sessions: bool,
+}
+
+impl ServerInfo {
+    /// A server as recorded rows describe it: information_schema, attributes available.
+    pub fn recorded(flavor: Flavor, version: &str, connection_id: u64) -> Self {
+        ServerInfo {
+            flavor,
+            version: version.to_string(),
+            version_comment: String::new(),
+            connection_id,
+            processlist: ProcesslistTable::InformationSchema,
+            connect_attributes: ConnectAttributes::Available,
+            sees_all_sessions: true,
+        }
+    }
+}
+
+/// What the queries must read beyond the fixed columns: the connect attributes the pools
+/// match on (none, and no join, when no pool names one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub attributes: Vec<String>,
 }
 
 /// The raw data of one scrape of one target.

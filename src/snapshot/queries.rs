@@ -1,13 +1,11 @@
 //! The SQL of each source and the decoding of its rows: the only part of the snapshot that
 //! talks to a server.
 
-use std::sync::LazyLock;
-
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
 use super::rows::{ClientProcessGroup, LockWait, SessionRow, ThreadGroup, AGE_BUCKETS};
-use super::{Flavor, Outcome, Snapshot, Source};
+use super::{ConnectAttributes, Flavor, Outcome, Plan, ProcesslistTable, Snapshot, Source};
 
 /// A query error, sorted by what the scrape should do about it.
 #[derive(Debug)]
@@ -27,23 +25,126 @@ const UNAVAILABLE_CODES: [u16; 5] = [
     1146, // ER_NO_SUCH_TABLE
 ];
 
+/// What the server has and the exporter's account may read, detected once per connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub processlist: ProcesslistTable,
+    pub connect_attributes: ConnectAttributes,
+    pub sees_all_sessions: bool,
+}
+
+/// Reads, once per connection, where the session list and the connect attributes can be
+/// read from: by what the server has and the exporter's account may see, not by version.
+pub async fn detect_capabilities(conn: &mut Conn) -> Result<Capabilities, mysql_async::Error> {
+    // INNODB_TRX needs PROCESS on both servers. (MySQL runs the session queries without it
+    // and answers with the account's own sessions only: that must not pass for data.)
+    let sees_all_sessions = match conn
+        .query_drop("SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+        .await
+    {
+        Ok(()) => true,
+        Err(mysql_async::Error::Server(e)) if UNAVAILABLE_CODES.contains(&e.code) => false,
+        Err(e) => return Err(e),
+    };
+    // A server built without performance_schema has neither variable: that reads as off.
+    let vars: Option<(Option<i64>, Option<i64>)> = match conn
+        .query_first("SELECT @@performance_schema, @@performance_schema_session_connect_attrs_size")
+        .await
+    {
+        Ok(v) => v,
+        Err(mysql_async::Error::Server(e)) if e.code == 1193 => None,
+        Err(e) => return Err(e),
+    };
+    let (on, attrs_size) = vars.map_or((false, 0), |(on, size)| {
+        (on.unwrap_or(0) != 0, size.unwrap_or(0))
+    });
+    // information_schema lists only the tables the account has a privilege on.
+    let visible: Vec<String> = conn
+        .query(
+            "SELECT LOWER(TABLE_NAME) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = 'performance_schema' \
+             AND TABLE_NAME IN ('processlist', 'session_connect_attrs')",
+        )
+        .await?;
+    let has = |t: &str| visible.iter().any(|v| v == t);
+    let processlist = if on && has("processlist") {
+        ProcesslistTable::PerformanceSchema
+    } else {
+        ProcesslistTable::InformationSchema
+    };
+    const WHAT: &str = "so sessions cannot be counted per client process \
+        (mysql_pool_process_sessions_max) and pools matched by connect attributes stay empty";
+    let attributes = if !on {
+        ConnectAttributes::Unavailable(format!(
+            "performance_schema is off on this server, {WHAT}; start the server with \
+             --performance-schema=ON (MariaDB's default is OFF; MySQL's is ON)"
+        ))
+    } else if attrs_size == 0 {
+        ConnectAttributes::Unavailable(format!(
+            "performance_schema_session_connect_attrs_size is 0 on this server, {WHAT}; \
+             start the server with --performance-schema-session-connect-attrs-size=-1"
+        ))
+    } else if !has("session_connect_attrs") {
+        ConnectAttributes::Unavailable(format!(
+            "the exporter's account cannot read performance_schema.session_connect_attrs, \
+             {WHAT}; GRANT SELECT ON performance_schema.* TO the exporter's account"
+        ))
+    } else {
+        ConnectAttributes::Available
+    };
+    Ok(Capabilities {
+        processlist,
+        connect_attributes: attributes,
+        sees_all_sessions,
+    })
+}
+
+/// The connect attributes a query joins: the plan's, when the server fills them.
+fn joined_attributes<'a>(snap: &Snapshot, plan: &'a Plan) -> &'a [String] {
+    match snap.server.as_ref().map(|s| &s.connect_attributes) {
+        Some(ConnectAttributes::Available) => &plan.attributes,
+        _ => &[],
+    }
+}
+
+fn processlist_table(snap: &Snapshot) -> ProcesslistTable {
+    snap.server
+        .as_ref()
+        .map_or(ProcesslistTable::InformationSchema, |s| s.processlist)
+}
+
 /// Runs one source's query and stores its rows in the snapshot.
 pub async fn fetch(
     conn: &mut Conn,
     source: Source,
     snap: &mut Snapshot,
+    plan: &Plan,
 ) -> Result<(), SourceError> {
+    let table = processlist_table(snap);
+    let attrs = joined_attributes(snap, plan);
+    let sees_all = snap.server.as_ref().is_none_or(|s| s.sees_all_sessions);
+    if !sees_all && source.reads_sessions() {
+        return Err(SourceError::Unavailable(format!(
+            "the exporter's account lacks the PROCESS privilege, so the server shows it only \
+             its own sessions; {}",
+            enable_hint(source)
+        )));
+    }
     match source {
         Source::GlobalStatus => {
-            snap.global_status = Outcome::Ok(name_value_rows(conn, "SHOW GLOBAL STATUS").await?)
+            snap.global_status =
+                Outcome::Ok(name_value_rows(conn, "SHOW GLOBAL STATUS", source).await?)
         }
         Source::GlobalVariables => {
             snap.global_variables =
-                Outcome::Ok(name_value_rows(conn, "SHOW GLOBAL VARIABLES").await?)
+                Outcome::Ok(name_value_rows(conn, "SHOW GLOBAL VARIABLES", source).await?)
         }
         Source::Threads => {
-            let rows: Vec<Row> = conn.query(THREADS_SQL.as_str()).await.map_err(classify)?;
-            let groups = thread_groups(rows.into_iter().map(Row::unwrap)).map_err(|e| {
+            let rows: Vec<Row> = conn
+                .query(threads_sql(table, attrs))
+                .await
+                .map_err(|e| classify(e, source))?;
+            let groups = thread_groups(rows.into_iter().map(Row::unwrap), attrs).map_err(|e| {
                 SourceError::Failed(mysql_async::Error::Other(
                     format!("unexpected processlist row: {e}").into(),
                 ))
@@ -51,20 +152,28 @@ pub async fn fetch(
             snap.threads = Outcome::Ok(groups);
         }
         Source::Sessions => {
-            let rows: Vec<Row> = conn.query(SESSIONS_SQL).await.map_err(classify)?;
-            let mut sessions: Vec<SessionRow> =
-                rows.into_iter().map(|r| session_row(r.unwrap())).collect();
+            let rows: Vec<Row> = conn
+                .query(sessions_sql(table, attrs))
+                .await
+                .map_err(|e| classify(e, source))?;
+            let mut sessions: Vec<SessionRow> = rows
+                .into_iter()
+                .map(|r| session_row(r.unwrap(), attrs))
+                .collect();
             add_last_statements(conn, &mut sessions).await;
             snap.sessions = Outcome::Ok(sessions);
         }
         Source::OldestIdleTransactions => {
             let sql = format!(
-                "{SESSIONS_SQL} AND p.COMMAND = 'Sleep' AND t.trx_id IS NOT NULL \
-                 ORDER BY t.trx_started, t.trx_rows_locked DESC, p.ID LIMIT {OLDEST_IDLE_TRANSACTIONS}"
+                "{} AND p.COMMAND = 'Sleep' AND t.trx_id IS NOT NULL \
+                 ORDER BY t.trx_started, t.trx_rows_locked DESC, p.ID LIMIT {OLDEST_IDLE_TRANSACTIONS}",
+                sessions_sql(table, attrs)
             );
-            let rows: Vec<Row> = conn.query(sql).await.map_err(classify)?;
-            let mut sessions: Vec<SessionRow> =
-                rows.into_iter().map(|r| session_row(r.unwrap())).collect();
+            let rows: Vec<Row> = conn.query(sql).await.map_err(|e| classify(e, source))?;
+            let mut sessions: Vec<SessionRow> = rows
+                .into_iter()
+                .map(|r| session_row(r.unwrap(), attrs))
+                .collect();
             add_last_statements(conn, &mut sessions).await;
             snap.oldest_idle_transactions = Outcome::Ok(sessions);
         }
@@ -73,7 +182,7 @@ pub async fn fetch(
                 Some(Flavor::MySql) => LOCK_WAITS_MYSQL_SQL,
                 _ => LOCK_WAITS_MARIADB_SQL,
             };
-            let rows: Vec<(u64, u64)> = conn.query(sql).await.map_err(classify)?;
+            let rows: Vec<(u64, u64)> = conn.query(sql).await.map_err(|e| classify(e, source))?;
             let mut edges: Vec<LockWait> = rows
                 .into_iter()
                 .map(|(waiting, blocking)| LockWait { waiting, blocking })
@@ -89,48 +198,41 @@ pub async fn fetch(
                      WHERE max_user_connections > 0",
                 )
                 .await
-                .map_err(classify)?;
+                .map_err(|e| classify(e, source))?;
             snap.account_limits = Outcome::Ok(rows);
         }
         Source::ClientProcesses => {
-            // Our own connection always sends program_name: no row for it means the
-            // table is not being filled (MariaDB's default: performance_schema off). The
-            // account-scoped table answers this without scanning every session's rows.
-            let own: Option<u64> = conn
-                .query_first(
-                    "SELECT COUNT(*) FROM performance_schema.session_account_connect_attrs \
-                     WHERE PROCESSLIST_ID = CONNECTION_ID()",
-                )
-                .await
-                .map_err(classify)?;
-            if own.unwrap_or(0) == 0 {
-                return Err(SourceError::Unavailable(
-                    "performance_schema.session_connect_attrs is empty, so sessions cannot be \
-                     counted per client process (mysql_pool_process_sessions_max); on MariaDB \
-                     start the server with --performance-schema=ON"
-                        .into(),
-                ));
+            if let Some(ConnectAttributes::Unavailable(why)) =
+                snap.server.as_ref().map(|s| &s.connect_attributes)
+            {
+                return Err(SourceError::Unavailable(why.clone()));
             }
-            let rows: Vec<ClientProcessRow> =
-                conn.query(CLIENT_PROCESSES_SQL).await.map_err(classify)?;
-            snap.client_processes = Outcome::Ok(
-                rows.into_iter()
-                    .map(|(user, host, db, pid, count)| ClientProcessGroup {
-                        user,
-                        host,
-                        db,
-                        pid,
-                        count,
-                    })
-                    .collect(),
-            );
+            let rows: Vec<Row> = conn
+                .query(client_processes_sql(attrs))
+                .await
+                .map_err(|e| classify(e, source))?;
+            let groups = rows
+                .into_iter()
+                .map(|r| client_process_row(r.unwrap(), attrs))
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    SourceError::Failed(mysql_async::Error::Other(
+                        format!("unexpected session_connect_attrs row: {e}").into(),
+                    ))
+                })?;
+            snap.client_processes = Outcome::Ok(groups);
         }
     }
     Ok(())
 }
 
-async fn name_value_rows(conn: &mut Conn, sql: &str) -> Result<Vec<(String, String)>, SourceError> {
-    let rows: Vec<(String, Option<Vec<u8>>)> = conn.query(sql).await.map_err(classify)?;
+async fn name_value_rows(
+    conn: &mut Conn,
+    sql: &str,
+    source: Source,
+) -> Result<Vec<(String, String)>, SourceError> {
+    let rows: Vec<(String, Option<Vec<u8>>)> =
+        conn.query(sql).await.map_err(|e| classify(e, source))?;
     Ok(rows
         .into_iter()
         .map(|(k, v)| {
@@ -142,12 +244,40 @@ async fn name_value_rows(conn: &mut Conn, sql: &str) -> Result<Vec<(String, Stri
         .collect())
 }
 
-fn classify(e: mysql_async::Error) -> SourceError {
+fn classify(e: mysql_async::Error, source: Source) -> SourceError {
     match &e {
         mysql_async::Error::Server(s) if UNAVAILABLE_CODES.contains(&s.code) => {
-            SourceError::Unavailable(format!("{} (error {})", s.message, s.code))
+            SourceError::Unavailable(format!(
+                "{} (error {}); {}",
+                s.message,
+                s.code,
+                enable_hint(source)
+            ))
         }
         _ => SourceError::Failed(e),
+    }
+}
+
+/// What a skipped source costs and how to turn it on: said once, in the log.
+fn enable_hint(source: Source) -> &'static str {
+    match source {
+        Source::GlobalStatus | Source::GlobalVariables => {
+            "these need no privilege: check the server's own logs"
+        }
+        Source::Threads
+        | Source::Sessions
+        | Source::OldestIdleTransactions
+        | Source::LockWaits => {
+            "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account"
+        }
+        Source::ClientProcesses => {
+            "per-process pool counts need GRANT SELECT ON performance_schema.* TO the exporter's account"
+        }
+        Source::AccountLimits => {
+            "optional: with GRANT SELECT ON mysql.user TO the exporter's account, pools are \
+             compared with their account's own MAX_USER_CONNECTIONS (the global \
+             max_user_connections is used meanwhile)"
+        }
     }
 }
 
@@ -158,9 +288,37 @@ const HOST_EXPR: &str = "IF(p.HOST REGEXP ':[0-9]+$', \
      LEFT(p.HOST, CHAR_LENGTH(p.HOST) - CHAR_LENGTH(SUBSTRING_INDEX(p.HOST, ':', -1)) - 1), \
      COALESCE(p.HOST, ''))";
 
-/// Grouped so the result grows with the variety of (user, host, db, command, state), not
-/// with the number of sessions; the ages come bucketed (see [`ThreadGroup`]).
-pub static THREADS_SQL: LazyLock<String> = LazyLock::new(|| {
+/// A connect-attribute name as an SQL string literal. Names are validated at config load
+/// (`config::valid_attribute_name`); quoting is the second line of defence.
+fn literal(name: &str) -> String {
+    format!("'{}'", name.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// `LEFT JOIN`s of the attributes, aliased `a0`, `a1`, ...; `id` is the session id column.
+fn attribute_joins(attrs: &[String], id: &str) -> String {
+    attrs
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            format!(
+                " LEFT JOIN performance_schema.session_connect_attrs a{i} \
+                 ON a{i}.PROCESSLIST_ID = {id} AND a{i}.ATTR_NAME = {}",
+                literal(name)
+            )
+        })
+        .collect()
+}
+
+fn attribute_columns(attrs: &[String]) -> Vec<String> {
+    (0..attrs.len())
+        .map(|i| format!("a{i}.ATTR_VALUE"))
+        .collect()
+}
+
+/// Grouped so the result grows with the variety of (user, host, db, command, state, the
+/// plan's attributes), not with the number of sessions; the ages come bucketed (see
+/// [`ThreadGroup`]).
+pub fn threads_sql(table: ProcesslistTable, attrs: &[String]) -> String {
     let time = "GREATEST(COALESCE(p.TIME, 0), 0)";
     let age = "GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0)";
     // The index of the age's bucket (AGE_BUCKETS.len() for +Inf): one small key to group
@@ -173,13 +331,16 @@ pub static THREADS_SQL: LazyLock<String> = LazyLock::new(|| {
             .collect();
         format!("CASE {} ELSE {} END", arms.join(" "), AGE_BUCKETS.len())
     };
-    let cols: Vec<String> = vec![
+    let mut cols: Vec<String> = vec![
         "COALESCE(p.USER, '')".into(),
         HOST_EXPR.into(),
         "p.DB".into(),
         "COALESCE(p.COMMAND, '')".into(),
         "COALESCE(p.STATE, '')".into(),
         "t.trx_state".into(),
+    ];
+    cols.extend(attribute_columns(attrs));
+    cols.extend([
         bucket(time),
         format!("IF(t.trx_started IS NULL, NULL, {})", bucket(age)),
         "COUNT(*)".into(),
@@ -187,25 +348,40 @@ pub static THREADS_SQL: LazyLock<String> = LazyLock::new(|| {
         format!("MAX({time})"),
         format!("COALESCE(SUM({age}), 0)"),
         format!("COALESCE(MAX({age}), 0)"),
-    ];
+    ]);
+    let group_by: Vec<String> = (1..=8 + attrs.len()).map(|i| i.to_string()).collect();
     format!(
-        "SELECT {} FROM information_schema.PROCESSLIST p \
-         LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
-         WHERE p.ID <> CONNECTION_ID() GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-        cols.join(", ")
+        "SELECT {} FROM {} p \
+         LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID{} \
+         WHERE p.ID <> CONNECTION_ID() GROUP BY {}",
+        cols.join(", "),
+        table.sql_name(),
+        attribute_joins(attrs, "p.ID"),
+        group_by.join(", ")
     )
-});
+}
 
 /// How many idle-in-transaction sessions the status page lists.
 pub const OLDEST_IDLE_TRANSACTIONS: usize = 20;
 
-const SESSIONS_SQL: &str = "SELECT p.ID, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), p.DB, \
-     COALESCE(p.COMMAND, ''), GREATEST(COALESCE(p.TIME, 0), 0), COALESCE(p.STATE, ''), LEFT(p.INFO, 300), \
-     t.trx_state, GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0), \
-     DATE_FORMAT(t.trx_started, '%Y-%m-%d %H:%i:%s'), COALESCE(t.trx_rows_locked, 0) \
-     FROM information_schema.PROCESSLIST p \
-     LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
-     WHERE p.ID <> CONNECTION_ID()";
+/// Every session in detail, attributes last; callers may append `AND ...` conditions.
+fn sessions_sql(table: ProcesslistTable, attrs: &[String]) -> String {
+    let extra: String = attribute_columns(attrs)
+        .iter()
+        .map(|c| format!(", {c}"))
+        .collect();
+    format!(
+        "SELECT p.ID, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), p.DB, \
+         COALESCE(p.COMMAND, ''), GREATEST(COALESCE(p.TIME, 0), 0), COALESCE(p.STATE, ''), LEFT(p.INFO, 300), \
+         t.trx_state, GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0), \
+         DATE_FORMAT(t.trx_started, '%Y-%m-%d %H:%i:%s'), COALESCE(t.trx_rows_locked, 0){extra} \
+         FROM {} p \
+         LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID{} \
+         WHERE p.ID <> CONNECTION_ID()",
+        table.sql_name(),
+        attribute_joins(attrs, "p.ID")
+    )
+}
 
 const LAST_STATEMENT_SQL: &str = "SELECT t.PROCESSLIST_ID, LEFT(e.SQL_TEXT, 300) \
      FROM performance_schema.events_statements_current e \
@@ -246,14 +422,32 @@ async fn add_last_statements(conn: &mut Conn, sessions: &mut [SessionRow]) {
 /// One session re-read by id, right before `kill-idle` acts on it.
 pub async fn fetch_session(
     conn: &mut Conn,
+    server: &super::ServerInfo,
+    plan: &Plan,
     id: u64,
 ) -> Result<Option<SessionRow>, mysql_async::Error> {
-    let sql = format!("{SESSIONS_SQL} AND p.ID = {id}");
+    let attrs: &[String] = match server.connect_attributes {
+        ConnectAttributes::Available => &plan.attributes,
+        ConnectAttributes::Unavailable(_) => &[],
+    };
+    let sql = format!(
+        "{} AND p.ID = {id}",
+        sessions_sql(server.processlist, attrs)
+    );
     let row: Option<Row> = conn.query_first(sql).await?;
-    Ok(row.map(|r| session_row(r.unwrap())))
+    Ok(row.map(|r| session_row(r.unwrap(), attrs)))
 }
 
-fn session_row(values: Vec<Value>) -> SessionRow {
+/// (name, value) of the attributes the session sent, from the query's attribute columns.
+fn attributes_of(names: &[String], values: impl Iterator<Item = Value>) -> Vec<(String, String)> {
+    names
+        .iter()
+        .zip(values)
+        .filter_map(|(n, v)| Some((n.clone(), text(v)?)))
+        .collect()
+}
+
+fn session_row(values: Vec<Value>, attrs: &[String]) -> SessionRow {
     let mut it = values.into_iter();
     let mut next = || it.next().unwrap_or(Value::NULL);
     let id = number(next()).unwrap_or(0);
@@ -269,6 +463,7 @@ fn session_row(values: Vec<Value>) -> SessionRow {
     let trx_age = (trx_state.is_some()).then(|| number(trx_age_raw).unwrap_or(0));
     let trx_started = text(next());
     let trx_rows_locked = number(next()).unwrap_or(0);
+    let attributes = attributes_of(attrs, std::iter::from_fn(|| Some(next())));
     SessionRow {
         id,
         user,
@@ -282,23 +477,60 @@ fn session_row(values: Vec<Value>) -> SessionRow {
         trx_age,
         trx_started,
         trx_rows_locked,
+        attributes,
     }
 }
 
-/// (user, host, db, `_pid`, sessions)
-type ClientProcessRow = (String, String, Option<String>, Option<String>, u64);
+/// Sessions per (user, host, db, `_pid`, the plan's attributes), from performance_schema
+/// alone: joining information_schema.PROCESSLIST (no index) to the attributes cost
+/// sessions × attributes (docs/benchmarks.md); `threads` carries user, host (without port)
+/// and db itself.
+pub fn client_processes_sql(attrs: &[String]) -> String {
+    let extra: String = attribute_columns(attrs)
+        .iter()
+        .map(|c| format!(", {c}"))
+        .collect();
+    let group_by: Vec<String> = (1..=4 + attrs.len()).map(|i| i.to_string()).collect();
+    format!(
+        "SELECT COALESCE(t.PROCESSLIST_USER, ''), COALESCE(t.PROCESSLIST_HOST, ''), \
+         t.PROCESSLIST_DB, pid.ATTR_VALUE{extra}, COUNT(*) \
+         FROM performance_schema.session_connect_attrs pid \
+         JOIN performance_schema.threads t ON t.PROCESSLIST_ID = pid.PROCESSLIST_ID{} \
+         WHERE pid.ATTR_NAME = '_pid' AND pid.PROCESSLIST_ID <> CONNECTION_ID() \
+         GROUP BY {}",
+        attribute_joins(attrs, "pid.PROCESSLIST_ID"),
+        group_by.join(", ")
+    )
+}
 
-/// Sessions per (user, host, db, `_pid`), from performance_schema alone: joining
-/// information_schema.PROCESSLIST (no index) to the attributes cost sessions × attributes
-/// (docs/benchmarks.md); `threads` carries user, host (without port) and db itself.
-pub const CLIENT_PROCESSES_SQL: &str = "SELECT COALESCE(t.PROCESSLIST_USER, ''), \
-     COALESCE(t.PROCESSLIST_HOST, ''), t.PROCESSLIST_DB, a.ATTR_VALUE, COUNT(*) \
-     FROM performance_schema.session_connect_attrs a \
-     JOIN performance_schema.threads t ON t.PROCESSLIST_ID = a.PROCESSLIST_ID \
-     WHERE a.ATTR_NAME = '_pid' AND a.PROCESSLIST_ID <> CONNECTION_ID() \
-     GROUP BY 1, 2, 3, 4";
+fn client_process_row(values: Vec<Value>, attrs: &[String]) -> Result<ClientProcessGroup, String> {
+    if values.len() != 5 + attrs.len() {
+        return Err(format!(
+            "{} columns, expected {}",
+            values.len(),
+            5 + attrs.len()
+        ));
+    }
+    let mut it = values.into_iter();
+    let mut next = || it.next().unwrap_or(Value::NULL);
+    let user = text(next()).unwrap_or_default();
+    let host = text(next()).unwrap_or_default();
+    let db = text(next());
+    let pid = text(next());
+    let attributes = attributes_of(attrs, (0..attrs.len()).map(|_| next()));
+    let count = number(next())?;
+    Ok(ClientProcessGroup {
+        user,
+        host,
+        db,
+        pid,
+        attributes,
+        count,
+    })
+}
 
-/// (user, host, db, command, state, trx_state): what a [`ThreadGroup`] is a group of.
+/// (user, host, db, command, state, trx_state, attributes): what a [`ThreadGroup`] is a
+/// group of.
 type GroupKey = (
     String,
     String,
@@ -306,17 +538,23 @@ type GroupKey = (
     String,
     String,
     Option<String>,
+    Vec<(String, String)>,
 );
 
-/// Folds the rows of [`THREADS_SQL`] (one per group and pair of age buckets) into one
-/// [`ThreadGroup`] per (user, host, db, command, state, trx_state), with cumulative buckets.
-fn thread_groups(rows: impl IntoIterator<Item = Vec<Value>>) -> Result<Vec<ThreadGroup>, String> {
+/// Folds the rows of [`threads_sql`] (one per group and pair of age buckets) into one
+/// [`ThreadGroup`] per (user, host, db, command, state, trx_state, attributes), with
+/// cumulative buckets.
+fn thread_groups(
+    rows: impl IntoIterator<Item = Vec<Value>>,
+    attrs: &[String],
+) -> Result<Vec<ThreadGroup>, String> {
     let n = AGE_BUCKETS.len();
+    let columns = 13 + attrs.len();
     let mut groups: Vec<ThreadGroup> = Vec::new();
     let mut index: std::collections::HashMap<GroupKey, usize> = std::collections::HashMap::new();
     for values in rows {
-        if values.len() != 13 {
-            return Err(format!("{} columns, expected 13", values.len()));
+        if values.len() != columns {
+            return Err(format!("{} columns, expected {columns}", values.len()));
         }
         let mut it = values.into_iter();
         let mut next = || it.next().unwrap_or(Value::NULL);
@@ -327,6 +565,7 @@ fn thread_groups(rows: impl IntoIterator<Item = Vec<Value>>) -> Result<Vec<Threa
             text(next()).unwrap_or_default(),
             text(next()).unwrap_or_default(),
             text(next()),
+            attributes_of(attrs, (0..attrs.len()).map(|_| next())),
         );
         let time_bucket = number(next())? as usize;
         let age_bucket = match next() {
@@ -341,7 +580,7 @@ fn thread_groups(rows: impl IntoIterator<Item = Vec<Value>>) -> Result<Vec<Threa
             ));
         }
         let i = *index.entry(key.clone()).or_insert_with(|| {
-            let (user, host, db, command, state, trx_state) = key;
+            let (user, host, db, command, state, trx_state, attributes) = key;
             groups.push(ThreadGroup {
                 user,
                 host,
@@ -349,6 +588,7 @@ fn thread_groups(rows: impl IntoIterator<Item = Vec<Value>>) -> Result<Vec<Threa
                 command,
                 state,
                 trx_state,
+                attributes,
                 ..ThreadGroup::default()
             });
             groups.len() - 1
@@ -483,7 +723,7 @@ mod tests {
                 [1, 9000, 9000, 0, 0],
             ),
         ];
-        let g = thread_groups(rows).unwrap();
+        let g = thread_groups(rows, &[]).unwrap();
         assert_eq!(g.len(), 2);
         assert_eq!((g[0].count, g[0].time_sum, g[0].time_max), (3, 13, 7));
         assert_eq!(g[0].time_le, [0, 2, 3, 3, 3, 3, 3, 3, 3, 3]);
@@ -494,10 +734,103 @@ mod tests {
             (None, None)
         );
         assert_eq!(g[1].time_le, [0; 10]);
-        assert!(thread_groups(vec![vec![Value::NULL; 12]]).is_err());
+        assert!(thread_groups(vec![vec![Value::NULL; 12]], &[]).is_err());
         let mut bad = row("a", None, "Sleep", None, (99, None), [1, 1, 1, 0, 0]);
-        assert!(thread_groups(vec![bad.clone()]).is_err());
+        assert!(thread_groups(vec![bad.clone()], &[]).is_err());
         bad[6] = Value::Bytes(b"x".to_vec());
-        assert!(thread_groups(vec![bad]).is_err());
+        assert!(thread_groups(vec![bad], &[]).is_err());
+    }
+
+    #[test]
+    fn queries_read_the_detected_table_and_join_only_the_plans_attributes() {
+        let plain = threads_sql(ProcesslistTable::InformationSchema, &[]);
+        assert!(
+            plain.contains("FROM information_schema.PROCESSLIST p "),
+            "{plain}"
+        );
+        assert!(!plain.contains("session_connect_attrs"), "{plain}");
+        assert!(
+            plain.ends_with("GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"),
+            "{plain}"
+        );
+        let attrs = vec!["program_name".to_string(), "_client_name".to_string()];
+        let sql = threads_sql(ProcesslistTable::PerformanceSchema, &attrs);
+        assert!(
+            sql.contains("FROM performance_schema.processlist p "),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(
+                "LEFT JOIN performance_schema.session_connect_attrs a1 \
+                 ON a1.PROCESSLIST_ID = p.ID AND a1.ATTR_NAME = '_client_name'"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.ends_with("GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"),
+            "{sql}"
+        );
+        let sessions = sessions_sql(ProcesslistTable::PerformanceSchema, &attrs[..1]);
+        assert!(sessions.contains(", a0.ATTR_VALUE FROM performance_schema.processlist p"));
+        let procs = client_processes_sql(&attrs[..1]);
+        assert!(
+            procs.contains("ON a0.PROCESSLIST_ID = pid.PROCESSLIST_ID"),
+            "{procs}"
+        );
+        assert!(procs.ends_with("GROUP BY 1, 2, 3, 4, 5"), "{procs}");
+        // Names are validated at load; quoting still holds if one ever got through.
+        assert_eq!(literal(r"a'b\c"), r"'a''b\\c'");
+    }
+
+    /// A MySQL 8.4 / 9.7 performance_schema.processlist shape (recorded): the background
+    /// `system user` thread and the event scheduler, two apps under one user told apart by
+    /// `program_name`, and a session that sent no attribute at all (NULL).
+    #[test]
+    fn recorded_mysql_rows_with_attributes_group_per_attribute_value() {
+        let b = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        let row = |user: &str, cmd: &str, state: &str, program: Option<&str>, n: u64| {
+            vec![
+                b(user),
+                b("10.0.0.7"),
+                b("kefu"),
+                b(cmd),
+                b(state),
+                Value::NULL,
+                program.map_or(Value::NULL, b),
+                b("0"),
+                Value::NULL,
+                b(&n.to_string()),
+                b("0"),
+                b("0"),
+                b("0"),
+                b("0"),
+            ]
+        };
+        let attrs = vec!["program_name".to_string()];
+        let g = thread_groups(
+            vec![
+                row("system user", "Daemon", "Suspending", None, 1),
+                row(
+                    "event_scheduler",
+                    "Daemon",
+                    "Waiting on empty queue",
+                    None,
+                    1,
+                ),
+                row("kefu", "Sleep", "", Some("kefu-flask"), 7),
+                row("kefu", "Sleep", "", Some("kefu-worker"), 5),
+                row("kefu", "Sleep", "", None, 2),
+            ],
+            &attrs,
+        )
+        .unwrap();
+        assert_eq!(g.len(), 5);
+        assert_eq!(
+            g[2].attributes,
+            vec![("program_name".to_string(), "kefu-flask".to_string())]
+        );
+        assert_eq!(g[2].count, 7);
+        assert!(g[4].attributes.is_empty());
+        assert!(thread_groups(vec![row("u", "Sleep", "", None, 1)], &[]).is_err());
     }
 }

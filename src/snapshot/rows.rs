@@ -24,6 +24,8 @@ pub struct ThreadGroup {
     pub state: String,
     /// `INNODB_TRX.trx_state` (`RUNNING`, `LOCK WAIT`, ...); `None`: no InnoDB transaction.
     pub trx_state: Option<String>,
+    /// The connect attributes of the [`Plan`](super::Plan) that the sessions sent, by name.
+    pub attributes: Vec<(String, String)>,
     pub count: u64,
     /// `TIME` summed over the group, and its maximum.
     pub time_sum: u64,
@@ -62,6 +64,7 @@ impl ThreadGroup {
             command: command.into(),
             state: state.into(),
             trx_state,
+            attributes: Vec::new(),
             count,
             time_sum: time * count,
             time_max: time,
@@ -70,6 +73,17 @@ impl ThreadGroup {
             trx_age_max: trx_age.unwrap_or(0),
             trx_age_le: trx_age.map_or([0; AGE_BUCKETS.len()], le),
         }
+    }
+}
+
+impl ThreadGroup {
+    /// The same group with connect attributes (tests and recorded rows).
+    pub fn with_attributes(mut self, attributes: &[(&str, &str)]) -> Self {
+        self.attributes = attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self
     }
 }
 
@@ -94,6 +108,8 @@ pub struct SessionRow {
     /// When the transaction started, server time, `YYYY-MM-DD hh:mm:ss`.
     pub trx_started: Option<String>,
     pub trx_rows_locked: u64,
+    /// The connect attributes of the [`Plan`](super::Plan) that the session sent.
+    pub attributes: Vec<(String, String)>,
 }
 
 /// One edge of a lock-wait graph: `waiting` waits for a lock `blocking` holds.
@@ -112,6 +128,8 @@ pub struct ClientProcessGroup {
     pub db: Option<String>,
     /// The client's `_pid` attribute (PyMySQL, mysql-connector, libmysqlclient send it).
     pub pid: Option<String>,
+    /// The connect attributes of the [`Plan`](super::Plan), for matching pools.
+    pub attributes: Vec<(String, String)>,
     pub count: u64,
 }
 

@@ -17,7 +17,9 @@ use tokio::time::timeout_at;
 pub use flavor::{detect as detect_flavor, session_setup};
 
 use crate::config::{TargetConfig, TlsMode};
-use crate::snapshot::{self, Outcome, ServerInfo, SessionRow, Snapshot, Source, SourceError};
+use crate::snapshot::{
+    self, ConnectAttributes, Outcome, Plan, ServerInfo, SessionRow, Snapshot, Source, SourceError,
+};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Below any sane scrape interval, so a server that is back is seen at the next scrape.
@@ -25,6 +27,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub struct Target {
     pub config: TargetConfig,
+    /// What the queries read beyond their fixed columns (the pools' connect attributes).
+    plan: Plan,
     state: Mutex<ConnState>,
 }
 
@@ -37,9 +41,10 @@ struct ConnState {
 }
 
 impl Target {
-    pub fn new(config: TargetConfig) -> Self {
+    pub fn new(config: TargetConfig, plan: Plan) -> Self {
         Target {
             config,
+            plan,
             state: Mutex::new(ConnState::default()),
         }
     }
@@ -78,7 +83,7 @@ impl Target {
             let started = Instant::now();
             let result = timeout_at(
                 deadline.into(),
-                snapshot::fetch(&mut conn, source, &mut snap),
+                snapshot::fetch(&mut conn, source, &mut snap, &self.plan),
             )
             .await;
             snap.durations.push((source, started.elapsed()));
@@ -227,7 +232,23 @@ impl Target {
                 .await
                 .map_err(|e| format!("{where_}: `{sql}` failed: {}", describe(&e)))?;
         }
-        tracing::info!(target_name = %self.name(), version = %version, flavor = ?flavor, "connected to MySQL");
+        let caps = snapshot::detect_capabilities(&mut conn)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{where_}: reading what the server offers failed: {}",
+                    describe(&e)
+                )
+            })?;
+        tracing::info!(
+            target_name = %self.name(),
+            version = %version,
+            flavor = ?flavor,
+            sessions_from = caps.processlist.sql_name(),
+            connect_attributes = matches!(caps.connect_attributes, ConnectAttributes::Available),
+            process_privilege = caps.sees_all_sessions,
+            "connected to MySQL"
+        );
         Ok((
             conn,
             ServerInfo {
@@ -235,6 +256,9 @@ impl Target {
                 version,
                 version_comment: comment,
                 connection_id: id,
+                processlist: caps.processlist,
+                connect_attributes: caps.connect_attributes,
+                sees_all_sessions: caps.sees_all_sessions,
             },
         ))
     }
@@ -320,7 +344,7 @@ impl Target {
             if id == server.connection_id {
                 return Err("refusing to kill the exporter's own connection".to_string());
             }
-            let row = snapshot::fetch_session(&mut conn, id)
+            let row = snapshot::fetch_session(&mut conn, &server, &self.plan, id)
                 .await
                 .map_err(|e| format!("re-reading session {id} failed: {}", describe(&e)))?
                 .ok_or_else(|| format!("session {id} is gone already"))?;

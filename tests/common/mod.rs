@@ -1,5 +1,10 @@
-//! Test harness: a real MariaDB (Debian `mariadb-server`) with a throwaway datadir on a free
-//! loopback port, the real exporter binary, and a tiny HTTP client.
+//! Test harness: a real database server with a throwaway datadir on a free loopback port,
+//! the real exporter binary, and a tiny HTTP client.
+//!
+//! Every integration test runs against MariaDB 10.11 (Debian's `mariadb-server`) or Oracle
+//! MySQL 9.7 (Debian sid's `mysql-server-core`, in a chroot built by `scripts/lib/common.sh`),
+//! as `MPE_TEST_SERVER=mariadb|mysql` says; `scripts/test.sh` runs the suite once for each.
+//! A test that only makes sense on one of them says so in its name (`mariadb_only_…`).
 //!
 //! The server is stopped by PID: a watchdog shell waits for the test process to exit, then
 //! kills the server and removes its directory, so nothing survives a panicking test.
@@ -38,6 +43,11 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The repository root (scripts, demo, deploy).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
 fn find(names: &[&str]) -> PathBuf {
     for n in names {
         for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
@@ -52,7 +62,7 @@ fn find(names: &[&str]) -> PathBuf {
 
 /// Kills `pid` (and removes `dir`) once this test process is gone. Neither the watchdog nor
 /// the server is waited for: they outlive the test process on purpose, and init reaps them.
-/// When `dir/pid` exists (a restarted MariaDB has a new PID), that PID is the one killed.
+/// When `dir/pid` exists (a restarted server has a new PID), that PID is the one killed.
 #[allow(clippy::zombie_processes)]
 fn watchdog(pid: u32, dir: &Path) {
     let script = format!(
@@ -73,15 +83,98 @@ fn watchdog(pid: u32, dir: &Path) {
         .expect("start watchdog");
 }
 
-pub struct MariaDb {
+/// Which server the suite runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// `MPE_TEST_SERVER`: `mariadb` (the default) or `mysql`.
+pub fn flavor() -> Flavor {
+    match std::env::var("MPE_TEST_SERVER").as_deref() {
+        Ok("mysql") => Flavor::MySql,
+        Ok("mariadb") | Ok("") | Err(_) => Flavor::MariaDb,
+        Ok(other) => panic!("MPE_TEST_SERVER={other}: say mariadb or mysql"),
+    }
+}
+
+/// The chroot with Oracle MySQL (`scripts/lib/common.sh` builds it once, then reuses it).
+fn mysql_chroot() -> &'static Path {
+    static CHROOT: OnceLock<PathBuf> = OnceLock::new();
+    CHROOT.get_or_init(|| {
+        let dir = PathBuf::from(
+            std::env::var("MYSQL_CHROOT")
+                .unwrap_or_else(|_| "/var/cache/mysql_pool_exporter/mysql-sid".into()),
+        );
+        if !dir.join(".mysql_pool_exporter-ready").exists() {
+            // The same function scripts/test.sh calls; serialised by flock, because every
+            // test binary may get here at once.
+            let out = Command::new("flock")
+                .arg("/tmp/mysql_pool_exporter-chroot.lock")
+                .args([
+                    "bash",
+                    "-c",
+                    "source scripts/lib/common.sh && ensure_mysql_chroot",
+                ])
+                .env("MYSQL_CHROOT", &dir)
+                .current_dir(repo())
+                .output()
+                .expect("run ensure_mysql_chroot");
+            assert!(
+                out.status.success(),
+                "building the MySQL chroot failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        dir
+    })
+}
+
+/// The Python with PyMySQL and SQLAlchemy (demo/.venv), made by `ensure_demo_venv` if missing.
+pub fn python() -> &'static Path {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let py = repo().join("demo/.venv/bin/python");
+        let ok = |py: &Path| {
+            Command::new(py)
+                .args(["-c", "import pymysql, sqlalchemy"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !ok(&py) {
+            let out = Command::new("flock")
+                .arg("/tmp/mysql_pool_exporter-venv.lock")
+                .args([
+                    "bash",
+                    "-c",
+                    "source scripts/lib/common.sh && source scripts/lib/stack.sh && ensure_demo_venv",
+                ])
+                .current_dir(repo())
+                .output()
+                .expect("run ensure_demo_venv");
+            assert!(
+                out.status.success() && ok(&py),
+                "creating demo/.venv failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        py
+    })
+}
+
+/// A throwaway MariaDB or MySQL server; `root` reaches it over its Unix socket.
+pub struct Server {
+    pub flavor: Flavor,
     pub port: u16,
+    /// Its files: datadir, socket, logs (inside the chroot for MySQL).
     pub dir: PathBuf,
     pub socket: PathBuf,
     pub pid: u32,
     extra: Vec<String>,
 }
 
-/// mariadbd refuses to run as root unless told to.
+/// mariadbd and mysqld refuse to run as root unless told to.
 fn root_user() -> Vec<&'static str> {
     let root = Command::new("id")
         .arg("-u")
@@ -95,41 +188,41 @@ fn root_user() -> Vec<&'static str> {
     }
 }
 
-impl MariaDb {
-    /// Starts a server; `extra` adds mariadbd options (later ones win). The watchdog stops it.
-    pub fn start(extra: &[&str]) -> MariaDb {
-        let dir = scratch("mariadb");
+impl Server {
+    /// Starts a server of the suite's flavour; `extra` adds server options both flavours
+    /// understand (later ones win). The watchdog stops it.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_flavor(flavor(), extra)
+    }
+
+    pub fn start_flavor(flavor: Flavor, extra: &[&str]) -> Server {
+        let dir = match flavor {
+            Flavor::MariaDb => scratch("mariadb"),
+            Flavor::MySql => {
+                let base = mysql_chroot().join("var/tmp/mysql_pool_exporter");
+                let dir = base.join(format!("t-{}-{}", std::process::id(), free_port()));
+                std::fs::create_dir_all(&dir).unwrap();
+                dir
+            }
+        };
         // Its own tmpdir: /tmp is shared with whatever else runs on the machine.
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        let out = Command::new(find(&["mariadb-install-db", "mysql_install_db"]))
-            .args([
-                "--no-defaults",
-                "--skip-test-db",
-                "--auth-root-authentication-method=socket",
-            ])
-            .arg(format!("--datadir={}", dir.join("data").display()))
-            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
-            .args(root_user())
-            .output()
-            .expect("run mariadb-install-db");
-        assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut db = MariaDb {
+        let mut db = Server {
+            flavor,
             port: free_port(),
             socket: dir.join("sock"),
             dir,
             pid: 0,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
+        db.initialize();
         db.spawn();
         watchdog(db.pid, &db.dir);
         db.wait_ready();
+        let replica_grant = db.replica_monitor_grant();
         db.sql(&format!(
             "CREATE USER 'exporter'@'%' IDENTIFIED BY '{EXPORTER_PASSWORD}';
-             GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'exporter'@'%';
+             GRANT PROCESS, REPLICATION CLIENT{replica_grant} ON *.* TO 'exporter'@'%';
              GRANT SELECT ON performance_schema.* TO 'exporter'@'%';
              CREATE DATABASE kefu;
              CREATE TABLE kefu.visitors (id INT PRIMARY KEY, name VARCHAR(64)) ENGINE=InnoDB;
@@ -142,39 +235,129 @@ impl MariaDb {
         db
     }
 
-    /// Starts mariadbd on this datadir and port (again, after `stop`).
+    pub fn is_mysql(&self) -> bool {
+        self.flavor == Flavor::MySql
+    }
+
+    /// "MariaDB" or "MySQL", for messages.
+    pub fn name(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => "MariaDB",
+            Flavor::MySql => "MySQL",
+        }
+    }
+
+    /// `, SLAVE MONITOR` on MariaDB (replica status needs it there); MySQL has no such grant.
+    pub fn replica_monitor_grant(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => ", SLAVE MONITOR",
+            Flavor::MySql => "",
+        }
+    }
+
+    /// Whether the server offers TLS (with a certificate it loaded).
+    pub fn offers_tls(&self) -> bool {
+        match self.flavor {
+            Flavor::MariaDb => self.sql("SELECT @@have_ssl").trim() == "YES",
+            Flavor::MySql => {
+                let v = self.sql("SHOW GLOBAL VARIABLES LIKE 'tls_version'");
+                let cert = self.sql("SHOW GLOBAL STATUS LIKE 'Current_tls_cert'");
+                v.split_whitespace().nth(1).is_some() && cert.split_whitespace().nth(1).is_some()
+            }
+        }
+    }
+
+    /// The privilege that lets an account kill other users' sessions.
+    pub fn connection_admin(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => "CONNECTION ADMIN",
+            Flavor::MySql => "CONNECTION_ADMIN",
+        }
+    }
+
+    /// A path of the server's files as the server sees it (MySQL runs chrooted).
+    pub fn server_path(&self, p: &Path) -> PathBuf {
+        match self.flavor {
+            Flavor::MariaDb => p.to_path_buf(),
+            Flavor::MySql => Path::new("/").join(p.strip_prefix(mysql_chroot()).unwrap()),
+        }
+    }
+
+    fn arg_path(&self, name: &str) -> String {
+        self.server_path(&self.dir.join(name)).display().to_string()
+    }
+
+    /// The system tables (`mariadb-install-db` / `mysqld --initialize-insecure`).
+    fn initialize(&self) {
+        let out = match self.flavor {
+            Flavor::MariaDb => Command::new(find(&["mariadb-install-db", "mysql_install_db"]))
+                .args([
+                    "--no-defaults",
+                    "--skip-test-db",
+                    "--auth-root-authentication-method=socket",
+                ])
+                .arg(format!("--datadir={}", self.dir.join("data").display()))
+                .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
+                .args(root_user())
+                .output()
+                .expect("run mariadb-install-db"),
+            Flavor::MySql => Command::new("chroot")
+                .arg(mysql_chroot())
+                .args(["/usr/sbin/mysqld", "--no-defaults", "--initialize-insecure"])
+                .args(root_user())
+                .arg(format!("--datadir={}", self.arg_path("data")))
+                .arg(format!("--log-error={}", self.arg_path("install.log")))
+                .output()
+                .expect("run mysqld --initialize-insecure"),
+        };
+        assert!(
+            out.status.success(),
+            "initializing the {} datadir failed: {}{}",
+            self.name(),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.join("install.log")).unwrap_or_default()
+        );
+    }
+
+    /// Starts the server on this datadir and port (again, after `stop`).
     #[allow(clippy::zombie_processes)]
     fn spawn(&mut self) {
-        let child = Command::new(find(&["mariadbd", "mysqld"]))
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", self.dir.join("data").display()))
-            .arg(format!("--socket={}", self.socket.display()))
-            .arg(format!("--pid-file={}", self.dir.join("pid").display()))
-            .arg(format!(
-                "--log-error={}",
-                self.dir.join("error.log").display()
-            ))
+        let mut cmd = match self.flavor {
+            Flavor::MariaDb => Command::new(find(&["mariadbd", "mysqld"])),
+            Flavor::MySql => {
+                let mut c = Command::new("chroot");
+                c.arg(mysql_chroot()).arg("/usr/sbin/mysqld");
+                c
+            }
+        };
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", self.arg_path("data")))
+            .arg(format!("--socket={}", self.arg_path("sock")))
+            .arg(format!("--pid-file={}", self.arg_path("pid")))
+            .arg(format!("--log-error={}", self.arg_path("error.log")))
             .arg(format!("--port={}", self.port))
-            .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
+            .arg(format!("--tmpdir={}", self.arg_path("tmp")))
             .args([
                 "--bind-address=127.0.0.1,::1",
                 "--skip-name-resolve",
                 "--innodb-buffer-pool-size=32M",
-            ])
-            .args([
                 "--max-connections=300",
                 "--performance-schema=ON",
                 "--skip-log-bin",
-            ])
-            // MySQL 8 keeps each session's last statement by default; MariaDB needs this.
-            .arg("--performance-schema-consumer-events-statements-current=ON")
+                // MySQL keeps each session's last statement by default; MariaDB needs this.
+                "--performance-schema-consumer-events-statements-current=ON",
+            ]);
+        if self.flavor == Flavor::MySql {
+            cmd.args(["--mysqlx=OFF", "--secure-file-priv=NULL"]);
+        }
+        let child = cmd
             .args(root_user())
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start mariadbd");
+            .expect("start the database server");
         self.pid = child.id();
     }
 
@@ -183,7 +366,7 @@ impl MariaDb {
         while self.try_sql("SELECT 1").is_err() {
             if started.elapsed() > Duration::from_secs(60) {
                 let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
-                panic!("MariaDB did not come up in 60 s:\n{log}");
+                panic!("{} did not come up in 60 s:\n{log}", self.name());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -201,7 +384,8 @@ impl MariaDb {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "MariaDB did not stop"
+                "{} did not stop",
+                self.name()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -225,7 +409,8 @@ impl MariaDb {
             .success());
     }
 
-    /// Runs SQL as root over the socket with the `mariadb` client; returns tab-separated rows.
+    /// Runs SQL as root over the socket with the `mariadb` client (it speaks to both
+    /// servers); returns tab-separated rows.
     pub fn try_sql(&self, sql: &str) -> Result<String, String> {
         let out = Command::new(find(&["mariadb", "mysql"]))
             .args(["--no-defaults", "-uroot", "-N", "-B"])
@@ -242,7 +427,7 @@ impl MariaDb {
 
     pub fn sql(&self, sql: &str) -> String {
         self.try_sql(sql)
-            .unwrap_or_else(|e| panic!("SQL failed: {e}\n{sql}"))
+            .unwrap_or_else(|e| panic!("SQL failed on {}: {e}\n{sql}", self.name()))
     }
 
     /// A mysql_async connection as `user` from 127.0.0.1.
@@ -268,10 +453,35 @@ impl MariaDb {
     }
 }
 
-/// One MariaDB shared by every test of a test binary.
-pub fn mariadb() -> &'static MariaDb {
-    static DB: OnceLock<MariaDb> = OnceLock::new();
-    DB.get_or_init(|| MariaDb::start(&[]))
+/// A scratch directory the server can read files from (inside the chroot for MySQL), e.g.
+/// its TLS certificate; the second value is how the server names it.
+pub fn server_scratch(name: &str) -> (PathBuf, String) {
+    match flavor() {
+        Flavor::MariaDb => {
+            let dir = scratch(name);
+            let named = dir.display().to_string();
+            (dir, named)
+        }
+        Flavor::MySql => {
+            let dir = mysql_chroot().join(format!(
+                "var/tmp/mysql_pool_exporter/{name}-{}-{}",
+                std::process::id(),
+                free_port()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let named = Path::new("/")
+                .join(dir.strip_prefix(mysql_chroot()).unwrap())
+                .display()
+                .to_string();
+            (dir, named)
+        }
+    }
+}
+
+/// One server shared by every test of a test binary.
+pub fn server() -> &'static Server {
+    static DB: OnceLock<Server> = OnceLock::new();
+    DB.get_or_init(|| Server::start(&[]))
 }
 
 /// The exporter binary, running until dropped.
@@ -402,7 +612,7 @@ pub fn parse_response(raw: &[u8]) -> Response {
 }
 
 /// The config for one target on `db`.
-pub fn target_config(db: &MariaDb) -> String {
+pub fn target_config(db: &Server) -> String {
     format!(
         "targets:\n  - name: primary\n    dsn: mysql://exporter@127.0.0.1:{}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\n",
         db.port
@@ -542,4 +752,104 @@ pub fn output_dir() -> PathBuf {
         .join("test-output");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// One real application process (tests/clients/app_sessions.py: PyMySQL, or SQLAlchemy's
+/// QueuePool over PyMySQL) holding `count` sessions as `user` on database `kefu`, with the
+/// connect attribute `program_name`. Its sessions close when it is dropped.
+pub struct AppProcess {
+    child: Child,
+    /// Its OS pid: what the sessions send as the `_pid` connect attribute.
+    pub pid: u32,
+}
+
+/// What an [`AppProcess`] holds: sessions that ran `SELECT 1`, or ones idle in a transaction.
+#[derive(Clone, Copy, Debug)]
+pub enum AppState {
+    Idle,
+    InTransaction,
+}
+
+impl AppProcess {
+    pub fn start(
+        db: &Server,
+        driver: &str,
+        program_name: &str,
+        count: usize,
+        state: AppState,
+    ) -> AppProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(python())
+            .arg(repo().join("tests/clients/app_sessions.py"))
+            .args([
+                "--port",
+                &db.port.to_string(),
+                "--user",
+                "kefu",
+                "--db",
+                "kefu",
+            ])
+            .args(["--password-env", "APP_PASSWORD", "--driver", driver])
+            .args([
+                "--program-name",
+                program_name,
+                "--count",
+                &count.to_string(),
+            ])
+            .args([
+                "--state",
+                match state {
+                    AppState::Idle => "idle",
+                    AppState::InTransaction => "trx",
+                },
+            ])
+            .env("APP_PASSWORD", APP_PASSWORD)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tests/clients/app_sessions.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let pid = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("app_sessions.py did not get ready: {line:?}"));
+        AppProcess { child, pid }
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a one-shot command (`check`, `kill-idle`) with `config`, whose `{password_file}`
+/// becomes a file holding `password`: (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], config: &str, password: &str) -> (i32, String, String) {
+    let dir = scratch("cli");
+    let pw = dir.join("pw");
+    std::fs::write(&pw, password).unwrap();
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        config.replace("{password_file}", &pw.display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql_pool_exporter"))
+        .args(args)
+        .arg(format!("--config.file={}", cfg.display()))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
