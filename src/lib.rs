@@ -1,14 +1,17 @@
 //! mysql_pool_exporter: sees MySQL/MariaDB connection-pool exhaustion coming and says why.
 //!
-//! Data flows one way (DESIGN.md): [`target`] (one persistent connection per server) →
-//! [`snapshot`] (raw rows of one scrape) → [`analysis`] (pure functions) → [`expose`]
-//! (OpenMetrics, HTTP). [`collect`] holds the collectors that tie a query to its metrics.
+//! Data flows one way (ARCHITECTURE.md): [`db`] (one persistent connection per server, the
+//! queries) fills a [`snapshot`] (plain rows) → [`analysis`] (pure functions) → [`collect`]
+//! (metric families) → [`web`] (HTTP). [`cli`] ties them into commands.
+//!
+//! Modules depend only on modules before them in this list, and a test
+//! (`tests/layers.rs`) keeps it so: `config`, `snapshot`, `analysis`, `collect`, `db`,
+//! `web`, `cli`.
 
 pub mod analysis;
 pub mod cli;
 pub mod collect;
 pub mod config;
-pub mod expose;
-pub mod logging;
+pub mod db;
 pub mod snapshot;
-pub mod target;
+pub mod web;

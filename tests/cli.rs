@@ -36,7 +36,8 @@ fn config_check_prints_the_effective_config_without_secrets() {
         out.contains("dsn: mysql://exporter@10.1.2.3:3307/app"),
         "{out}"
     );
-    assert!(out.contains("password: <redacted>  # from dsn"), "{out}");
+    assert!(out.contains("password: <redacted>"), "{out}");
+    assert!(out.contains("password_source: dsn"), "{out}");
     assert!(out.contains("capacity: 180"), "{out}");
     assert!(!out.contains("hunter2") && !err.contains("hunter2"));
 }

@@ -213,6 +213,7 @@ fn without_performance_schema_per_process_counts_are_skipped_once() {
 /// readable by every MySQL account, so the table is chosen by the server, not the grants.)
 #[test]
 fn both_session_tables_give_the_same_counts() {
+    use mysql_pool_exporter::db;
     use mysql_pool_exporter::snapshot::{
         self, Flavor, Outcome, Plan, ProcesslistTable, ServerInfo, Snapshot, Source,
     };
@@ -251,7 +252,7 @@ fn both_session_tables_give_the_same_counts() {
     let read = |table: ProcesslistTable| {
         rt.block_on(async {
             let mut conn = db.connect("exporter").await;
-            let caps = snapshot::detect_capabilities(&mut conn).await.unwrap();
+            let caps = db::detect_capabilities(&mut conn).await.unwrap();
             assert_eq!(caps.processlist, expected);
             let flavor = if db.is_mysql() {
                 Flavor::MySql
@@ -264,9 +265,9 @@ fn both_session_tables_give_the_same_counts() {
                     .unwrap()
                     .unwrap();
             let mut info = ServerInfo::recorded(flavor, "test", id);
-            info.processlist = table;
+            info.capabilities.processlist = table;
             let mut snap = Snapshot::up(info);
-            let r = snapshot::fetch(&mut conn, Source::Threads, &mut snap, &plan).await;
+            let r = db::fetch(&mut conn, Source::Threads, &mut snap, &plan).await;
             drop(conn);
             r.map(|()| snap.threads)
         })

@@ -554,6 +554,7 @@ fn a_bad_ca_file_is_a_config_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .contains(&format!("tls: {{ mode: verify_ca, ca_file: {good} }}")));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!(
+        "  tls:\n    mode: verify_ca\n    ca_file: {good}\n"
+    )));
 }

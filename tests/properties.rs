@@ -25,10 +25,10 @@ use mysql_pool_exporter::analysis::report::{target_report, Status, WORST_SESSION
 use mysql_pool_exporter::config::{
     self, parse_dsn, parse_duration, Client, Config, HumanDuration, MatchSpec, Matcher, Thresholds,
 };
-use mysql_pool_exporter::expose::http::{probe_target, scrape_deadline};
 use mysql_pool_exporter::snapshot::{
     Flavor, LockWait, Outcome, ServerInfo, SessionRow, Snapshot, ThreadGroup,
 };
+use mysql_pool_exporter::web::{probe_target, scrape_deadline};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -1326,7 +1326,7 @@ proptest! {
             prop_assert_eq!(r.pools.len(), config.pools.len());
         }
         if r.status != Status::Ok {
-            prop_assert!(!r.reasons.is_empty());
+            prop_assert!(!r.findings.is_empty());
         }
         for p in &r.pools {
             prop_assert!(p.worst.len() <= WORST_SESSIONS);

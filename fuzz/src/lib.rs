@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use mysql_pool_exporter::analysis::host::client_host_label;
 use mysql_pool_exporter::analysis::processlist::sanitize;
-use mysql_pool_exporter::collect::{self, ScrapeView};
+use mysql_pool_exporter::collect::{self, ScrapeView, TargetView};
 use mysql_pool_exporter::config::{self, parse_dsn, Config, Secret};
 use mysql_pool_exporter::snapshot::{Flavor, Outcome, ServerInfo, Snapshot, ThreadGroup};
 use openmetrics_parser::openmetrics::parse_openmetrics;
@@ -220,12 +220,17 @@ pub fn encode(rows: &[Row], limit: usize, variables: &[(&str, &str)]) -> String 
         mysql_pool_exporter::snapshot::Source::Threads,
         Duration::from_millis(3),
     )];
-    let config = Arc::new(exposition_config(limit));
+    let config = exposition_config(limit);
     let view = ScrapeView {
-        snapshot: Arc::new(snap),
+        targets: vec![TargetView {
+            name: "fuzz".into(),
+            snapshot: Arc::new(snap),
+            pools: config.pools.clone(),
+            collections: 1,
+        }],
         collectors: Arc::new(collect::all()),
-        pools: config.pools.clone(),
-        config,
+        limits: config.limits,
+        label_targets: false,
     };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(view));

@@ -82,7 +82,7 @@ pub fn pool_stats(
         .map(|p| PoolStats {
             name: p.name.clone(),
             capacity: p.capacity(),
-            process_capacity: u64::from(p.size) + u64::from(p.max_overflow),
+            process_capacity: p.process_capacity(),
             sessions: SessionStats::default(),
             unknown: match attributes {
                 ConnectAttributes::Unavailable(why) if p.matcher.uses_attributes() => Some(

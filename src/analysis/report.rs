@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::connection_ratio;
 use super::host::strip_port;
 use super::pools::{pool_stats, session_pool, user_limit, user_sessions};
 use super::sessions::{classify, SessionState};
 use crate::config::{PoolConfig, Thresholds};
-use crate::snapshot::{parse_status_value, ConnectAttributes, LockWait, SessionRow, Snapshot};
+use crate::snapshot::{parse_status_value, LockWait, SessionRow, Snapshot};
 
 /// Nagios exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -42,11 +43,21 @@ pub struct TargetReport {
     pub error: Option<String>,
     pub connections: Option<u64>,
     pub max_connections: Option<u64>,
+    /// connections / max_connections.
+    pub connection_ratio: Option<f64>,
     pub pools: Vec<PoolReport>,
     /// Sessions that block others, worst first.
     pub blockers: Vec<Blocker>,
     pub status: Status,
-    pub reasons: Vec<String>,
+    /// What decided the status, each with its own; worst first once the report is done.
+    pub findings: Vec<Finding>,
+}
+
+/// One thing `check` found, and how bad it is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub status: Status,
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -55,7 +66,7 @@ pub struct PoolReport {
     pub capacity: u64,
     pub sessions: u64,
     pub utilization: f64,
-    pub by_state: BTreeMap<&'static str, u64>,
+    pub by_state: BTreeMap<SessionState, u64>,
     pub oldest_idle_transaction_seconds: u64,
     pub worst: Vec<SessionView>,
 }
@@ -66,7 +77,7 @@ pub struct SessionView {
     pub user: String,
     pub host: String,
     pub db: Option<String>,
-    pub state: &'static str,
+    pub state: SessionState,
     /// Seconds in that state (transaction age for idle_in_transaction).
     pub age_seconds: u64,
     pub trx_started: Option<String>,
@@ -93,7 +104,7 @@ pub fn view(s: &SessionRow) -> Option<SessionView> {
         user: s.user.clone(),
         host: strip_port(&s.host).to_string(),
         db: s.db.clone(),
-        state: state.label(),
+        state,
         age_seconds: age,
         trx_started: s.trx_started.clone(),
         trx_rows_locked: s.trx_rows_locked,
@@ -143,22 +154,18 @@ pub fn target_report(
     pools: &[PoolConfig],
     t: &Thresholds,
 ) -> TargetReport {
+    let server = connection_ratio(snap);
     let mut r = TargetReport {
         target: target.to_string(),
         version: snap.server.as_ref().map(|s| s.version.clone()),
         error: snap.down_reason.clone(),
-        connections: snap
-            .status("Threads_connected")
-            .and_then(parse_status_value)
-            .map(|v| v as u64),
-        max_connections: snap
-            .variable("max_connections")
-            .and_then(parse_status_value)
-            .map(|v| v as u64),
+        connections: server.map(|(used, _, _)| used),
+        max_connections: server.map(|(_, max, _)| max),
+        connection_ratio: server.map(|(_, _, ratio)| ratio),
         pools: Vec::new(),
         blockers: Vec::new(),
         status: Status::Ok,
-        reasons: Vec::new(),
+        findings: Vec::new(),
     };
     let (Some(groups), Some(sessions)) = (snap.threads.ok(), snap.sessions.ok()) else {
         r.status = Status::Unknown;
@@ -172,15 +179,17 @@ pub fn target_report(
                     .map(String::from)
             })
             .unwrap_or_else(|| "no session data".into());
-        r.reasons.push(format!("cannot read the server: {why}"));
+        r.findings.push(Finding {
+            status: Status::Unknown,
+            message: format!("cannot read the server: {why}"),
+        });
         return r;
     };
-    let raise = |r: &mut TargetReport, s: Status, why: String| {
-        r.status = r.status.max(s);
-        r.reasons.push(format!("{}: {why}", s.label()));
+    let raise = |r: &mut TargetReport, status: Status, message: String| {
+        r.status = r.status.max(status);
+        r.findings.push(Finding { status, message });
     };
-    if let (Some(c), Some(m)) = (r.connections, r.max_connections.filter(|m| *m > 0)) {
-        let ratio = c as f64 / m as f64;
+    if let Some((c, m, ratio)) = server {
         if ratio >= t.connections_critical {
             raise(
                 &mut r,
@@ -208,12 +217,7 @@ pub fn target_report(
         .collect();
     let iit_limit = t.idle_in_transaction.as_secs();
     let long_limit = t.long_query.as_secs();
-    let attributes = snap
-        .server
-        .as_ref()
-        .map_or(ConnectAttributes::Available, |s| {
-            s.connect_attributes.clone()
-        });
+    let attributes = snap.connect_attributes();
     for (i, (p, stats)) in pools
         .iter()
         .zip(pool_stats(pools, groups, &attributes))
@@ -224,8 +228,10 @@ pub fn target_report(
             if r.status == Status::Ok {
                 r.status = Status::Unknown;
             }
-            r.reasons
-                .push(format!("{}: {why}", Status::Unknown.label()));
+            r.findings.push(Finding {
+                status: Status::Unknown,
+                message: why.clone(),
+            });
             continue;
         }
         let mut mine: Vec<&SessionView> = views
@@ -237,10 +243,10 @@ pub fn target_report(
         // then lock waits, then long queries.
         mine.sort_by_key(|v| {
             let rank = match v.state {
-                "idle_in_transaction" => 0,
-                "lock_wait" => 1,
-                "active" => 2,
-                _ => 3,
+                SessionState::IdleInTransaction => 0,
+                SessionState::LockWait => 1,
+                SessionState::Active => 2,
+                SessionState::Idle => 3,
             };
             (
                 rank,
@@ -251,7 +257,7 @@ pub fn target_report(
         });
         let by_state = SessionState::ALL
             .iter()
-            .map(|s| (s.label(), stats.sessions.count(*s)))
+            .map(|s| (*s, stats.sessions.count(*s)))
             .collect();
         let oldest = stats
             .sessions
@@ -302,7 +308,7 @@ pub fn target_report(
         }
         let leaked: Vec<&&SessionView> = mine
             .iter()
-            .filter(|v| v.state == "idle_in_transaction" && v.age_seconds > iit_limit)
+            .filter(|v| v.state == SessionState::IdleInTransaction && v.age_seconds > iit_limit)
             .collect();
         if !leaked.is_empty() {
             let ids: Vec<String> = leaked.iter().take(10).map(|v| v.id.to_string()).collect();
@@ -331,7 +337,7 @@ pub fn target_report(
     let views: Vec<SessionView> = views.into_iter().map(|(_, v)| v).collect();
     let long: Vec<&SessionView> = views
         .iter()
-        .filter(|v| v.state == "active" && v.age_seconds > long_limit)
+        .filter(|v| v.state == SessionState::Active && v.age_seconds > long_limit)
         .collect();
     if !long.is_empty() {
         let oldest = long.iter().map(|v| v.age_seconds).max().unwrap_or(0);
@@ -349,7 +355,7 @@ pub fn target_report(
             let Some(v) = views.iter().find(|v| v.id == id) else {
                 continue;
             };
-            if v.state == "idle_in_transaction" {
+            if v.state == SessionState::IdleInTransaction {
                 raise(
                     &mut r,
                     Status::Critical,
@@ -394,7 +400,7 @@ mod tests {
         let v = view(&s).unwrap();
         assert_eq!(
             (v.state, v.age_seconds, v.host.as_str()),
-            ("idle_in_transaction", 400, "10.0.0.7")
+            (SessionState::IdleInTransaction, 400, "10.0.0.7")
         );
         assert_eq!(v.last_query.as_deref(), Some("SELECT * FROM visitors"));
         assert!(view(&SessionRow {

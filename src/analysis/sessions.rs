@@ -6,7 +6,9 @@ use crate::snapshot::{ThreadGroup, AGE_BUCKETS};
 
 /// The four states of DESIGN.md. `IdleInTransaction` is the leak signature: a connection
 /// checked out of an application pool, its transaction never committed nor rolled back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialized (check's JSON) as the `state` label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SessionState {
     Active,
     LockWait,

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::analysis::pools::plan;
 use crate::analysis::report::{target_report, Status, TargetReport};
 use crate::config::Config;
+use crate::db::Database;
 use crate::snapshot::Source;
-use crate::target::Target;
 
 /// What `check` reads: everything the report needs, session detail included.
 pub const CHECK_SOURCES: [Source; 6] = [
@@ -26,14 +26,13 @@ pub enum Format {
     Json,
 }
 
-pub fn run(config: Config, format: Format, timeout: Duration) -> ExitCode {
-    let reports = match super::runtime() {
-        Ok(rt) => rt.block_on(collect(&config, timeout)),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(Status::Unknown as u8);
-        }
-    };
+pub fn run(
+    config: Config,
+    format: Format,
+    timeout: Duration,
+    runtime: &tokio::runtime::Runtime,
+) -> ExitCode {
+    let reports = runtime.block_on(collect(&config, timeout));
     let status = reports
         .iter()
         .map(|r| r.status)
@@ -54,9 +53,9 @@ pub async fn collect(config: &Config, timeout: Duration) -> Vec<TargetReport> {
     let deadline = Instant::now() + timeout;
     let futures = config.targets.iter().map(|t| async move {
         let pools = config.pools_for(&t.name);
-        let target = Target::new(t.clone(), plan(&pools));
-        let snap = target.snapshot(&CHECK_SOURCES, deadline).await;
-        target.disconnect().await;
+        let db = Database::new(t.clone(), plan(&pools));
+        let snap = db.snapshot(&CHECK_SOURCES, deadline).await;
+        db.disconnect().await;
         target_report(&t.name, &snap, &pools, &config.thresholds)
     });
     futures::future::join_all(futures).await
@@ -79,8 +78,9 @@ pub fn render(reports: &[TargetReport], status: Status) -> String {
         if let Some(e) = &r.error {
             let _ = writeln!(o, "  error: {e}");
         }
-        if let (Some(c), Some(m)) = (r.connections, r.max_connections) {
-            let ratio = if m > 0 { c as f64 / m as f64 } else { 0.0 };
+        if let (Some(c), Some(m), Some(ratio)) =
+            (r.connections, r.max_connections, r.connection_ratio)
+        {
             let _ = writeln!(
                 o,
                 "  server connections {} {c}/{m} max_connections ({:.0}%)",
@@ -99,7 +99,7 @@ pub fn render(reports: &[TargetReport], status: Status) -> String {
                 p.utilization * 100.0,
                 p.by_state
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{}={v}", k.label()))
                     .collect::<Vec<_>>()
                     .join(" ")
             );
@@ -118,7 +118,7 @@ pub fn render(reports: &[TargetReport], status: Status) -> String {
                     s.user,
                     s.host,
                     s.db.as_deref().unwrap_or("-"),
-                    s.state,
+                    s.state.label(),
                     s.age_seconds,
                     s.trx_started
                         .as_deref()
@@ -136,25 +136,29 @@ pub fn render(reports: &[TargetReport], status: Status) -> String {
             let _ = writeln!(
                 o,
                 "  lock wait: session {} ({}@{}, {} {}s, {} rows locked) blocks {} session(s)",
-                s.id, s.user, s.host, s.state, s.age_seconds, s.trx_rows_locked, b.blocks
+                s.id,
+                s.user,
+                s.host,
+                s.state.label(),
+                s.age_seconds,
+                s.trx_rows_locked,
+                b.blocks
             );
         }
-        for why in &r.reasons {
-            let _ = writeln!(o, "  {why}");
+        for f in &r.findings {
+            let _ = writeln!(o, "  {}: {}", f.status.label(), f.message);
         }
     }
-    let worst: Vec<&str> = reports
+    let worst = reports
         .iter()
-        .flat_map(|r| r.reasons.iter())
-        .filter(|w| w.starts_with(status.label()))
-        .map(String::as_str)
-        .collect();
-    let _ = match (status, worst.first()) {
+        .flat_map(|r| r.findings.iter())
+        .find(|f| f.status == status);
+    let _ = match (status, worst) {
         (Status::Ok, _) => writeln!(
             o,
             "OK: every pool and the server are below their thresholds"
         ),
-        (_, Some(first)) => writeln!(o, "{}", first),
+        (_, Some(f)) => writeln!(o, "{}: {}", f.status.label(), f.message),
         (_, None) => writeln!(o, "{}", status.label()),
     };
     o

@@ -4,6 +4,7 @@
 mod check;
 mod config_cmd;
 mod kill_idle;
+pub mod logging;
 mod serve;
 
 use std::path::PathBuf;
@@ -11,9 +12,10 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::analysis::kill::Criteria;
 use crate::collect::{self, Collector};
 use crate::config::{self, Config, ConfigError};
-use crate::logging::{self, LogFormat, LogLevel};
+use logging::{LogFormat, LogLevel};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -154,15 +156,37 @@ pub fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     logging::init(cli.global.log_level, cli.global.log_format);
+    if let Some(Command::Config(ConfigCommand::Check { file })) = &cli.command {
+        return config_cmd::check(file);
+    }
+    // What failed before anything runs: said once, as `error: ...` on stderr; `check` says
+    // UNKNOWN (Nagios 3), `kill-idle` 2, serving 1.
+    let fail = |code: u8, e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(code)
+    };
+    let early_code = match cli.command {
+        Some(Command::Check { .. }) => 3,
+        Some(Command::KillIdle { .. }) => 2,
+        _ => 1,
+    };
+    let config = match load_config(&cli.global) {
+        Ok(c) => c,
+        Err(e) => return fail(early_code, &e),
+    };
+    // One runtime for every command: two workers, the exporter is I/O-bound.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(early_code, &format!("cannot start the async runtime: {e}")),
+    };
     match cli.command {
+        // Answered before the config was loaded; kept so the match stays exhaustive.
         Some(Command::Config(ConfigCommand::Check { file })) => config_cmd::check(&file),
-        Some(Command::Check { format, timeout }) => match load_config(&cli.global) {
-            Ok(c) => check::run(c, format, timeout),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(3)
-            }
-        },
+        Some(Command::Check { format, timeout }) => check::run(config, format, timeout, &runtime),
         Some(Command::KillIdle {
             pool,
             idle_in_transaction_older_than,
@@ -170,43 +194,32 @@ pub fn main() -> ExitCode {
             execute,
             max_kills,
             timeout,
-        }) => match load_config(&cli.global) {
-            Ok(c) => kill_idle::run(
-                c,
-                kill_idle::Args {
+        }) => kill_idle::run(
+            config,
+            kill_idle::Args {
+                criteria: Criteria {
                     pool,
-                    criteria: kill_idle::Criteria {
-                        idle_in_transaction_older_than,
-                        idle_older_than,
-                    },
-                    execute,
-                    max_kills,
-                    timeout,
+                    idle_in_transaction_older_than,
+                    idle_older_than,
                 },
-            ),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+                execute,
+                max_kills,
+                timeout,
+            },
+            &runtime,
+        ),
         None => {
             let collectors = enabled(collect::all(), &matches);
-            serve::run(&cli.global, collectors)
+            match serve::run(&cli.global, config, collectors, &runtime) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(1, &e),
+            }
         }
     }
 }
 
 fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
     config::parse_duration(s)
-}
-
-/// A small runtime for the one-shot commands and the server.
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 fn process_env(key: &str) -> Option<String> {

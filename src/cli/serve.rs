@@ -1,91 +1,52 @@
 //! The exporter's main job: serve metrics until SIGTERM/SIGINT.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::{load_config, GlobalArgs};
-use crate::collect::{Collector, Exporter};
-use crate::expose::http;
-use crate::expose::web_config::{self, WebConfig};
+use super::GlobalArgs;
+use crate::collect::Collector;
+use crate::config::Config;
+use crate::web::{self, Exporter, WebConfig};
 
-pub fn run(global: &GlobalArgs, collectors: Vec<Box<dyn Collector>>) -> ExitCode {
-    let config = match load_config(global) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let web = match &global.web_config_file {
-        Some(file) => match web_config::load(file) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+/// Serves until SIGTERM/SIGINT; an error is what kept it from starting or serving.
+pub fn run(
+    global: &GlobalArgs,
+    config: Config,
+    collectors: Vec<Box<dyn Collector>>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), String> {
+    let web_config = match &global.web_config_file {
+        Some(file) => web::config::load(file).map_err(|e| e.to_string())?,
         None => WebConfig::none(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     runtime.block_on(async move {
-        let listener = match http::bind(&global.listen_address).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let listener = web::bind(&global.listen_address).await?;
         let names: Vec<&str> = collectors.iter().map(|c| c.name()).collect();
         tracing::info!(
             address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             targets = config.targets.len(),
             pools = config.pools.len(),
             collectors = %names.join(","),
-            web = %web.summary(),
+            web = %web_config.summary(),
             "listening"
         );
         let exporter = Arc::new(Exporter::new(config, collectors));
         // Connect now, not at the first scrape: /-/ready turns true as soon as a target
         // answers, and a wrong DSN or password is in the log at start-up.
-        for state in exporter.targets.clone() {
-            let exporter = Arc::clone(&exporter);
-            tokio::spawn(async move {
-                let deadline = std::time::Instant::now() + http::DEFAULT_SCRAPE_TIMEOUT;
-                exporter.collect(&state, deadline).await;
-            });
-        }
-        let result = http::serve_with(
+        exporter.connect_all();
+        let result = web::serve(
             listener,
             Arc::clone(&exporter),
-            Arc::new(web),
+            Arc::new(web_config),
             shutdown_signal(),
         )
         .await;
-        for t in &exporter.targets {
-            t.target.disconnect().await;
-        }
+        exporter.disconnect_all().await;
         match result {
             Ok(()) => {
                 tracing::info!("shut down");
-                ExitCode::SUCCESS
+                Ok(())
             }
-            Err(e) => {
-                tracing::error!(error = %e, "server failed");
-                ExitCode::FAILURE
-            }
+            Err(e) => Err(format!("the HTTP server failed: {e}")),
         }
     })
 }

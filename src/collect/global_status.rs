@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{Collector, EncodeContext};
-use crate::expose::{Families, Labels};
+use super::{Families, Labels};
 use crate::snapshot::{parse_status_value, Snapshot, Source};
 
 #[derive(Debug)]
@@ -27,7 +27,19 @@ const GROUPS: [(&str, &str, &str, bool); 6] = [
     ("innodb_buffer_pool_pages_", "", "", false),
 ];
 
-const BUFFER_POOL_STATES: [&str; 4] = ["data", "dirty", "free", "misc"];
+/// `Innodb_buffer_pool_pages_<state>` that mysqld_exporter reports as gauges by state;
+/// `dirty` is a family of its own, `total` is left out, the rest are page-change counters.
+const BUFFER_POOL_STATES: [&str; 4] = ["data", "free", "misc", "old"];
+
+/// Where one status variable goes.
+enum Place {
+    /// Into a family with a label (family name without `_total`, label, value, counter?).
+    Group(String, &'static str, String, bool),
+    /// A gauge family of its own, named otherwise than the variable.
+    Gauge(&'static str, &'static str),
+    /// Not exported (mysqld_exporter leaves it out too).
+    Nowhere,
+}
 
 impl Collector for GlobalStatus {
     fn name(&self) -> &'static str {
@@ -47,15 +59,21 @@ impl Collector for GlobalStatus {
         // family → (help, counter?, samples); BTreeMap keeps output stable.
         let mut grouped: BTreeMap<String, (bool, Vec<(Labels, f64)>)> = BTreeMap::new();
         let mut plain: Vec<(String, f64)> = Vec::new();
+        let mut own: Vec<(&str, &str, f64)> = Vec::new();
         for (key, value) in numeric_rows(rows) {
-            match group_of(&key) {
-                Some((family, label, label_value, counter)) => grouped
+            match place_of(&key) {
+                Some(Place::Group(family, label, label_value, counter)) => grouped
                     .entry(family)
                     .or_insert_with(|| (counter, Vec::new()))
                     .1
                     .push((vec![(label, label_value)], value)),
+                Some(Place::Gauge(name, help)) => own.push((name, help, value)),
+                Some(Place::Nowhere) => {}
                 None => plain.push((key, value)),
             }
+        }
+        for (name, help, value) in own {
+            out.gauge(name, help, &[(Vec::new(), value)])?;
         }
         for (key, value) in plain {
             out.untyped(
@@ -77,24 +95,31 @@ impl Collector for GlobalStatus {
     }
 }
 
-fn group_of(key: &str) -> Option<(String, &'static str, String, bool)> {
+/// Where a status variable goes; `None`: a plain `mysql_global_status_<name>`.
+fn place_of(key: &str) -> Option<Place> {
     for (prefix, family, label, counter) in GROUPS {
         let Some(rest) = key.strip_prefix(prefix) else {
             continue;
         };
         if prefix == "innodb_buffer_pool_pages_" {
-            return Some(if BUFFER_POOL_STATES.contains(&rest) {
-                ("buffer_pool_pages".into(), "state", rest.into(), false)
-            } else {
-                (
+            return Some(match rest {
+                "dirty" => Place::Gauge(
+                    "mysql_global_status_buffer_pool_dirty_pages",
+                    "Innodb buffer pool dirty pages.",
+                ),
+                "total" => Place::Nowhere,
+                state if BUFFER_POOL_STATES.contains(&state) => {
+                    Place::Group("buffer_pool_pages".into(), "state", rest.into(), false)
+                }
+                _ => Place::Group(
                     "buffer_pool_page_changes".into(),
                     "operation",
                     rest.into(),
                     true,
-                )
+                ),
             });
         }
-        return Some((family.into(), label, rest.into(), counter));
+        return Some(Place::Group(family.into(), label, rest.into(), counter));
     }
     None
 }
@@ -135,8 +160,8 @@ fn is_metric_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::om;
     use crate::collect::testing::{encode, recorded};
-    use crate::expose::om;
     use crate::snapshot::Outcome;
 
     #[test]
@@ -151,6 +176,9 @@ mod tests {
                 ("Connection_errors_internal", "0"),
                 ("Com_select", "1000"),
                 ("Innodb_buffer_pool_pages_dirty", "3"),
+                ("Innodb_buffer_pool_pages_old", "40"),
+                ("Innodb_buffer_pool_pages_data", "100"),
+                ("Innodb_buffer_pool_pages_total", "2048"),
                 ("Innodb_buffer_pool_pages_flushed", "30"),
                 ("Rpl_status", "AUTH_MASTER"),
                 ("Ssl_cipher", ""),
@@ -193,14 +221,25 @@ mod tests {
             ),
             Some(1000.0)
         );
+        // As mysqld_exporter: dirty pages are a gauge of their own, old pages a state,
+        // the total is not exported.
         assert_eq!(
-            om::get(
-                &s,
-                "mysql_global_status_buffer_pool_pages",
-                &[("state", "dirty")]
-            ),
+            om::get(&s, "mysql_global_status_buffer_pool_dirty_pages", &[]),
             Some(3.0)
         );
+        assert!(text.contains("# TYPE mysql_global_status_buffer_pool_dirty_pages gauge"));
+        for (state, n) in [("old", 40.0), ("data", 100.0)] {
+            assert_eq!(
+                om::get(
+                    &s,
+                    "mysql_global_status_buffer_pool_pages",
+                    &[("state", state)]
+                ),
+                Some(n)
+            );
+        }
+        assert!(!text.contains("dirty\""), "{text}");
+        assert!(!text.contains("2048"), "{text}");
         assert_eq!(
             om::get(
                 &s,

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use super::global_status::numeric_rows;
+use super::Families;
 use super::{Collector, EncodeContext};
-use crate::expose::Families;
 use crate::snapshot::{Snapshot, Source};
 
 #[derive(Debug)]
@@ -44,6 +44,21 @@ impl Collector for GlobalVariables {
                 ],
                 1.0,
             )],
+        )?;
+        // MySQL 8 and MariaDB 11.1+ call it transaction_isolation, MariaDB 10.x tx_isolation.
+        let level = snap
+            .variable("transaction_isolation")
+            .filter(|v| !v.is_empty())
+            .or_else(|| snap.variable("tx_isolation"))
+            .filter(|v| !v.is_empty());
+        let isolation: Vec<_> = level
+            .map(|l| (vec![("level", l.to_string())], 1.0))
+            .into_iter()
+            .collect();
+        out.gauge(
+            "mysql_transaction_isolation",
+            "MySQL transaction isolation.",
+            &isolation,
         )
     }
 }
@@ -51,8 +66,8 @@ impl Collector for GlobalVariables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::om;
     use crate::collect::testing::{encode, recorded};
-    use crate::expose::om;
     use crate::snapshot::Outcome;
 
     #[test]
@@ -68,6 +83,7 @@ mod tests {
                 ("innodb_version", "10.11.6"),
                 ("read_only", "OFF"),
                 ("character_set_server", "utf8mb4"),
+                ("tx_isolation", "REPEATABLE-READ"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .to_vec(),
@@ -98,6 +114,14 @@ mod tests {
                     ("version", "10.11.6-MariaDB-0+deb12u1"),
                     ("version_comment", "Debian 12")
                 ]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            om::get(
+                &s,
+                "mysql_transaction_isolation",
+                &[("level", "REPEATABLE-READ")]
             ),
             Some(1.0)
         );

@@ -1,9 +1,14 @@
 //! Collectors, one per file, with one interface (as in node_exporter/mysqld_exporter): a
 //! collector names the sources it reads and turns a snapshot into metric families. It never
-//! queries itself, so every collector is testable on recorded rows.
+//! queries itself, so every collector is testable on recorded rows. Its output type,
+//! [`Families`], and the encoding of a whole scrape ([`ScrapeView`]) live here too.
 
+mod families;
 mod global_status;
 mod global_variables;
+mod innodb_metrics;
+#[cfg(test)]
+pub mod om;
 mod pools;
 mod processlist;
 mod scrape;
@@ -11,17 +16,20 @@ mod sessions;
 
 use std::fmt;
 
-pub use scrape::{Exporter, ScrapeView, ScrapeViews, TargetState};
+pub use families::{merge_targets, write as write_families, Families, Family, Labels};
+pub use scrape::{ScrapeView, TargetView};
 
-use crate::config::{Limits, PoolConfig, Thresholds};
-use crate::expose::Families;
+use crate::config::{Limits, PoolConfig};
 use crate::snapshot::{Snapshot, Source};
+
+/// The content type prometheus-client's text encoder produces.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What a collector may need besides the snapshot.
 #[derive(Clone, Copy, Debug)]
 pub struct EncodeContext<'a> {
     pub limits: Limits,
-    pub thresholds: Thresholds,
     /// The pools that live on this target.
     pub pools: &'a [PoolConfig],
 }
@@ -52,6 +60,7 @@ pub fn all() -> Vec<Box<dyn Collector>> {
         Box::new(processlist::Processlist),
         Box::new(sessions::Sessions),
         Box::new(pools::Pools),
+        Box::new(innodb_metrics::InnodbMetrics),
     ]
 }
 
@@ -59,10 +68,9 @@ pub fn all() -> Vec<Box<dyn Collector>> {
 pub(crate) mod testing {
     //! Encodes one collector on a recorded snapshot, for the collectors' unit tests.
     use super::*;
-    use crate::config::{Limits, Thresholds};
+    use crate::config::Limits;
     use crate::snapshot::{Flavor, ServerInfo};
     use prometheus_client::registry::Registry;
-    use std::time::Duration;
 
     /// A snapshot of an up MariaDB with no rows yet.
     pub fn recorded() -> Snapshot {
@@ -87,19 +95,11 @@ pub(crate) mod testing {
                 limits: Limits {
                     max_label_values: self.limit,
                 },
-                thresholds: Thresholds {
-                    idle_in_transaction: Duration::from_secs(30),
-                    long_query: Duration::from_secs(10),
-                    pool_utilization_warning: 0.8,
-                    pool_utilization_critical: 1.0,
-                    connections_warning: 0.8,
-                    connections_critical: 0.98,
-                },
                 pools: &self.pools,
             };
             let mut out = Families::new();
             self.collector.encode(&self.snap, &ctx, &mut out)?;
-            crate::expose::write_families(&mut enc, &out.into_families())
+            write_families(&mut enc, &out.into_families())
         }
     }
 

@@ -4,10 +4,10 @@
 use std::fmt;
 
 use super::{Collector, EncodeContext};
+use super::{Families, Labels};
 use crate::analysis::pools::{fullest_process, overcommit_ratio, pool_stats, user_limit};
 use crate::analysis::SessionState;
-use crate::expose::{Families, Labels};
-use crate::snapshot::{parse_status_value, ConnectAttributes, Snapshot, Source};
+use crate::snapshot::{parse_status_value, Snapshot, Source};
 
 #[derive(Debug)]
 pub struct Pools;
@@ -36,12 +36,7 @@ impl Collector for Pools {
         let (Some(groups), false) = (snap.threads.ok(), ctx.pools.is_empty()) else {
             return Ok(());
         };
-        let attributes = snap
-            .server
-            .as_ref()
-            .map_or(ConnectAttributes::Available, |s| {
-                s.connect_attributes.clone()
-            });
+        let attributes = snap.connect_attributes();
         // A pool that cannot be judged (it matches by connect attributes the server does not
         // fill: logged once as the client_processes source) shows no series at all.
         let stats: Vec<_> = pool_stats(ctx.pools, groups, &attributes)

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{Collector, EncodeContext};
+use super::{Families, Labels};
 use crate::analysis::cap::{cap, Fold};
 use crate::analysis::processlist::processlist_stats;
-use crate::expose::{Families, Labels};
 use crate::snapshot::{Snapshot, Source};
 
 #[derive(Debug)]
@@ -68,8 +68,8 @@ impl Collector for Processlist {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::om;
     use crate::collect::testing::{encode_with, recorded};
-    use crate::expose::om;
     use crate::snapshot::{Outcome, ThreadGroup};
 
     #[test]

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{Collector, EncodeContext};
+use super::{Families, Labels};
 use crate::analysis::cap::{cap, keep_set, Fold, OTHER};
 use crate::analysis::{SessionState, SessionStats};
-use crate::expose::{Families, Labels};
 use crate::snapshot::{Snapshot, Source};
 
 #[derive(Debug)]
@@ -99,8 +99,8 @@ fn session_counts(stats: &SessionStats, limit: usize) -> Vec<(Labels, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::om;
     use crate::collect::testing::{encode_with, recorded};
-    use crate::expose::om;
     use crate::snapshot::{Outcome, ThreadGroup};
 
     fn leak_snapshot() -> Snapshot {

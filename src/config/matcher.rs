@@ -119,6 +119,23 @@ impl Matcher {
         })
     }
 
+    /// The spec this was compiled from (a CIDR in its canonical form).
+    pub fn spec(&self) -> MatchSpec {
+        MatchSpec {
+            user: self.user.as_ref().map(|p| p.0.clone()),
+            client_host: self.client_host.as_ref().map(|h| match h {
+                HostPattern::Net(n) => n.to_string(),
+                HostPattern::Text(t) => t.0.clone(),
+            }),
+            db: self.db.as_ref().map(|p| p.0.clone()),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect(),
+        }
+    }
+
     /// The connect-attribute names this matcher reads.
     pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
         self.attributes.iter().map(|(n, _)| n.as_str())

@@ -8,6 +8,7 @@ mod dsn;
 mod duration;
 mod file;
 mod matcher;
+mod render;
 mod tls;
 pub(crate) mod yaml;
 
@@ -19,7 +20,7 @@ pub use dsn::{parse_dsn, Dsn, Secret};
 pub use duration::{parse_duration, HumanDuration};
 pub use file::{MatchSpec, TlsMode};
 pub use matcher::{valid_attribute_name, Client, Matcher};
-pub use tls::load_ca_file;
+pub use tls::{load_ca_file, pem_problem};
 
 /// The effective, validated configuration.
 #[derive(Clone, Debug)]
@@ -62,9 +63,19 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// What one application process can open: SQLAlchemy's size + max_overflow.
+    pub fn process_capacity(&self) -> u64 {
+        u64::from(self.size) + u64::from(self.max_overflow)
+    }
+
     /// What the application can open at most: (size + overflow) × processes.
     pub fn capacity(&self) -> u64 {
-        (u64::from(self.size) + u64::from(self.max_overflow)) * u64::from(self.processes)
+        self.process_capacity() * u64::from(self.processes)
+    }
+
+    /// Whether the pool's sessions live on the target named `target`.
+    pub fn lives_on(&self, target: &str) -> bool {
+        self.target.as_deref().is_none_or(|t| t == target)
     }
 }
 
@@ -79,6 +90,13 @@ pub struct Thresholds {
     /// Threads_connected / max_connections.
     pub connections_warning: f64,
     pub connections_critical: f64,
+}
+
+impl Default for Thresholds {
+    /// The defaults of `examples/config.yml`, which the alerting rules use too.
+    fn default() -> Self {
+        file::Thresholds::default().into()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -423,69 +441,17 @@ impl Config {
     pub fn pools_for(&self, target: &str) -> Vec<PoolConfig> {
         self.pools
             .iter()
-            .filter(|p| p.target.as_deref().is_none_or(|t| t == target))
+            .filter(|p| p.lives_on(target))
             .cloned()
             .collect()
     }
 
-    /// The effective config as YAML, secrets redacted: what `config check` prints.
+    /// The effective config as YAML, secrets redacted: what `config check` prints. Written
+    /// by serde, so what needs quoting is quoted (a glob like `*_worker` is not an alias),
+    /// and it reads back as the same config (a test says so).
     pub fn render(&self) -> String {
-        let mut out = String::from("targets:\n");
-        for t in &self.targets {
-            out += &format!("  - name: {}\n    dsn: {}\n", t.name, t.dsn);
-            out += &format!(
-                "    password: {}  # from {}\n",
-                if t.password.is_some() {
-                    "<redacted>"
-                } else {
-                    "<none>"
-                },
-                t.password_source
-            );
-            out += &format!("    tls: {{ mode: {}", t.tls.mode);
-            if let Some(ca) = &t.tls.ca_file {
-                out += &format!(", ca_file: {}", ca.display());
-            }
-            out += " }\n";
-            out += &format!(
-                "    connect_timeout: {}\n    statement_timeout: {}\n",
-                HumanDuration(t.connect_timeout),
-                HumanDuration(t.statement_timeout)
-            );
-            if let Some(port) = t.extra_port {
-                out += &format!("    extra_port: {port}\n");
-            }
-        }
-        out += if self.pools.is_empty() {
-            "pools: []\n"
-        } else {
-            "pools:\n"
-        };
-        for p in &self.pools {
-            out += &format!("  - name: {}\n    match: {}\n", p.name, p.matcher);
-            out += &format!(
-                "    size: {}\n    max_overflow: {}\n    processes: {}\n    capacity: {}  # (size + max_overflow) × processes\n",
-                p.size,
-                p.max_overflow,
-                p.processes,
-                p.capacity()
-            );
-            if let Some(t) = &p.target {
-                out += &format!("    target: {t}\n");
-            }
-        }
-        let t = &self.thresholds;
-        out += &format!(
-            "thresholds:\n  idle_in_transaction: {}\n  long_query: {}\n  pool_utilization_warning: {}\n  pool_utilization_critical: {}\n  connections_warning: {}\n  connections_critical: {}\nlimits:\n  max_label_values: {}\n",
-            HumanDuration(t.idle_in_transaction),
-            HumanDuration(t.long_query),
-            t.pool_utilization_warning,
-            t.pool_utilization_critical,
-            t.connections_warning,
-            t.connections_critical,
-            self.limits.max_label_values
-        );
-        out
+        serde_saphyr::to_string(&render::Effective::of(self))
+            .unwrap_or_else(|e| format!("# the config cannot be shown: {e}\n"))
     }
 }
 

@@ -82,8 +82,33 @@ fn render_redacts_secrets() {
     let out = c.render();
     assert!(!out.contains("hunter2"), "{out}");
     assert!(out.contains("dsn: mysql://u@h:3307/db"), "{out}");
-    assert!(out.contains("password: <redacted>  # from dsn"), "{out}");
+    assert!(out.contains("password: <redacted>"), "{out}");
+    assert!(out.contains("password_source: dsn"), "{out}");
     assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+/// What needs quoting in YAML is quoted: the printed config reads back with the same
+/// values (a glob `*_worker` unquoted would be an alias, `on` a boolean).
+#[test]
+fn render_reads_back_as_the_same_values() {
+    let c = parse_ok(
+        "targets: [{name: a, dsn: 'mysql://u@h'}]
+pools:
+  - name: workers
+    match: { user: '*_worker', db: 'on', client_host: '10.0.0.0/8', attributes: { program_name: '&x' } }
+    size: 2
+",
+    );
+    let out = c.render();
+    let back: serde_json::Value =
+        serde_saphyr::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let m = &back["pools"][0]["match"];
+    assert_eq!(m["user"], "*_worker", "{out}");
+    assert_eq!(m["db"], "on", "{out}");
+    assert_eq!(m["client_host"], "10.0.0.0/8", "{out}");
+    assert_eq!(m["attributes"]["program_name"], "&x", "{out}");
+    assert_eq!(back["pools"][0]["capacity"], 2, "{out}");
+    assert_eq!(back["thresholds"]["idle_in_transaction"], "30s", "{out}");
 }
 
 /// Each bad config gives one exact message: where (line, field path) and what to do.

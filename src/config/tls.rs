@@ -41,11 +41,14 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
     Ok(certs)
 }
 
-fn pem_problem(e: &pem::Error) -> &'static str {
+/// A PEM error without its details: they may quote bytes of a private key. (Also used for
+/// the exporter's own certificate and key in `--web.config.file`.)
+pub fn pem_problem(e: &pem::Error) -> &'static str {
     match e {
         pem::Error::MissingSectionEnd { .. } => "a PEM section has no END line",
         pem::Error::IllegalSectionStart { .. } => "a PEM BEGIN line is malformed",
         pem::Error::Base64Decode(_) => "a PEM section is not valid base64",
+        pem::Error::NoItemsFound => "no PEM section of the right kind",
         _ => "the PEM data cannot be read",
     }
 }

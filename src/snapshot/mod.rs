@@ -1,90 +1,168 @@
-//! The raw rows of one scrape, as the server gave them.
+//! The raw rows of one scrape, as the server gave them: plain data, no I/O.
 //!
-//! A [`Snapshot`] is plain data: everything after it (analysis, encoding, `check`) is pure
-//! and can be tested on recorded rows without a database. Each [`Source`] is one query; a
-//! collector reads one or more sources, and a source read by two collectors is queried once.
+//! A [`Snapshot`] is what `db` fills and everything after it reads (analysis, collectors,
+//! `check`): pure, and testable on recorded rows without a database. Each [`Source`] is one
+//! query; a collector reads one or more sources, and a source read by two collectors is
+//! queried once.
 
-mod queries;
 mod rows;
 
 use std::time::{Duration, SystemTime};
 
-pub use queries::{detect_capabilities, fetch, fetch_session, Capabilities, SourceError};
 pub use rows::{
-    parse_status_value, ClientProcessGroup, LockWait, SessionRow, ThreadGroup, AGE_BUCKETS,
+    parse_status_value, ClientProcessGroup, InnodbMetric, LockWait, SessionRow, ThreadGroup,
+    AGE_BUCKETS,
 };
 
-/// One query against the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Source {
-    /// `SHOW GLOBAL STATUS`
-    GlobalStatus,
-    /// `SHOW GLOBAL VARIABLES`
-    GlobalVariables,
-    /// `information_schema.PROCESSLIST` joined with `INNODB_TRX`, grouped in SQL so that the
-    /// result does not grow with the number of sessions.
-    Threads,
-    /// Sessions per client process from `performance_schema.session_connect_attrs`.
-    ClientProcesses,
-    /// Every session in detail (for `check`, `kill-idle`, the status page; not metrics).
-    Sessions,
-    /// Who waits for whose row lock (`INNODB_LOCK_WAITS` / `data_lock_waits`).
-    LockWaits,
-    /// The few oldest idle-in-transaction sessions in detail (bounded: for the status page).
-    OldestIdleTransactions,
-    /// Accounts with a `MAX_USER_CONNECTIONS` of their own (`mysql.user`; needs SELECT on it).
-    AccountLimits,
+/// Declares the sources in one table: each row gives the [`Source`] variant, its name (in
+/// logs), the [`Snapshot`] field that holds its rows and their type, whether it reads the
+/// session list (which needs `PROCESS`), and what turning it on takes when the server or the
+/// account lacks it. Adding a source is a row here, its query in `db::queries` (the compiler
+/// asks for it) and the collector that reads it.
+macro_rules! sources {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident, $name:literal, $field:ident: $rows:ty,
+        reads_sessions: $sessions:literal, needs: $needs:literal;
+    )*) => {
+        /// One query against the server.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Source {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Source {
+            /// Every source, in query order.
+            pub const ALL: &'static [Source] = &[$(Source::$variant),*];
+
+            /// The name in logs (`source=...`).
+            pub fn name(self) -> &'static str {
+                match self { $(Source::$variant => $name,)* }
+            }
+
+            /// Whether it reads the session list (which needs PROCESS to show other
+            /// accounts' sessions).
+            pub fn reads_sessions(self) -> bool {
+                match self { $(Source::$variant => $sessions,)* }
+            }
+
+            /// What a skipped source costs and how to turn it on: said once, in the log.
+            pub fn needs(self) -> &'static str {
+                match self { $(Source::$variant => $needs,)* }
+            }
+        }
+
+        /// The raw data of one scrape of one target.
+        #[derive(Clone, Debug)]
+        pub struct Snapshot {
+            pub taken_at: SystemTime,
+            /// `Some` when the connection answered this scrape; `None` is `mysql_up 0`.
+            pub server: Option<ServerInfo>,
+            /// Why the server is not up, for the log and the status page.
+            pub down_reason: Option<String>,
+            $( $(#[doc = $doc])* pub $field: Outcome<$rows>, )*
+            /// Time spent on each source's query.
+            pub durations: Vec<(Source, Duration)>,
+        }
+
+        impl Snapshot {
+            /// A snapshot of a server that could not be reached.
+            pub fn down(reason: impl Into<String>) -> Self {
+                Snapshot {
+                    taken_at: SystemTime::now(),
+                    server: None,
+                    down_reason: Some(reason.into()),
+                    $( $field: Outcome::NotRequested, )*
+                    durations: Vec::new(),
+                }
+            }
+
+            /// What became of a source this scrape.
+            pub fn outcome_kind(&self, source: Source) -> OutcomeKind {
+                match source { $(Source::$variant => self.$field.kind(),)* }
+            }
+
+            /// The failure or skip reason of a source.
+            pub fn outcome_reason(&self, source: Source) -> Option<&str> {
+                match source { $(Source::$variant => self.$field.reason(),)* }
+            }
+
+            /// Records that a source failed or was skipped this scrape.
+            pub fn set_problem(&mut self, source: Source, problem: Problem) {
+                match source { $(Source::$variant => self.$field = problem.into(),)* }
+            }
+        }
+    };
 }
 
-impl Source {
-    /// Every source: each is logged once when it is skipped or fails.
-    pub const ALL: [Source; 8] = [
-        Source::GlobalStatus,
-        Source::GlobalVariables,
-        Source::Threads,
-        Source::ClientProcesses,
-        Source::Sessions,
-        Source::LockWaits,
-        Source::OldestIdleTransactions,
-        Source::AccountLimits,
-    ];
-
-    /// Whether it reads the session list (which needs PROCESS to show other accounts').
-    pub fn reads_sessions(self) -> bool {
-        matches!(
-            self,
-            Source::Threads
-                | Source::Sessions
-                | Source::OldestIdleTransactions
-                | Source::LockWaits
-                | Source::ClientProcesses
-        )
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::GlobalStatus => "global_status",
-            Source::GlobalVariables => "global_variables",
-            Source::Threads => "threads",
-            Source::ClientProcesses => "client_processes",
-            Source::Sessions => "sessions",
-            Source::LockWaits => "lock_waits",
-            Source::OldestIdleTransactions => "oldest_idle_transactions",
-            Source::AccountLimits => "account_limits",
-        }
-    }
+sources! {
+    /// `SHOW GLOBAL STATUS`
+    GlobalStatus, "global_status", global_status: Vec<(String, String)>,
+        reads_sessions: false, needs: "it needs no privilege: check the server's own log";
+    /// `SHOW GLOBAL VARIABLES`
+    GlobalVariables, "global_variables", global_variables: Vec<(String, String)>,
+        reads_sessions: false, needs: "it needs no privilege: check the server's own log";
+    /// The session list joined with `INNODB_TRX`, grouped in SQL so that the result does
+    /// not grow with the number of sessions.
+    Threads, "threads", threads: Vec<ThreadGroup>,
+        reads_sessions: true,
+        needs: "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";
+    /// Sessions per client process from `performance_schema.session_connect_attrs`.
+    ClientProcesses, "client_processes", client_processes: Vec<ClientProcessGroup>,
+        reads_sessions: true,
+        needs: "per-process pool counts need GRANT SELECT ON performance_schema.* TO the exporter's account";
+    /// Every session in detail (for `check`, `kill-idle`, the status page; not metrics).
+    Sessions, "sessions", sessions: Vec<SessionRow>,
+        reads_sessions: true,
+        needs: "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";
+    /// Who waits for whose row lock (`INNODB_LOCK_WAITS` / `data_lock_waits`).
+    LockWaits, "lock_waits", lock_waits: Vec<LockWait>,
+        reads_sessions: true,
+        needs: "lock waits need the PROCESS privilege, and on MySQL SELECT ON performance_schema.*";
+    /// The few oldest idle-in-transaction sessions in detail (bounded: for the status page).
+    OldestIdleTransactions, "oldest_idle_transactions", oldest_idle_transactions: Vec<SessionRow>,
+        reads_sessions: true,
+        needs: "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";
+    /// Accounts with a `MAX_USER_CONNECTIONS` of their own (`mysql.user`): (user, host
+    /// pattern, limit).
+    AccountLimits, "account_limits", account_limits: Vec<(String, String, u64)>,
+        reads_sessions: false,
+        needs: "optional: with GRANT SELECT ON mysql.user TO the exporter's account, pools are compared with their account's own MAX_USER_CONNECTIONS (the global max_user_connections is used meanwhile)";
+    /// InnoDB's counters that matter to leaks (`information_schema.INNODB_METRICS`):
+    /// the history list length grows while an old transaction blocks purge.
+    InnodbMetrics, "innodb_metrics", innodb_metrics: Vec<InnodbMetric>,
+        reads_sessions: false,
+        needs: "INNODB_METRICS needs the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";
 }
 
 /// What became of one source this scrape.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Outcome<T> {
     /// Nobody asked for it.
+    #[default]
     NotRequested,
     Ok(T),
     /// The query failed (or ran out of time) this scrape; its metrics are left out.
     Failed(String),
     /// The server lacks it (missing table or privilege): not an error, said once in the log.
     Skipped(String),
+}
+
+/// A source that did not deliver: failed this scrape, or skipped because the server or the
+/// account lacks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Failed(String),
+    Skipped(String),
+}
+
+impl<T> From<Problem> for Outcome<T> {
+    fn from(p: Problem) -> Self {
+        match p {
+            Problem::Failed(r) => Outcome::Failed(r),
+            Problem::Skipped(r) => Outcome::Skipped(r),
+        }
+    }
 }
 
 impl<T> Outcome<T> {
@@ -111,6 +189,15 @@ impl<T> Outcome<T> {
             _ => None,
         }
     }
+}
+
+/// The outcome of a source without its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutcomeKind {
+    NotRequested,
+    Ok,
+    Failed,
+    Skipped,
 }
 
 /// MariaDB or MySQL: they differ in statement-timeout variables and some tables.
@@ -142,11 +229,33 @@ impl ProcesslistTable {
 
 /// Whether `performance_schema.session_connect_attrs` is being filled: per-process counts
 /// and pools matched by connect attribute need it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ConnectAttributes {
+    #[default]
     Available,
     /// Why not, and how to turn it on.
     Unavailable(String),
+}
+
+/// What the server has and the exporter's account may read, detected once per connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub processlist: ProcesslistTable,
+    pub connect_attributes: ConnectAttributes,
+    /// Whether the account holds PROCESS: without it both session tables list only its own
+    /// sessions, which MySQL returns without an error (an empty list is not "no sessions").
+    pub sees_all_sessions: bool,
+}
+
+impl Default for Capabilities {
+    /// What recorded rows describe: information_schema, attributes available, PROCESS.
+    fn default() -> Self {
+        Capabilities {
+            processlist: ProcesslistTable::InformationSchema,
+            connect_attributes: ConnectAttributes::Available,
+            sees_all_sessions: true,
+        }
+    }
 }
 
 /// What the exporter learnt about the server when it connected.
@@ -158,24 +267,18 @@ pub struct ServerInfo {
     pub version_comment: String,
     /// The exporter's own connection id (excluded from every session count).
     pub connection_id: u64,
-    pub processlist: ProcesslistTable,
-    pub connect_attributes: ConnectAttributes,
-    /// Whether the account holds PROCESS: without it both session tables list only its own
-    /// sessions, which MySQL returns without an error (an empty list is not "no sessions").
-    pub sees_all_sessions: bool,
+    pub capabilities: Capabilities,
 }
 
 impl ServerInfo {
-    /// A server as recorded rows describe it: information_schema, attributes available.
+    /// A server as recorded rows describe it (see [`Capabilities::default`]).
     pub fn recorded(flavor: Flavor, version: &str, connection_id: u64) -> Self {
         ServerInfo {
             flavor,
             version: version.to_string(),
             version_comment: String::new(),
             connection_id,
-            processlist: ProcesslistTable::InformationSchema,
-            connect_attributes: ConnectAttributes::Available,
-            sees_all_sessions: true,
+            capabilities: Capabilities::default(),
         }
     }
 }
@@ -187,47 +290,7 @@ pub struct Plan {
     pub attributes: Vec<String>,
 }
 
-/// The raw data of one scrape of one target.
-#[derive(Clone, Debug)]
-pub struct Snapshot {
-    pub taken_at: SystemTime,
-    /// `Some` when the connection answered this scrape; `None` is `mysql_up 0`.
-    pub server: Option<ServerInfo>,
-    /// Why the server is not up, for the log and the status page.
-    pub down_reason: Option<String>,
-    pub global_status: Outcome<Vec<(String, String)>>,
-    pub global_variables: Outcome<Vec<(String, String)>>,
-    pub threads: Outcome<Vec<ThreadGroup>>,
-    pub client_processes: Outcome<Vec<ClientProcessGroup>>,
-    pub sessions: Outcome<Vec<SessionRow>>,
-    pub lock_waits: Outcome<Vec<LockWait>>,
-    pub oldest_idle_transactions: Outcome<Vec<SessionRow>>,
-    /// (user, host pattern, max_user_connections) of accounts with a limit of their own.
-    pub account_limits: Outcome<Vec<(String, String, u64)>>,
-    /// Time spent on each source's query.
-    pub durations: Vec<(Source, Duration)>,
-}
-
 impl Snapshot {
-    /// A snapshot of a server that could not be reached.
-    pub fn down(reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        Snapshot {
-            taken_at: SystemTime::now(),
-            server: None,
-            down_reason: Some(reason),
-            global_status: Outcome::NotRequested,
-            global_variables: Outcome::NotRequested,
-            threads: Outcome::NotRequested,
-            client_processes: Outcome::NotRequested,
-            sessions: Outcome::NotRequested,
-            lock_waits: Outcome::NotRequested,
-            oldest_idle_transactions: Outcome::NotRequested,
-            account_limits: Outcome::NotRequested,
-            durations: Vec::new(),
-        }
-    }
-
     /// An empty snapshot of a reachable server, to be filled source by source.
     pub fn up(server: ServerInfo) -> Self {
         Snapshot {
@@ -237,30 +300,11 @@ impl Snapshot {
         }
     }
 
-    /// The failure or skip reason of a source.
-    pub fn outcome_reason(&self, source: Source) -> Option<&str> {
-        match source {
-            Source::GlobalStatus => self.global_status.reason(),
-            Source::GlobalVariables => self.global_variables.reason(),
-            Source::Threads => self.threads.reason(),
-            Source::ClientProcesses => self.client_processes.reason(),
-            Source::Sessions => self.sessions.reason(),
-            Source::LockWaits => self.lock_waits.reason(),
-            Source::OldestIdleTransactions => self.oldest_idle_transactions.reason(),
-            Source::AccountLimits => self.account_limits.reason(),
-        }
-    }
-
-    pub fn outcome_kind(&self, source: Source) -> OutcomeKind {
-        match source {
-            Source::GlobalStatus => self.global_status.kind(),
-            Source::GlobalVariables => self.global_variables.kind(),
-            Source::Threads => self.threads.kind(),
-            Source::ClientProcesses => self.client_processes.kind(),
-            Source::Sessions => self.sessions.kind(),
-            Source::LockWaits => self.lock_waits.kind(),
-            Source::OldestIdleTransactions => self.oldest_idle_transactions.kind(),
-            Source::AccountLimits => self.account_limits.kind(),
+    /// Whether the server fills the connect attributes (an unreachable one: unknown, so no).
+    pub fn connect_attributes(&self) -> ConnectAttributes {
+        match &self.server {
+            Some(s) => s.capabilities.connect_attributes.clone(),
+            None => ConnectAttributes::Unavailable("the server is not reachable".into()),
         }
     }
 
@@ -289,11 +333,33 @@ fn lookup<'a>(rows: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The outcome of a source without its data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutcomeKind {
-    NotRequested,
-    Ok,
-    Failed,
-    Skipped,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_has_a_distinct_name_and_a_way_to_turn_it_on() {
+        let mut names: Vec<&str> = Source::ALL.iter().map(|s| s.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Source::ALL.len());
+        assert!(Source::ALL.iter().all(|s| !s.needs().is_empty()));
+    }
+
+    #[test]
+    fn a_problem_lands_in_the_sources_own_field_and_nowhere_else() {
+        for &source in Source::ALL {
+            let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MySql, "9.7.4", 1));
+            snap.set_problem(source, Problem::Skipped("no table".into()));
+            for &other in Source::ALL {
+                let expected = if other == source {
+                    OutcomeKind::Skipped
+                } else {
+                    OutcomeKind::NotRequested
+                };
+                assert_eq!(snap.outcome_kind(other), expected, "{source:?} / {other:?}");
+            }
+            assert_eq!(snap.outcome_reason(source), Some("no table"));
+        }
+    }
 }

@@ -133,6 +133,20 @@ pub struct ClientProcessGroup {
     pub count: u64,
 }
 
+/// One row of `information_schema.INNODB_METRICS` (an enabled counter).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InnodbMetric {
+    /// e.g. `trx_rseg_history_len`.
+    pub name: String,
+    /// e.g. `transaction`.
+    pub subsystem: String,
+    /// InnoDB's `TYPE` (`value`, `counter`, `status_counter`, ...): as mysqld_exporter reads
+    /// it, `counter` and `status_counter` are counters, the rest gauges.
+    pub kind: String,
+    pub comment: String,
+    pub value: f64,
+}
+
 /// Reads a `SHOW GLOBAL STATUS`/`VARIABLES` value as mysqld_exporter does: numbers,
 /// `ON`/`OFF`/`YES`/`NO`, and Galera's `Primary`; anything else is not a metric.
 pub fn parse_status_value(raw: &str) -> Option<f64> {

@@ -11,7 +11,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../src/expose/om.rs"]
+#[path = "../../src/collect/om.rs"]
 pub mod om;
 
 use std::io::{Read, Write};

@@ -17,9 +17,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use super::web_config::{self, WebConfig};
-use super::OPENMETRICS_CONTENT_TYPE;
-use crate::collect::Exporter;
+use super::config::{self as web_config, WebConfig};
+use super::Exporter;
+use crate::collect::OPENMETRICS_CONTENT_TYPE;
 
 /// How long a scrape may take when Prometheus does not say (it always does).
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,18 +29,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Body = Full<Bytes>;
 
-/// Serves until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    exporter: Arc<Exporter>,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    serve_with(listener, exporter, Arc::new(WebConfig::none()), shutdown).await
-}
-
 /// Serves until `shutdown` resolves, with `--web.config.file`'s TLS, basic auth and headers.
 /// The TLS handshake runs in each connection's task, under its own timeout.
-pub async fn serve_with(
+pub async fn serve(
     listener: TcpListener,
     exporter: Arc<Exporter>,
     web: Arc<WebConfig>,
@@ -134,20 +125,14 @@ async fn route(exporter: &Exporter, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// The `target` parameter of `/probe`, percent-decoded.
+/// The `target` parameter of `/probe`, form-decoded. (Bytes that are not UTF-8 become
+/// U+FFFD, which no target name holds: such a name is then an unknown target.)
 pub fn probe_target(query: Option<&str>) -> Result<String, String> {
-    let query = query.unwrap_or("");
+    let bytes = query.unwrap_or("").as_bytes();
     let mut target = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == "target" {
-            let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
-                .decode_utf8()
-                .map_err(|_| "the target parameter is not valid UTF-8\n".to_string())?
-                .into_owned();
-            if target.replace(v).is_some() {
-                return Err("give the target parameter once: /probe?target=NAME\n".into());
-            }
+    for (k, v) in url::form_urlencoded::parse(bytes) {
+        if k == "target" && target.replace(v.into_owned()).is_some() {
+            return Err("give the target parameter once: /probe?target=NAME\n".into());
         }
     }
     match target {
@@ -187,7 +172,7 @@ async fn metrics(
         Some(name) => match exporter.target(name) {
             Some(t) => vec![Arc::clone(t)],
             None => {
-                let known: Vec<&str> = exporter.targets.iter().map(|t| t.target.name()).collect();
+                let known: Vec<&str> = exporter.targets.iter().map(|t| t.db.name()).collect();
                 return text(
                     StatusCode::BAD_REQUEST,
                     &format!(
@@ -272,9 +257,8 @@ mod tests {
         assert!(probe_target(Some("target=a&target=b"))
             .unwrap_err()
             .contains("once"));
-        assert!(probe_target(Some("target=%ff"))
-            .unwrap_err()
-            .contains("UTF-8"));
+        assert_eq!(probe_target(Some("target=%ff")), Ok("\u{fffd}".into()));
+        assert_eq!(probe_target(Some("target=a+b")), Ok("a b".into()));
     }
 
     #[test]

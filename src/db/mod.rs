@@ -1,10 +1,14 @@
-//! One monitored server: ONE persistent connection, reconnected with backoff.
+//! All I/O with the database server: the connection, flavour and table detection, TLS, the
+//! queries that fill a [`Snapshot`], and `KILL`. Nothing else in the crate talks to MySQL.
 //!
-//! mysqld_exporter opens a connection per scrape and so reports `mysql_up 0` exactly when
-//! the server is full. Here the connection is opened once and kept; a scrape only opens a
-//! new one after the old one broke, and not more often than the backoff allows.
+//! One monitored server is one [`Database`]: ONE persistent connection, reconnected with
+//! backoff. mysqld_exporter opens a connection per scrape and so reports `mysql_up 0`
+//! exactly when the server is full. Here the connection is opened once and kept; a scrape
+//! only opens a new one after the old one broke, and not more often than the backoff allows.
 
 mod flavor;
+mod kill;
+mod queries;
 mod tls;
 
 use std::time::{Duration, Instant};
@@ -15,17 +19,20 @@ use tokio::sync::Mutex;
 use tokio::time::timeout_at;
 
 pub use flavor::{detect as detect_flavor, session_setup};
+pub use kill::KillOutcome;
+pub use queries::{
+    client_processes_sql, detect_capabilities, fetch, sessions_sql, threads_sql, SourceError,
+};
 
 use crate::config::{TargetConfig, TlsMode};
-use crate::snapshot::{
-    self, ConnectAttributes, Outcome, Plan, ServerInfo, SessionRow, Snapshot, Source, SourceError,
-};
+use crate::snapshot::{ConnectAttributes, Plan, Problem, ServerInfo, Snapshot, Source};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Below any sane scrape interval, so a server that is back is seen at the next scrape.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-pub struct Target {
+/// One monitored server (a `targets[]` entry of the config) and its one connection.
+pub struct Database {
     pub config: TargetConfig,
     /// What the queries read beyond their fixed columns (the pools' connect attributes).
     plan: Plan,
@@ -40,9 +47,9 @@ struct ConnState {
     last_error: Option<String>,
 }
 
-impl Target {
+impl Database {
     pub fn new(config: TargetConfig, plan: Plan) -> Self {
-        Target {
+        Database {
             config,
             plan,
             state: Mutex::new(ConnState::default()),
@@ -83,18 +90,18 @@ impl Target {
             let started = Instant::now();
             let result = timeout_at(
                 deadline.into(),
-                snapshot::fetch(&mut conn, source, &mut snap, &self.plan),
+                queries::fetch(&mut conn, source, &mut snap, &self.plan),
             )
             .await;
             snap.durations.push((source, started.elapsed()));
-            let failure = match result {
+            let problem = match result {
                 Ok(Ok(())) => {
                     answered = true;
                     continue;
                 }
                 Ok(Err(SourceError::Unavailable(why))) => {
                     answered = true;
-                    Outcome::<()>::Skipped(why)
+                    Problem::Skipped(why)
                 }
                 Ok(Err(SourceError::Failed(e))) => {
                     let why = describe(&e);
@@ -104,7 +111,7 @@ impl Target {
                     } else {
                         broken = Some(why.clone());
                     }
-                    Outcome::Failed(why)
+                    Problem::Failed(why)
                 }
                 Err(_) => {
                     // Abandoned mid-protocol, the connection cannot be reused; the server
@@ -115,21 +122,10 @@ impl Target {
                         source.name()
                     );
                     broken = Some(why.clone());
-                    Outcome::Failed(why)
+                    Problem::Failed(why)
                 }
             };
-            match source {
-                Source::GlobalStatus => snap.global_status = failure.map_none(),
-                Source::GlobalVariables => snap.global_variables = failure.map_none(),
-                Source::Threads => snap.threads = failure.map_none(),
-                Source::ClientProcesses => snap.client_processes = failure.map_none(),
-                Source::Sessions => snap.sessions = failure.map_none(),
-                Source::LockWaits => snap.lock_waits = failure.map_none(),
-                Source::OldestIdleTransactions => {
-                    snap.oldest_idle_transactions = failure.map_none()
-                }
-                Source::AccountLimits => snap.account_limits = failure.map_none(),
-            }
+            snap.set_problem(source, problem);
             if broken.is_some() {
                 break;
             }
@@ -232,14 +228,12 @@ impl Target {
                 .await
                 .map_err(|e| format!("{where_}: `{sql}` failed: {}", describe(&e)))?;
         }
-        let caps = snapshot::detect_capabilities(&mut conn)
-            .await
-            .map_err(|e| {
-                format!(
-                    "{where_}: reading what the server offers failed: {}",
-                    describe(&e)
-                )
-            })?;
+        let caps = queries::detect_capabilities(&mut conn).await.map_err(|e| {
+            format!(
+                "{where_}: reading what the server offers failed: {}",
+                describe(&e)
+            )
+        })?;
         tracing::info!(
             target_name = %self.name(),
             version = %version,
@@ -256,9 +250,7 @@ impl Target {
                 version,
                 version_comment: comment,
                 connection_id: id,
-                processlist: caps.processlist,
-                connect_attributes: caps.connect_attributes,
-                sees_all_sessions: caps.sees_all_sessions,
+                capabilities: caps,
             },
         ))
     }
@@ -327,44 +319,6 @@ impl Target {
         }
     }
 
-    /// Re-reads session `id`, asks `still_a_victim` whether it still qualifies, and only then
-    /// kills it with `KILL CONNECTION`. Never the exporter's own connection.
-    pub async fn kill_session(
-        &self,
-        id: u64,
-        deadline: Instant,
-        still_a_victim: impl Fn(&SessionRow) -> Result<(), String>,
-    ) -> Result<(), String> {
-        let mut state = self.state.lock().await;
-        let (mut conn, server) = match state.conn.take() {
-            Some(c) => c,
-            None => self.connect_with_backoff(&mut state, deadline).await?,
-        };
-        let result = async {
-            if id == server.connection_id {
-                return Err("refusing to kill the exporter's own connection".to_string());
-            }
-            let row = snapshot::fetch_session(&mut conn, &server, &self.plan, id)
-                .await
-                .map_err(|e| format!("re-reading session {id} failed: {}", describe(&e)))?
-                .ok_or_else(|| format!("session {id} is gone already"))?;
-            still_a_victim(&row)?;
-            conn.query_drop(format!("KILL CONNECTION {id}"))
-                .await
-                .map_err(|e| format!("KILL CONNECTION {id} failed: {}", describe(&e)))
-        };
-        match timeout_at(deadline.into(), result).await {
-            Ok(r) => {
-                state.conn = Some((conn, server));
-                r
-            }
-            // Abandoned mid-query: the connection is not reused.
-            Err(_) => Err(format!(
-                "no answer from the server before the deadline (session {id})"
-            )),
-        }
-    }
-
     /// Drops the connection, so the next scrape reconnects (tests and shutdown).
     pub async fn disconnect(&self) {
         if let Some((conn, _)) = self.state.lock().await.conn.take() {
@@ -397,21 +351,6 @@ pub fn describe(e: &mysql_async::Error) -> String {
         }
         mysql_async::Error::Io(io) => format!("network error: {io}"),
         other => other.to_string(),
-    }
-}
-
-trait MapNone<T> {
-    fn map_none(self) -> Outcome<T>;
-}
-
-impl<A, T> MapNone<T> for Outcome<A> {
-    /// Carries a failure outcome over to another row type.
-    fn map_none(self) -> Outcome<T> {
-        match self {
-            Outcome::Failed(r) => Outcome::Failed(r),
-            Outcome::Skipped(r) => Outcome::Skipped(r),
-            Outcome::NotRequested | Outcome::Ok(_) => Outcome::NotRequested,
-        }
     }
 }
 

@@ -1,11 +1,12 @@
-//! The SQL of each source and the decoding of its rows: the only part of the snapshot that
-//! talks to a server.
+//! The SQL of each source and the decoding of its rows into the snapshot's row types.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
-use super::rows::{ClientProcessGroup, LockWait, SessionRow, ThreadGroup, AGE_BUCKETS};
-use super::{ConnectAttributes, Flavor, Outcome, Plan, ProcesslistTable, Snapshot, Source};
+use crate::snapshot::{
+    Capabilities, ClientProcessGroup, ConnectAttributes, Flavor, InnodbMetric, LockWait, Outcome,
+    Plan, ProcesslistTable, ServerInfo, SessionRow, Snapshot, Source, ThreadGroup, AGE_BUCKETS,
+};
 
 /// A query error, sorted by what the scrape should do about it.
 #[derive(Debug)]
@@ -24,14 +25,6 @@ const UNAVAILABLE_CODES: [u16; 5] = [
     1109, // ER_UNKNOWN_TABLE
     1146, // ER_NO_SUCH_TABLE
 ];
-
-/// What the server has and the exporter's account may read, detected once per connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Capabilities {
-    pub processlist: ProcesslistTable,
-    pub connect_attributes: ConnectAttributes,
-    pub sees_all_sessions: bool,
-}
 
 /// Reads, once per connection, where the session list and the connect attributes can be
 /// read from: by what the server has and the exporter's account may see, not by version.
@@ -100,17 +93,11 @@ pub async fn detect_capabilities(conn: &mut Conn) -> Result<Capabilities, mysql_
 }
 
 /// The connect attributes a query joins: the plan's, when the server fills them.
-fn joined_attributes<'a>(snap: &Snapshot, plan: &'a Plan) -> &'a [String] {
-    match snap.server.as_ref().map(|s| &s.connect_attributes) {
-        Some(ConnectAttributes::Available) => &plan.attributes,
-        _ => &[],
+fn joined_attributes<'a>(caps: &Capabilities, plan: &'a Plan) -> &'a [String] {
+    match caps.connect_attributes {
+        ConnectAttributes::Available => &plan.attributes,
+        ConnectAttributes::Unavailable(_) => &[],
     }
-}
-
-fn processlist_table(snap: &Snapshot) -> ProcesslistTable {
-    snap.server
-        .as_ref()
-        .map_or(ProcesslistTable::InformationSchema, |s| s.processlist)
 }
 
 /// Runs one source's query and stores its rows in the snapshot.
@@ -120,14 +107,18 @@ pub async fn fetch(
     snap: &mut Snapshot,
     plan: &Plan,
 ) -> Result<(), SourceError> {
-    let table = processlist_table(snap);
-    let attrs = joined_attributes(snap, plan);
-    let sees_all = snap.server.as_ref().is_none_or(|s| s.sees_all_sessions);
-    if !sees_all && source.reads_sessions() {
+    let caps = snap
+        .server
+        .as_ref()
+        .map(|s| s.capabilities.clone())
+        .unwrap_or_default();
+    let table = caps.processlist;
+    let attrs = joined_attributes(&caps, plan);
+    if !caps.sees_all_sessions && source.reads_sessions() {
         return Err(SourceError::Unavailable(format!(
             "the exporter's account lacks the PROCESS privilege, so the server shows it only \
              its own sessions; {}",
-            enable_hint(source)
+            source.needs()
         )));
     }
     match source {
@@ -202,9 +193,7 @@ pub async fn fetch(
             snap.account_limits = Outcome::Ok(rows);
         }
         Source::ClientProcesses => {
-            if let Some(ConnectAttributes::Unavailable(why)) =
-                snap.server.as_ref().map(|s| &s.connect_attributes)
-            {
+            if let ConnectAttributes::Unavailable(why) = &caps.connect_attributes {
                 return Err(SourceError::Unavailable(why.clone()));
             }
             let rows: Vec<Row> = conn
@@ -221,6 +210,32 @@ pub async fn fetch(
                     ))
                 })?;
             snap.client_processes = Outcome::Ok(groups);
+        }
+        Source::InnodbMetrics => {
+            // Which counters are on: MySQL's column is STATUS ('enabled'), MariaDB's ENABLED.
+            let enabled = match snap.server.as_ref().map(|s| s.flavor) {
+                Some(Flavor::MySql) => "STATUS = 'enabled'",
+                _ => "ENABLED = 1",
+            };
+            let rows: Vec<InnodbMetricRow> = conn
+                .query(format!(
+                    "SELECT NAME, SUBSYSTEM, TYPE, COMMENT, COUNT \
+                     FROM information_schema.INNODB_METRICS \
+                     WHERE {enabled} AND NAME IN ('trx_rseg_history_len')"
+                ))
+                .await
+                .map_err(|e| classify(e, source))?;
+            snap.innodb_metrics = Outcome::Ok(
+                rows.into_iter()
+                    .map(|(name, subsystem, kind, comment, count)| InnodbMetric {
+                        name,
+                        subsystem,
+                        kind,
+                        comment: comment.unwrap_or_default(),
+                        value: count.unwrap_or(0) as f64,
+                    })
+                    .collect(),
+            );
         }
     }
     Ok(())
@@ -251,33 +266,10 @@ fn classify(e: mysql_async::Error, source: Source) -> SourceError {
                 "{} (error {}); {}",
                 s.message,
                 s.code,
-                enable_hint(source)
+                source.needs()
             ))
         }
         _ => SourceError::Failed(e),
-    }
-}
-
-/// What a skipped source costs and how to turn it on: said once, in the log.
-fn enable_hint(source: Source) -> &'static str {
-    match source {
-        Source::GlobalStatus | Source::GlobalVariables => {
-            "these need no privilege: check the server's own logs"
-        }
-        Source::Threads
-        | Source::Sessions
-        | Source::OldestIdleTransactions
-        | Source::LockWaits => {
-            "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account"
-        }
-        Source::ClientProcesses => {
-            "per-process pool counts need GRANT SELECT ON performance_schema.* TO the exporter's account"
-        }
-        Source::AccountLimits => {
-            "optional: with GRANT SELECT ON mysql.user TO the exporter's account, pools are \
-             compared with their account's own MAX_USER_CONNECTIONS (the global \
-             max_user_connections is used meanwhile)"
-        }
     }
 }
 
@@ -365,7 +357,7 @@ pub fn threads_sql(table: ProcesslistTable, attrs: &[String]) -> String {
 pub const OLDEST_IDLE_TRANSACTIONS: usize = 20;
 
 /// Every session in detail, attributes last; callers may append `AND ...` conditions.
-fn sessions_sql(table: ProcesslistTable, attrs: &[String]) -> String {
+pub fn sessions_sql(table: ProcesslistTable, attrs: &[String]) -> String {
     let extra: String = attribute_columns(attrs)
         .iter()
         .map(|c| format!(", {c}"))
@@ -422,17 +414,14 @@ async fn add_last_statements(conn: &mut Conn, sessions: &mut [SessionRow]) {
 /// One session re-read by id, right before `kill-idle` acts on it.
 pub async fn fetch_session(
     conn: &mut Conn,
-    server: &super::ServerInfo,
+    server: &ServerInfo,
     plan: &Plan,
     id: u64,
 ) -> Result<Option<SessionRow>, mysql_async::Error> {
-    let attrs: &[String] = match server.connect_attributes {
-        ConnectAttributes::Available => &plan.attributes,
-        ConnectAttributes::Unavailable(_) => &[],
-    };
+    let attrs = joined_attributes(&server.capabilities, plan);
     let sql = format!(
         "{} AND p.ID = {id}",
-        sessions_sql(server.processlist, attrs)
+        sessions_sql(server.capabilities.processlist, attrs)
     );
     let row: Option<Row> = conn.query_first(sql).await?;
     Ok(row.map(|r| session_row(r.unwrap(), attrs)))
@@ -528,6 +517,9 @@ fn client_process_row(values: Vec<Value>, attrs: &[String]) -> Result<ClientProc
         count,
     })
 }
+
+/// (NAME, SUBSYSTEM, TYPE, COMMENT, COUNT) of `INNODB_METRICS`.
+type InnodbMetricRow = (String, String, String, Option<String>, Option<i64>);
 
 /// (user, host, db, command, state, trx_state, attributes): what a [`ThreadGroup`] is a
 /// group of.

@@ -1,0 +1,405 @@
+//! Which sessions `kill-idle` may kill: the most safety-critical rules of the project, pure
+//! and table-tested. `db::Database::kill_session` only acts on what these rules allow, after
+//! re-reading the row ([`Criteria::recheck`]).
+//!
+//! Never: the exporter's own connection, server threads (replication, event scheduler,
+//! daemons), sessions outside the named pool, sessions that are busy, sessions younger than
+//! the limit, or an id that now belongs to another user.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::pools::session_pool;
+use super::sessions::{classify, SessionState};
+use crate::config::PoolConfig;
+use crate::snapshot::SessionRow;
+
+/// What makes a session a victim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Criteria {
+    pub pool: String,
+    pub idle_in_transaction_older_than: Duration,
+    /// Also sessions idle without a transaction for longer than this.
+    pub idle_older_than: Option<Duration>,
+}
+
+/// Why a session may be killed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grounds {
+    IdleInTransaction { age: u64, limit: u64 },
+    Idle { age: u64, limit: u64 },
+}
+
+impl fmt::Display for Grounds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Grounds::IdleInTransaction { age, limit } => {
+                write!(f, "idle in transaction for {age}s (> {limit}s)")
+            }
+            Grounds::Idle { age, limit } => write!(f, "idle for {age}s (> {limit}s)"),
+        }
+    }
+}
+
+/// Why a session may not be killed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    OwnConnection,
+    /// Replication, the event scheduler, InnoDB's background threads.
+    ServerThread,
+    /// It belongs to another pool (`Some`) or to none.
+    OtherPool(Option<String>),
+    /// Not in a state the criteria name (it is working, or idle without `--idle-older-than`).
+    State(SessionState),
+    TooYoung {
+        state: SessionState,
+        age: u64,
+        limit: u64,
+    },
+    /// The id was reused by another user's session since the list was read.
+    OtherUser {
+        was: String,
+        now: String,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::OwnConnection => f.write_str("it is the exporter's own connection"),
+            Refusal::ServerThread => f.write_str("it is a server thread"),
+            Refusal::OtherPool(Some(p)) => write!(f, "it belongs to pool {p}"),
+            Refusal::OtherPool(None) => f.write_str("it belongs to no pool"),
+            Refusal::State(s) => write!(f, "it is {} now", s.label()),
+            Refusal::TooYoung { state, age, limit } => {
+                write!(
+                    f,
+                    "it is {} for only {age}s (limit {limit}s)",
+                    state.label()
+                )
+            }
+            Refusal::OtherUser { was, now } => {
+                write!(f, "the id now belongs to user {now}, not {was}")
+            }
+        }
+    }
+}
+
+impl Criteria {
+    /// Whether session `s` may be killed; `own` is the connection id of the session doing
+    /// the killing.
+    pub fn judge(
+        &self,
+        pools: &[PoolConfig],
+        own: u64,
+        s: &SessionRow,
+    ) -> Result<Grounds, Refusal> {
+        if s.id == own {
+            return Err(Refusal::OwnConnection);
+        }
+        let state =
+            classify(&s.user, &s.command, s.trx_state.as_deref()).ok_or(Refusal::ServerThread)?;
+        let owner = session_pool(pools, s).map(|i| pools[i].name.clone());
+        if owner.as_deref() != Some(self.pool.as_str()) {
+            return Err(Refusal::OtherPool(owner));
+        }
+        let older = |age: u64, limit: Duration| {
+            let limit = limit.as_secs();
+            if age > limit {
+                Ok((age, limit))
+            } else {
+                Err(Refusal::TooYoung { state, age, limit })
+            }
+        };
+        match state {
+            SessionState::IdleInTransaction => {
+                // The transaction's age, not the idle time: that is what holds locks and undo.
+                let (age, limit) =
+                    older(s.trx_age.unwrap_or(0), self.idle_in_transaction_older_than)?;
+                Ok(Grounds::IdleInTransaction { age, limit })
+            }
+            SessionState::Idle => match self.idle_older_than {
+                Some(limit) => {
+                    let (age, limit) = older(s.time, limit)?;
+                    Ok(Grounds::Idle { age, limit })
+                }
+                None => Err(Refusal::State(state)),
+            },
+            SessionState::Active | SessionState::LockWait => Err(Refusal::State(state)),
+        }
+    }
+
+    /// The check right before `KILL`: the row re-read by id must still qualify, and must be
+    /// the same user's session (ids are reused after a disconnect).
+    pub fn recheck(
+        &self,
+        pools: &[PoolConfig],
+        own: u64,
+        listed: &SessionRow,
+        now: &SessionRow,
+    ) -> Result<Grounds, Refusal> {
+        if now.user != listed.user {
+            return Err(Refusal::OtherUser {
+                was: listed.user.clone(),
+                now: now.user.clone(),
+            });
+        }
+        self.judge(pools, own, now)
+    }
+
+    /// The victims among `sessions`, oldest first.
+    pub fn victims<'a>(
+        &self,
+        pools: &[PoolConfig],
+        own: u64,
+        sessions: &'a [SessionRow],
+    ) -> Vec<(&'a SessionRow, Grounds)> {
+        let mut out: Vec<(&SessionRow, Grounds)> = sessions
+            .iter()
+            .filter_map(|s| Some((s, self.judge(pools, own, s).ok()?)))
+            .collect();
+        out.sort_by_key(|(s, _)| (std::cmp::Reverse(s.trx_age.unwrap_or(s.time)), s.id));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{MatchSpec, Matcher};
+
+    fn pool(name: &str, user: &str, db: Option<&str>) -> PoolConfig {
+        PoolConfig {
+            name: name.into(),
+            matcher: Matcher::compile(&MatchSpec {
+                user: Some(user.into()),
+                db: db.map(Into::into),
+                ..MatchSpec::default()
+            })
+            .unwrap(),
+            size: 15,
+            max_overflow: 30,
+            processes: 1,
+            target: None,
+        }
+    }
+
+    fn pools() -> Vec<PoolConfig> {
+        vec![
+            pool("kefu-flask", "kefu", Some("kefu")),
+            pool("reports", "report", None),
+        ]
+    }
+
+    /// A session of kefu@10.0.0.7:5123 on db kefu.
+    fn session(id: u64, command: &str, time: u64, trx: Option<(&str, u64)>) -> SessionRow {
+        SessionRow {
+            id,
+            user: "kefu".into(),
+            host: "10.0.0.7:5123".into(),
+            db: Some("kefu".into()),
+            command: command.into(),
+            time,
+            trx_state: trx.map(|(s, _)| s.into()),
+            trx_age: trx.map(|(_, a)| a),
+            ..SessionRow::default()
+        }
+    }
+
+    fn criteria(idle: Option<u64>) -> Criteria {
+        Criteria {
+            pool: "kefu-flask".into(),
+            idle_in_transaction_older_than: Duration::from_secs(300),
+            idle_older_than: idle.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn only_the_named_pools_old_idle_transactions_are_victims() {
+        use SessionState::*;
+        let own = 99;
+        let leak = session(1, "Sleep", 2, Some(("RUNNING", 400)));
+        /// (what, the session, --idle-older-than, the verdict)
+        type Case = (
+            &'static str,
+            SessionRow,
+            Option<u64>,
+            Result<Grounds, Refusal>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "leaked transaction past the limit",
+                leak.clone(),
+                None,
+                Ok(Grounds::IdleInTransaction {
+                    age: 400,
+                    limit: 300,
+                }),
+            ),
+            (
+                // Idle only 2 s, but the transaction is what counts.
+                "young transaction",
+                session(2, "Sleep", 900, Some(("RUNNING", 300))),
+                None,
+                Err(Refusal::TooYoung {
+                    state: IdleInTransaction,
+                    age: 300,
+                    limit: 300,
+                }),
+            ),
+            (
+                "the exporter's own connection",
+                SessionRow {
+                    id: own,
+                    ..leak.clone()
+                },
+                None,
+                Err(Refusal::OwnConnection),
+            ),
+            (
+                "replication SQL thread",
+                SessionRow {
+                    user: "system user".into(),
+                    command: "Slave_SQL".into(),
+                    ..leak.clone()
+                },
+                None,
+                Err(Refusal::ServerThread),
+            ),
+            (
+                "event scheduler",
+                SessionRow {
+                    user: "event_scheduler".into(),
+                    command: "Daemon".into(),
+                    ..leak.clone()
+                },
+                None,
+                Err(Refusal::ServerThread),
+            ),
+            (
+                "binlog dump to a replica",
+                SessionRow {
+                    user: "repl".into(),
+                    command: "Binlog Dump GTID".into(),
+                    ..leak.clone()
+                },
+                None,
+                Err(Refusal::ServerThread),
+            ),
+            (
+                "another pool's leak",
+                SessionRow {
+                    user: "report".into(),
+                    ..leak.clone()
+                },
+                None,
+                Err(Refusal::OtherPool(Some("reports".into()))),
+            ),
+            (
+                "same user, no pool (other db)",
+                SessionRow {
+                    db: Some("stats".into()),
+                    ..leak.clone()
+                },
+                None,
+                Err(Refusal::OtherPool(None)),
+            ),
+            (
+                "running a statement",
+                session(3, "Query", 500, Some(("RUNNING", 500))),
+                None,
+                Err(Refusal::State(Active)),
+            ),
+            (
+                "waiting for a lock",
+                session(4, "Query", 500, Some(("LOCK WAIT", 500))),
+                None,
+                Err(Refusal::State(LockWait)),
+            ),
+            (
+                "idle, parked in the pool",
+                session(5, "Sleep", 5000, None),
+                None,
+                Err(Refusal::State(Idle)),
+            ),
+            (
+                "idle past --idle-older-than",
+                session(5, "Sleep", 5000, None),
+                Some(3600),
+                Ok(Grounds::Idle {
+                    age: 5000,
+                    limit: 3600,
+                }),
+            ),
+            (
+                "idle below --idle-older-than",
+                session(5, "Sleep", 60, None),
+                Some(3600),
+                Err(Refusal::TooYoung {
+                    state: Idle,
+                    age: 60,
+                    limit: 3600,
+                }),
+            ),
+        ];
+        for (what, s, idle, expected) in cases {
+            assert_eq!(criteria(idle).judge(&pools(), own, &s), expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_recheck_spares_what_changed_since_the_list() {
+        let c = criteria(None);
+        let listed = session(7, "Sleep", 2, Some(("RUNNING", 400)));
+        assert!(c.recheck(&pools(), 99, &listed, &listed).is_ok());
+        // Committed meanwhile: idle, parked in the pool.
+        let committed = session(7, "Sleep", 1, None);
+        assert_eq!(
+            c.recheck(&pools(), 99, &listed, &committed),
+            Err(Refusal::State(SessionState::Idle))
+        );
+        // Woke up and runs a statement.
+        let working = session(7, "Query", 0, Some(("RUNNING", 401)));
+        assert_eq!(
+            c.recheck(&pools(), 99, &listed, &working),
+            Err(Refusal::State(SessionState::Active))
+        );
+        // The id was reused by another user's new session.
+        let reused = SessionRow {
+            user: "report".into(),
+            ..listed.clone()
+        };
+        assert_eq!(
+            c.recheck(&pools(), 99, &listed, &reused),
+            Err(Refusal::OtherUser {
+                was: "kefu".into(),
+                now: "report".into()
+            })
+        );
+    }
+
+    #[test]
+    fn victims_come_oldest_first() {
+        let sessions = vec![
+            session(1, "Sleep", 1, Some(("RUNNING", 400))),
+            session(2, "Sleep", 1, Some(("RUNNING", 900))),
+            session(3, "Query", 1, Some(("RUNNING", 900))),
+            session(4, "Sleep", 1, Some(("RUNNING", 301))),
+        ];
+        let ids: Vec<u64> = criteria(None)
+            .victims(&pools(), 99, &sessions)
+            .iter()
+            .map(|(s, _)| s.id)
+            .collect();
+        assert_eq!(ids, [2, 1, 4]);
+        assert_eq!(
+            Refusal::TooYoung {
+                state: SessionState::IdleInTransaction,
+                age: 3,
+                limit: 300
+            }
+            .to_string(),
+            "it is idle_in_transaction for only 3s (limit 300s)"
+        );
+    }
+}

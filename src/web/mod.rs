@@ -1,0 +1,15 @@
+//! The exporter's HTTP side: the server and its routes (`/metrics`, `/probe`, `/-/healthy`,
+//! `/-/ready`, `/`), the runtime that collects from the targets for them (one in-flight
+//! collection per target, readiness, problems logged once), the status page, and
+//! `--web.config.file`.
+
+pub mod config;
+mod exporter;
+mod http;
+mod status_page;
+
+pub use config::WebConfig;
+pub use exporter::{Exporter, TargetState, PAGE_MAX_AGE, PAGE_SOURCES};
+pub use http::{
+    bind, probe_target, scrape_deadline, serve, DEFAULT_SCRAPE_TIMEOUT, TIMEOUT_OFFSET,
+};
