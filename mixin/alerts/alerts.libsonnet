@@ -1,0 +1,394 @@
+// Alerts. Every alert carries `severity` (warning|critical) and the annotations `summary`,
+// `description` and `runbook_url` (runbookURLBase + <alertname> + '.md'; one runbook per
+// alert in docs/runbooks/). Thresholds and `for:` durations come from _config
+// (config.libsonnet), in the expressions and in the texts alike.
+//
+// The texts are Prometheus templates; this file formats them with jsonnet's `%`, so a
+// literal percent sign is written `%%` ("80%%", printf "%%.0f", %%q).
+// u.fold() joins the lines of a ||| text with single spaces (what the YAML `>-` of the
+// hand-written rules file did); u.expr() keeps an expression's layout.
+//
+// The hidden `comment::` of an alert is written above it in the generated
+// alerting-rules/mysql_pool_exporter.rules.yml; it is not part of the rule.
+local u = import '../lib/utils.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+
+    // Pieces shared by the texts: label names, the label filters of the queries the
+    // templates run, and the recording rules the alerts read.
+    local v = {
+      job: c.jobLabel,
+      instance: c.instanceLabel,
+      pool: c.poolLabel,
+      server: '%(jobLabel)s, %(instanceLabel)s' % c,
+      // printf "metric{job=%q,instance=%q}" $labels.job $labels.instance
+      serverQ: '%(jobLabel)s=%%q,%(instanceLabel)s=%%q' % c,
+      serverArgs: '$labels.%(jobLabel)s $labels.%(instanceLabel)s' % c,
+      poolQ: '%(jobLabel)s=%%q,%(instanceLabel)s=%%q,%(poolLabel)s=%%q' % c,
+      poolArgs: '$labels.%(jobLabel)s $labels.%(instanceLabel)s $labels.%(poolLabel)s' % c,
+      idleSeconds: u.num(c.idleInTransactionSeconds),
+      idleRecord: 'mysql:sessions:older_than_%ds' % c.idleInTransactionSeconds,
+      idlePoolRecord: 'mysql_pool:sessions:older_than_%ds' % c.idleInTransactionSeconds,
+      longSeconds: u.num(c.longQuerySeconds),
+      longRecord: 'mysql:sessions:older_than_%ds' % c.longQuerySeconds,
+      longPoolRecord: 'mysql_pool:sessions:older_than_%ds' % c.longQuerySeconds,
+    },
+
+    // Every alert links its runbook: runbookURLBase + <alertname> + '.md'.
+    local withRunbook(rule) = rule {
+      annotations+: { runbook_url: c.runbookURLBase + rule.alert + '.md' },
+    },
+
+    // What the two pool alerts say about the pool: sessions, capacity, sessions by state.
+    local poolSessions = |||
+      {{ with printf "sum(mysql_pool_sessions{%(poolQ)s})" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+    ||| % v,
+    local poolCapacity = |||
+      {{ with printf "mysql_pool_capacity{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+    ||| % v,
+    local poolByState = |||
+      Sessions by state:{{ range printf "mysql_pool_sessions{%(poolQ)s}" %(poolArgs)s | query | sortByLabel "state" }}
+      {{ .Labels.state }}={{ .Value }}{{ end }}. Many idle_in_transaction sessions
+      mean a leak, many active or lock_wait sessions mean load or slow queries.
+    ||| % v,
+
+    groups+: [
+      {
+        name: 'mysql_pool_exporter.alerts',
+        rules: std.map(withRunbook, [
+          // ---------------------------------------------------------------- server
+          {
+            comment:: |||
+              ================================================================ alerts
+              ---------------------------------------------------------------- server
+            |||,
+            alert: 'MySQLDown',
+            expr: 'mysql_up == 0',
+            'for': c.mysqlDownFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'MySQL {{ $labels.%(instance)s }} is down' % v,
+              description: u.fold(|||
+                The exporter has not been able to query MySQL {{ $labels.%(instance)s }}
+                (job {{ $labels.%(job)s }}) for more than %(for)s (mysql_up = 0). The exporter keeps
+                one persistent connection, so this means the server is stopped, unreachable or
+                refusing the exporter's account, not merely full. Every other alert of this
+                instance is inhibited while this one fires.
+              ||| % v { 'for': u.humanDuration(c.mysqlDownFor) }),
+            },
+          },
+
+          {
+            alert: 'MySQLConnectionsNearLimit',
+            expr: 'mysql:connections:saturation_ratio > %s' % u.num(c.connectionsWarning),
+            'for': c.connectionsNearLimitFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'MySQL {{ $labels.%(instance)s }} uses {{ $value | humanizePercentage }} of max_connections' % v,
+              description: u.fold(|||
+                {{ with printf "mysql_global_status_threads_connected{%(serverQ)s}" %(serverArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                of {{ with printf "mysql_global_variables_max_connections{%(serverQ)s}" %(serverArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                allowed connections ({{ $value | humanizePercentage }}) are open on
+                {{ $labels.%(instance)s }}, above %(pct)s%% for %(for)s. At 100%% the server refuses new
+                connections with "Too many connections".
+              ||| % v { pct: u.pct(c.connectionsWarning), 'for': u.humanDuration(c.connectionsNearLimitFor) }),
+            },
+          },
+
+          local exhausted = v {
+            critical: u.num(c.connectionsCritical),
+            window: c.connectionsRefusedWindow,
+            windowText: u.humanDuration(c.connectionsRefusedWindow),
+          };
+          {
+            comment:: |||
+              Either (almost) every connection slot is taken, or the server has refused a
+              connection for max_connections in the last %(windowText)s. The value is the saturation
+              ratio or the number of refusals, so the description queries both.
+            ||| % exhausted,
+            alert: 'MySQLConnectionsExhausted',
+            expr: u.expr(|||
+              mysql:connections:saturation_ratio >= %(critical)s
+              or on (%(server)s)
+              sum by (%(server)s) (
+                increase(mysql_global_status_connection_errors_total{error="max_connections"}[%(window)s])
+              ) > 0
+            ||| % exhausted),
+            'for': c.connectionsExhaustedFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'MySQL {{ $labels.%(instance)s }} is out of connections' % v,
+              description: u.fold(|||
+                MySQL {{ $labels.%(instance)s }} is at max_connections:
+                {{ with printf "mysql:connections:saturation_ratio{%(serverQ)s}" %(serverArgs)s | query }}{{ . | first | value | humanizePercentage }}{{ else }}an unknown share{{ end }}
+                of the allowed connections are open and
+                {{ with printf "sum(increase(mysql_global_status_connection_errors_total{error=\"max_connections\",%(serverQ)s}[%(window)s]))" %(serverArgs)s | query }}{{ . | first | value | printf "%%.0f" }}{{ else }}0{{ end }}
+                connection(s) were refused with "Too many connections" in the last %(windowText)s.
+                Applications cannot open new connections.
+              ||| % exhausted),
+            },
+          },
+
+          {
+            alert: 'MySQLUserConnectionsNearLimit',
+            expr: u.expr(|||
+              mysql_info_schema_processlist_processes_by_user{mysql_user!="other"}
+              / on (%(server)s) group_left ()
+              (mysql_global_variables_max_user_connections > 0)
+              > %(threshold)s
+            ||| % v { threshold: u.num(c.userConnectionsWarning) }),
+            'for': c.userConnectionsNearLimitFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'User {{ $labels.mysql_user }} uses {{ $value | humanizePercentage }} of max_user_connections on {{ $labels.%(instance)s }}' % v,
+              description: u.fold(|||
+                MySQL user {{ $labels.mysql_user }} has
+                {{ with printf "mysql_info_schema_processlist_processes_by_user{%(serverQ)s,mysql_user=%%q}" %(serverArgs)s $labels.mysql_user | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                sessions on {{ $labels.%(instance)s }}, {{ $value | humanizePercentage }} of
+                max_user_connections
+                ({{ with printf "mysql_global_variables_max_user_connections{%(serverQ)s}" %(serverArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}),
+                above %(pct)s%% for %(for)s. At the limit the server refuses this user's new
+                connections (error 1203) while other users still get in.
+              ||| % v { pct: u.pct(c.userConnectionsWarning), 'for': u.humanDuration(c.userConnectionsNearLimitFor) }),
+            },
+          },
+
+          local aborted = v {
+            window: c.abortedConnectsWindow,
+            windowText: u.humanDuration(c.abortedConnectsWindow),
+            ratio: u.num(c.abortedConnectsRatio),
+            rate: u.num(c.abortedConnectsPerSecond),
+            pct: u.pct(c.abortedConnectsRatio),
+            'for': u.humanDuration(c.abortedConnectionsFor),
+          };
+          {
+            alert: 'MySQLAbortedConnectionsHigh',
+            expr: u.expr(|||
+              (
+                rate(mysql_global_status_aborted_connects[%(window)s])
+                / on (%(server)s)
+                rate(mysql_global_status_connections[%(window)s])
+              ) > %(ratio)s
+              and on (%(server)s)
+              rate(mysql_global_status_aborted_connects[%(window)s]) > %(rate)s
+            ||| % aborted),
+            'for': c.abortedConnectionsFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $value | humanizePercentage }} of connection attempts to MySQL {{ $labels.%(instance)s }} fail' % v,
+              description: u.fold(|||
+                {{ $value | humanizePercentage }} of the connection attempts to
+                {{ $labels.%(instance)s }} in the last %(windowText)s were aborted
+                ({{ with printf "rate(mysql_global_status_aborted_connects{%(serverQ)s}[%(window)s])" %(serverArgs)s | query }}{{ . | first | value | printf "%%.2f" }}{{ else }}?{{ end }}
+                per second), above %(pct)s%% for %(for)s. Usual causes: wrong password or missing
+                grants, connect_timeout, max_connections, clients dropping during the handshake.
+                mysql_global_status_connection_errors_total by error tells which.
+              ||| % aborted),
+            },
+          },
+
+          local threads = v {
+            threshold: u.num(c.threadsRunningHigh),
+            'for': u.humanDuration(c.threadsRunningHighFor),
+          };
+          {
+            comment:: |||
+              %(threshold)s concurrently executing statements is past what most servers (8-32 cores) run
+              efficiently; tune to about twice the core count of your database host.
+            ||| % threads,
+            alert: 'MySQLThreadsRunningHigh',
+            expr: 'mysql:threads_running:avg5m > %(threshold)s' % threads,
+            'for': c.threadsRunningHighFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $value | printf "%%.0f" }} statements running at once on MySQL {{ $labels.%(instance)s }}' % v,
+              description: u.fold(|||
+                MySQL {{ $labels.%(instance)s }} has been executing on average
+                {{ $value | printf "%%.1f" }} statements at once over 5 minutes, above %(threshold)s, for
+                %(for)s. The server is saturated: statements slow down and hold pool
+                connections longer, so pools fill up from load, not from a leak.
+              ||| % threads),
+            },
+          },
+
+          // ----------------------------------------------------------------- pools
+          {
+            comment:: '----------------------------------------------------------------- pools',
+            alert: 'MySQLPoolNearExhaustion',
+            expr: 'mysql_pool_utilization_ratio > %s' % u.num(c.poolNearExhaustionThreshold),
+            'for': c.poolNearExhaustionFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} is {{ $value | humanizePercentage }} full' % v,
+              description: u.fold(|||
+                Application pool {{ $labels.%(pool)s }} has
+                %(poolSessions)s
+                of its
+                %(poolCapacity)s
+                connections open on {{ $labels.%(instance)s }} ({{ $value | humanizePercentage }}),
+                above %(pct)s%% for %(for)s. %(poolByState)s
+              ||| % v {
+                pct: u.pct(c.poolNearExhaustionThreshold),
+                'for': u.humanDuration(c.poolNearExhaustionFor),
+                poolSessions: poolSessions,
+                poolCapacity: poolCapacity,
+                poolByState: poolByState,
+              }),
+            },
+          },
+
+          {
+            alert: 'MySQLPoolExhausted',
+            expr: 'mysql_pool_utilization_ratio >= %s' % u.num(c.poolExhaustedThreshold),
+            'for': c.poolExhaustedFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} is exhausted ({{ $value | humanizePercentage }})' % v,
+              description: u.fold(|||
+                Application pool {{ $labels.%(pool)s }} has
+                %(poolSessions)s
+                of its
+                %(poolCapacity)s
+                connections open on {{ $labels.%(instance)s }} ({{ $value | humanizePercentage }})
+                for %(for)s: requests wait for a connection and fail after pool_timeout
+                ("QueuePool limit ... reached"). %(poolByState)s
+              ||| % v {
+                'for': u.humanDuration(c.poolExhaustedFor),
+                poolSessions: poolSessions,
+                poolCapacity: poolCapacity,
+                poolByState: poolByState,
+              }),
+            },
+          },
+
+          {
+            alert: 'MySQLPoolOvercommitted',
+            expr: 'mysql_pool_overcommit_ratio > %s' % u.num(c.poolOvercommitThreshold),
+            'for': c.poolOvercommittedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Pools on MySQL {{ $labels.%(instance)s }} may open {{ $value | humanizePercentage }} of max_connections' % v,
+              description: u.fold(|||
+                The pools configured for {{ $labels.%(instance)s }} may open
+                {{ with printf "sum(mysql_pool_capacity{%(serverQ)s})" %(serverArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                connections, {{ $value | humanizePercentage }} of max_connections
+                ({{ with printf "mysql_global_variables_max_connections{%(serverQ)s}" %(serverArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}).
+                Under full load, or with one leaking application, the server refuses
+                connections before the pools are full.
+              ||| % v),
+            },
+          },
+
+          // -------------------------------------------------------------- sessions
+          {
+            comment:: |||
+              -------------------------------------------------------------- sessions
+              Two kinds of series, told apart by the `%(pool)s` label:
+              - per pool (%(job)s, %(instance)s, %(pool)s; value = age of the oldest idle transaction in
+                seconds): the leak signature of the incident, a background thread that never
+                called db.session.remove();
+              - per server (%(job)s, %(instance)s; value = number of sessions): sessions that belong to
+                no configured pool (a console, a cron script). Instance-wide count minus what the
+                pools account for; if the server has no pool series at all, the whole count.
+            ||| % v,
+            alert: 'MySQLIdleInTransaction',
+            expr: u.expr(|||
+              mysql_pool_oldest_idle_transaction_seconds > %(idleSeconds)s
+              or
+              (
+                %(idleRecord)s{state="idle_in_transaction"}
+                - on (%(server)s)
+                sum by (%(server)s) (%(idlePoolRecord)s{state="idle_in_transaction"})
+              ) > 0
+              or
+              (
+                sum by (%(server)s) (%(idleRecord)s{state="idle_in_transaction"}) > 0
+                unless on (%(server)s)
+                %(idlePoolRecord)s{state="idle_in_transaction"}
+              )
+            ||| % v),
+            'for': c.idleInTransactionFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: u.fold(|||
+                {{ if $labels.%(pool)s }}Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} has a transaction idle for {{ $value | humanizeDuration }}{{ else }}{{ $value | printf "%%.0f" }} session(s) outside the pools idle in transaction on {{ $labels.%(instance)s }}{{ end }}
+              ||| % v),
+              description: u.fold(|||
+                {{ if $labels.%(pool)s }}{{ with printf "%(idlePoolRecord)s{%(poolQ)s,state=\"idle_in_transaction\"}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}Some{{ end }}
+                session(s) of pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} sit idle (Sleep)
+                inside an open transaction for more than %(idleSeconds)s s; the oldest for
+                {{ $value | humanizeDuration }}. The application checked these connections out
+                and never committed, rolled back or returned them (a missing
+                db.session.remove()); they hold row locks and block purge. Dry run:
+                mysql_pool_exporter kill-idle --pool {{ $labels.%(pool)s }} --idle-in-transaction-older-than 5m{{ else }}{{ $value | printf "%%.0f" }}
+                session(s) on {{ $labels.%(instance)s }} that belong to no configured pool sit idle
+                (Sleep) inside an open transaction for more than %(idleSeconds)s s; they hold row locks and
+                block purge. Users with a transaction open for more than %(idleSeconds)s s:{{ range printf "mysql_oldest_transaction_seconds{%(serverQ)s} > %(idleSeconds)s" %(serverArgs)s | query | sortByLabel "mysql_user" }}
+                {{ .Labels.mysql_user }} ({{ .Value | humanizeDuration }}){{ else }} unknown{{ end }}.{{ end }}
+              ||| % v),
+            },
+          },
+
+          local long = v { 'for': u.humanDuration(c.longRunningQueryFor) };
+          {
+            comment:: |||
+              Statements running (state active) or waiting for a row lock (state lock_wait) for
+              more than %(longSeconds)s s, one alert per state.
+            ||| % v,
+            alert: 'MySQLLongRunningQuery',
+            expr: '%(longRecord)s{state=~"active|lock_wait"} > 0' % v,
+            'for': c.longRunningQueryFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $value | printf "%%.0f" }} {{ if eq $labels.state "lock_wait" }}lock wait(s){{ else }}statement(s){{ end }} older than %(longSeconds)ss on MySQL {{ $labels.%(instance)s }}' % v,
+              description: u.fold(|||
+                {{ $value | printf "%%.0f" }} session(s) on {{ $labels.%(instance)s }} have been
+                {{ if eq $labels.state "lock_wait" }}waiting for a row lock{{ else }}running one statement{{ end }}
+                for more than %(longSeconds)s s, for %(for)s. They hold their pool connections meanwhile.
+                By pool:{{ range printf "%(longPoolRecord)s{%(serverQ)s,state=%%q} > 0" %(serverArgs)s $labels.state | query | sortByLabel "%(pool)s" }}
+                {{ .Labels.%(pool)s }}={{ .Value }}{{ else }} none (sessions outside the configured pools){{ end }}.
+              ||| % long),
+            },
+          },
+
+          // -------------------------------------------------------------- exporter
+          local scrape = v { selector: c.mysqlSelector, 'for': u.humanDuration(c.exporterScrapeFailingFor) };
+          {
+            comment:: |||
+              -------------------------------------------------------------- exporter
+              A collector failing this scrape emits none of its series, so the alerts built on
+              them go quiet: say so. Collector failures caused by MySQLDown are left out.
+            |||,
+            alert: 'MySQLExporterScrapeFailing',
+            expr: u.expr(|||
+              (
+                mysql_exporter_collector_success == 0
+                unless on (%(server)s)
+                mysql_up == 0
+              )
+              or
+              up{%(selector)s} == 0
+            ||| % scrape),
+            'for': c.exporterScrapeFailingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: u.fold(|||
+                {{ if $labels.collector }}Collector {{ $labels.collector }} of the exporter for {{ $labels.%(instance)s }} is failing{{ else }}Prometheus cannot scrape the exporter for {{ $labels.%(instance)s }}{{ end }}
+              ||| % v),
+              description: u.fold(|||
+                {{ if $labels.collector }}The {{ $labels.collector }} collector for
+                {{ $labels.%(instance)s }} (job {{ $labels.%(job)s }}) has failed on every scrape for
+                %(for)s, so its series are missing and the alerts built on them cannot fire.
+                The exporter log names the failing query (privileges, timeouts).{{ else }}Prometheus
+                has not scraped {{ $labels.%(instance)s }} (job {{ $labels.%(job)s }}) for %(for)s
+                (up = 0): no MySQL alert of this target can fire.{{ end }}
+              ||| % scrape),
+            },
+          },
+        ]),
+      },
+    ],
+  },
+}

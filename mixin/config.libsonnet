@@ -1,0 +1,72 @@
+// Everything a user of the mixin may want to change. Override it in your own jsonnet:
+//
+//   (import 'mysql_pool_exporter/mixin.libsonnet') + { _config+:: { poolNearExhaustionThreshold: 0.7 } }
+//
+// Every threshold and `for:` duration of the alerts lives here, and the expressions, the
+// alert texts ("above 80% for 5 minutes"), the recording-rule names and the dashboard
+// thresholds are all built from these values, so an override changes them together.
+// mixin/thresholds.jsonnet exports the ones the exporter's `check` command must agree with.
+{
+  _config+:: {
+    // ------------------------------------------------------------ selectors and labels
+    // Selects the exporter's own `up` series (alert MySQLExporterScrapeFailing): adapt it
+    // if your scrape job for the exporter has another name. The other alerts use the
+    // exporter's metric names only.
+    mysqlSelector: 'job=~".*mysql.*"',
+    // The labels Prometheus attaches to every series of a target, and the exporter's
+    // pool label. With `/probe?target=NAME` the scrape config sets `instance` to the target
+    // name. Alerts join and group on (jobLabel, instanceLabel); the dashboards filter on them.
+    jobLabel: 'job',
+    instanceLabel: 'instance',
+    poolLabel: 'pool',
+
+    // ------------------------------------------------------------ server connections
+    // mysql:connections:saturation_ratio (threads_connected / max_connections)
+    connectionsWarning: 0.8,  // MySQLConnectionsNearLimit: above this
+    connectionsNearLimitFor: '5m',
+    connectionsCritical: 0.98,  // MySQLConnectionsExhausted: at or above this ...
+    connectionsRefusedWindow: '5m',  // ... or any connection refused for max_connections in this window
+    connectionsExhaustedFor: '1m',
+    userConnectionsWarning: 0.8,  // MySQLUserConnectionsNearLimit: one user's share of max_user_connections
+    userConnectionsNearLimitFor: '5m',
+    abortedConnectsRatio: 0.1,  // MySQLAbortedConnectionsHigh: share of connection attempts aborted
+    abortedConnectsPerSecond: 0.1,  // ... and at least this many per second
+    abortedConnectsWindow: '5m',
+    abortedConnectionsFor: '10m',
+    threadsRunningHigh: 40,  // MySQLThreadsRunningHigh: 5-minute mean of threads_running; about twice the cores
+    threadsRunningHighFor: '5m',
+    mysqlDownFor: '1m',  // MySQLDown: mysql_up == 0
+
+    // ------------------------------------------------------------ application pools
+    poolNearExhaustionThreshold: 0.8,  // MySQLPoolNearExhaustion: mysql_pool_utilization_ratio above this
+    poolNearExhaustionFor: '5m',
+    poolExhaustedThreshold: 1,  // MySQLPoolExhausted: at or above this
+    poolExhaustedFor: '1m',
+    poolOvercommitThreshold: 1,  // MySQLPoolOvercommitted: sum of pool capacities / max_connections above this
+    poolOvercommittedFor: '15m',
+
+    // ------------------------------------------------------------ sessions
+    // Upper bounds (`le`) of mysql_session_age_seconds and mysql_pool_session_age_seconds
+    // (docs/metrics.md; +Inf besides). The recording rules mysql{,_pool}:sessions:older_than_<N>s
+    // compute `_count - _bucket{le="N"}`, which is exact only at a bucket boundary, so both
+    // session-age thresholds below must be one of these.
+    sessionAgeBuckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    idleInTransactionSeconds: 30,  // MySQLIdleInTransaction: idle inside an open transaction for longer
+    idleInTransactionFor: '1m',
+    longQuerySeconds: 60,  // MySQLLongRunningQuery: statement running, or waiting for a row lock, for longer
+    longRunningQueryFor: '2m',
+
+    // ------------------------------------------------------------ exporter
+    exporterScrapeFailingFor: '5m',  // MySQLExporterScrapeFailing
+
+    // ------------------------------------------------------------ links and dashboards
+    // runbook_url = runbookURLBase + <alertname> + '.md'
+    runbookURLBase: 'https://github.com/mysql-pool-exporter/mysql_pool_exporter/blob/main/docs/runbooks/',
+    // Name of the single group scripts/generate_mixin.sh writes (see lib/rules_file.libsonnet).
+    ruleGroupName: 'mysql_pool_exporter',
+    dashboardTags: ['mysql', 'mysql_pool_exporter'],
+    dashboardRefresh: '30s',
+    dashboardPeriod: 'now-1h',
+    dashboardTimezone: '',
+  },
+}

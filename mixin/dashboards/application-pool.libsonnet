@@ -1,0 +1,241 @@
+// Drill-down into one application pool: near exhaustion? leak, slow work or load?
+local g = import '../lib/grafana.libsonnet';
+local u = import '../lib/utils.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local common = (import 'common.libsonnet')(c),
+    local v = common.v,
+
+    'mysql-application-pool.json': common.dashboard(
+      'mysql-pool-drilldown',
+      'MySQL application pool',
+      'Drill-down into one application connection pool: is it near exhaustion, and is it a leak (idle in transaction), slow work or plain load? From mysql_pool_exporter.',
+      [
+        g.row('Pool capacity', 0),
+
+        g.stat(
+          'Pool utilisation',
+          u.fold(|||
+            Sessions / capacity of each selected pool, now. Orange from %(poolWarnPct)s %%
+            (MySQLPoolNearExhaustion), red at %(poolCritPct)s %% (MySQLPoolExhausted): requests wait for a
+            connection and fail with 'QueuePool limit of size N overflow M reached'. When red:
+            look below whether the sessions are idle_in_transaction (a leak: fix session cleanup,
+            e.g. db.session.remove() in background threads; free them with mysql_pool_exporter
+            kill-idle after a dry run) or active/lock_wait (slow queries or load: fix the query,
+            or add capacity within max_connections).
+          ||| % v),
+          g.pos(0, 1, 5, 8),
+          [g.target('max by (%(pool)s) (mysql_pool_utilization_ratio{%(pooled)s})' % v, '{{%(pool)s}}' % v)],
+          'percentunit',
+          common.poolSteps,
+          decimals=0,
+        ),
+
+        g.timeseries(
+          'Pool sessions vs capacity',
+          u.fold(|||
+            Sessions the pool holds on the server against its configured capacity ((pool_size +
+            max_overflow) × processes, dashed red). When the sessions line reaches capacity the
+            application's pool is exhausted: see the states panel to learn why.
+          |||),
+          g.pos(5, 1, 12, 8),
+          [
+            g.target('sum by (%(instance)s, %(pool)s) (mysql_pool_sessions{%(pooled)s})' % v, '{{%(pool)s}} sessions' % v, 'A'),
+            g.target('max by (%(instance)s, %(pool)s) (mysql_pool_capacity{%(pooled)s})' % v, '{{%(pool)s}} capacity' % v, 'B'),
+          ],
+          'short',
+          overrides=[g.limitLine('.* capacity$', 'red')],
+        ),
+
+        g.timeseries(
+          'Pool utilisation over time',
+          u.fold(|||
+            Sessions / capacity per pool with the %(poolWarnPct)s %% and %(poolCritPct)s %% alert thresholds dashed.
+            Flat at the top: a leak or a permanently undersized pool; follows traffic: load;
+            spiky: slow queries or lock pile-ups.
+          ||| % v),
+          g.pos(17, 1, 7, 8),
+          [g.target('max by (%(instance)s, %(pool)s) (mysql_pool_utilization_ratio{%(pooled)s})' % v,
+                    '{{%(instance)s}} {{%(pool)s}}' % v)],
+          'percentunit',
+          common.poolSteps,
+          thresholdsStyle='dashed',
+          max=1,
+        ),
+
+        g.timeseries(
+          'Pool sessions by state',
+          u.fold(|||
+            What the pool's sessions are doing: active (running a statement), lock_wait (waiting
+            for a row lock), idle (in the pool, free), idle_in_transaction (checked out,
+            transaction open, nothing running: red, the leak). A red band that only grows is the
+            incident pattern: a code path (often a background thread) never releases its
+            session. Mostly active/lock_wait at capacity: slow queries or lock contention.
+          |||),
+          g.pos(0, 9, 12, 8),
+          [g.target('sum by (%(pool)s, state) (mysql_pool_sessions{%(pooled)s})' % v, '{{%(pool)s}} {{state}}' % v)],
+          'short',
+          stacking='normal',
+          overrides=g.stateColors,
+        ),
+
+        g.timeseries(
+          'Fullest client process',
+          u.fold(|||
+            Sessions held by the pool's fullest client process (from
+            performance_schema.session_connect_attrs; no data when performance_schema is off).
+            One process far above the others, near pool_size + max_overflow, is the leaking
+            worker: restart it to get its connections back now, then fix the leak.
+          |||),
+          g.pos(12, 9, 6, 8),
+          // The refId tells scripts/dashboard_queries.py that this may be empty.
+          [g.target('max by (%(instance)s, %(pool)s) (mysql_pool_process_sessions_max{%(pooled)s})' % v,
+                    '{{%(pool)s}} fullest process' % v,
+                    'OPTIONAL_PERFORMANCE_SCHEMA')],
+          'short',
+        ),
+
+        g.stat(
+          'Pool overcommit',
+          u.fold(|||
+            Sum of all pools' capacity / max_connections on the instance. Above %(overcommitPct)s %% (red,
+            MySQLPoolOvercommitted) the pools may together open more connections than the server
+            accepts: lower pool sizes or process counts, or raise max_connections.
+          ||| % v),
+          g.pos(18, 9, 6, 8),
+          [g.target('max by (%(instance)s) (mysql_pool_overcommit_ratio{%(server)s})' % v, '{{%(instance)s}}' % v)],
+          'percentunit',
+          common.overcommitSteps,
+          decimals=0,
+        ),
+
+        g.row('Leaks: idle in transaction', 17),
+
+        g.timeseries(
+          'Idle-in-transaction sessions',
+          u.fold(|||
+            Sessions of the pool that sleep with an open transaction. A few for a moment are
+            normal; a count that keeps growing is a leak (red from 1 when it lasts: see the age
+            panel). Fix: make every code path release its session (commit/rollback and
+            db.session.remove(), teardown_appcontext); relief: mysql_pool_exporter kill-idle
+            --pool <pool> --idle-in-transaction-older-than 5m, dry run first.
+          |||),
+          g.pos(0, 18, 8, 8),
+          [g.target(u.expr(|||
+            sum by (%(instance)s, %(pool)s) (mysql_pool_sessions{%(pooled)s, state="idle_in_transaction"})
+            or sum by (%(instance)s, %(pool)s) (0 * mysql_pool_capacity{%(pooled)s})
+          ||| % v), '{{%(pool)s}}' % v)],
+          'short',
+          common.anySessionSteps,
+          thresholdsStyle='line',
+        ),
+
+        g.timeseries(
+          'Oldest idle-in-transaction session',
+          u.fold(|||
+            Age of the pool's oldest session sleeping with an open transaction (0 if none). Red
+            above %(idleSeconds)s s, the MySQLIdleInTransaction threshold. When red: the session holds a
+            connection and its row locks; find it with mysql_pool_exporter check (it lists
+            session ids, hosts and ages), fix the code path that leaked it, and free it with
+            kill-idle after a dry run.
+          ||| % v),
+          g.pos(8, 18, 8, 8),
+          [g.target('max by (%(instance)s, %(pool)s) (mysql_pool_oldest_idle_transaction_seconds{%(pooled)s})' % v,
+                    '{{%(instance)s}} {{%(pool)s}}' % v)],
+          's',
+          common.idleAgeSteps,
+          thresholdsStyle='dashed',
+        ),
+
+        g.timeseries(
+          'Pool sessions past the alert thresholds',
+          u.fold(|||
+            Sessions of the pool idle in transaction for more than %(idleSeconds)s s (MySQLIdleInTransaction)
+            and running or waiting on a lock for more than %(longSeconds)s s (MySQLLongRunningQuery). Red as
+            soon as one exists: leaked sessions (fix the release path) or slow statements (find
+            them in the processlist, fix the query or the lock contention).
+          ||| % v),
+          g.pos(16, 18, 8, 8),
+          [
+            g.target(u.expr(|||
+              sum by (%(instance)s, %(pool)s) (mysql_pool_session_age_seconds_count{%(pooled)s, state="idle_in_transaction"})
+              - sum by (%(instance)s, %(pool)s) (mysql_pool_session_age_seconds_bucket{%(pooled)s, state="idle_in_transaction", le="%(idleSeconds)s"})
+              or sum by (%(instance)s, %(pool)s) (0 * mysql_pool_capacity{%(pooled)s})
+            ||| % v), '{{%(pool)s}} idle in transaction > %(idleSeconds)s s' % v, 'A'),
+            g.target(u.expr(|||
+              sum by (%(instance)s, %(pool)s) (mysql_pool_session_age_seconds_count{%(pooled)s, state=~"active|lock_wait"})
+              - sum by (%(instance)s, %(pool)s) (mysql_pool_session_age_seconds_bucket{%(pooled)s, state=~"active|lock_wait", le="%(longSeconds)s"})
+              or sum by (%(instance)s, %(pool)s) (0 * mysql_pool_capacity{%(pooled)s})
+            ||| % v), '{{%(pool)s}} running > %(longSeconds)s s' % v, 'B'),
+          ],
+          'short',
+          common.anySessionSteps,
+          thresholdsStyle='line',
+        ),
+
+        g.heatmap(
+          'Pool session age distribution',
+          u.fold(|||
+            How long the pool's current sessions have been in their state (query age for active,
+            idle time for idle, transaction age for idle_in_transaction), from
+            mysql_pool_session_age_seconds (a snapshot, so no rate()). A band that climbs the axis
+            over time is a set of sessions never returned: compare with 'Oldest idle-in-transaction
+            session'.
+          |||),
+          g.pos(0, 26, 12, 8),
+          'sum by (le) (mysql_pool_session_age_seconds_bucket{%(pooled)s})' % v,
+        ),
+
+        g.timeseries(
+          'Oldest open transaction by MySQL user',
+          u.fold(|||
+            Age of each MySQL user's oldest open InnoDB transaction (all pools of that account).
+            Red above %(idleSeconds)s s (MySQLIdleInTransaction threshold). Long transactions hold row locks
+            and block purge; if the user belongs to this pool, the panel to the left shows whether
+            it is idle (leak) or running (slow statement).
+          ||| % v),
+          g.pos(12, 26, 12, 8),
+          [g.target('max by (%(instance)s, mysql_user) (mysql_oldest_transaction_seconds{%(server)s})' % v,
+                    '{{%(instance)s}} {{mysql_user}}' % v)],
+          's',
+          common.idleAgeSteps,
+          thresholdsStyle='dashed',
+        ),
+
+        g.row('Who holds the connections', 34),
+
+        g.timeseries(
+          'Sessions by MySQL user and state',
+          u.fold(|||
+            Server-wide sessions per MySQL account and state (top users; the rest summed as
+            'other'). Use it to tell whether the pool's account is the one filling the server, and
+            which state dominates (idle_in_transaction: leak; active/lock_wait: slow work).
+          |||),
+          g.pos(0, 35, 12, 8),
+          [g.target('sum by (mysql_user, state) (mysql_sessions{%(server)s})' % v, '{{mysql_user}} {{state}}')],
+          'short',
+          stacking='normal',
+        ),
+
+        g.timeseries(
+          'Connections by client host',
+          u.fold(|||
+            Processlist connections per client host (port stripped; top hosts, the rest as
+            'other'). One host far above the others is the application server or worker to
+            inspect (restart its leaking process for immediate relief).
+          |||),
+          g.pos(12, 35, 12, 8),
+          [g.target('sum by (client_host) (mysql_info_schema_processlist_processes_by_host{%(server)s})' % v, '{{client_host}}')],
+          'short',
+          stacking='normal',
+        ),
+
+        g.row('Alerts', 43),
+
+        common.firingAlerts(44),
+      ],
+    ),
+  },
+}
