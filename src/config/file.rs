@@ -183,7 +183,7 @@ fn default_idle_in_transaction() -> HumanDuration {
     HumanDuration::from_secs(30)
 }
 fn default_long_query() -> HumanDuration {
-    HumanDuration::from_secs(10)
+    HumanDuration::from_secs(60)
 }
 
 impl Default for Thresholds {
