@@ -2,6 +2,8 @@
 # Renders the monitoring mixin (mixin/) into the files the repository ships:
 #   alerting-rules/mysql_pool_exporter.rules.yml   recording rules + alerts, one group
 #   dashboards/*.json                              one file per grafanaDashboards entry
+#   deploy/kubernetes/prometheusrule.yaml          the same rules as a PrometheusRule
+#                                                  (scripts/render_kubernetes.py)
 # These files are generated: change mixin/ (thresholds, durations, selectors:
 # mixin/config.libsonnet) and run this script, never edit them by hand.
 #
@@ -55,6 +57,11 @@ if ((check)); then
     echo "generate_mixin --check: $f is not rendered by mixin/ (a dashboard removed or renamed there)"
     bad=1
   done
+  # (The committed rules file was compared above; the PrometheusRule must carry it.)
+  if ! python3 scripts/render_kubernetes.py --check; then
+    echo "generate_mixin --check: deploy/kubernetes/prometheusrule.yaml is not the mixin's rules"
+    bad=1
+  fi
   if ((bad)); then
     echo
     echo "The generated files and mixin/ disagree. Change mixin/, not the generated files, then run:"
@@ -78,3 +85,4 @@ for f in "${stale[@]}"; do
   rm -f "$f"
   echo "removed   $f (not rendered by mixin/)"
 done
+python3 scripts/render_kubernetes.py

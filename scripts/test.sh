@@ -9,7 +9,9 @@ cd "$ROOT"
 
 need_packages mariadbd:mariadb-server mariadb:mariadb-client prometheus:prometheus \
     promtool:prometheus amtool:prometheus-alertmanager python3:python3 chromium:chromium \
-    docker-compose:docker-compose
+    docker-compose:docker-compose jsonnet:jsonnet
+# PyYAML for Debian's python3 (the mixin's YAML read-back): no command to look for.
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || apt_install python3-yaml
 command -v cargo >/dev/null || die "cargo is missing: install the Rust toolchain (rustup)"
 
 say "cargo fmt --check"
@@ -26,12 +28,18 @@ say "integration tests against Oracle MySQL 9.7: ${server_tests[*]}"
 mysql_args=()
 for t in "${server_tests[@]}"; do mysql_args+=(--test "$t"); done
 MPE_TEST_SERVER=mysql cargo test "${mysql_args[@]}"
+say "mixin: alerting-rules/ and dashboards/ are what mixin/ generates; overriding _config works"
+bash scripts/generate_mixin.sh --check
+bash scripts/test_mixin.sh
 say "alerting rules: promtool check/test, amtool routing, live Alertmanager inhibition"
 bash scripts/test-alerting.sh
 say "dashboards: structure lint and its self-test"
 python3 scripts/lint_dashboards.py --self-test
 say "docker-compose.yml and Dockerfile: docker-compose config, pinned tags, mounts, ports"
 python3 scripts/check_compose.py
+say "Kubernetes manifests: schemas, prometheus-operator objects, config check, PrometheusRule, the ScrapeConfig's relabeling in a real Prometheus"
+cargo build --quiet   # the debug binary cargo test already built
+EXPORTER_BIN="$ROOT/target/debug/mysql_pool_exporter" bash scripts/check_kubernetes.sh
 say "demo app: demo/leaky_app.py reproduces the incident against a real MariaDB, then MySQL"
 DB_FLAVOR=mariadb bash scripts/test_demo.sh
 DB_FLAVOR=mysql bash scripts/test_demo.sh
