@@ -535,9 +535,9 @@ def main():
     di = [ln.strip().rstrip("/") for ln in open(di_path, encoding="utf-8")] if os.path.isfile(di_path) else []
     di = [ln for ln in di if ln and not ln.startswith("#")]
     excluded = lambda p: any(fnmatch.fnmatch(p, pat.lstrip("/")) for pat in di)  # noqa: E731
-    c.check(".dockerignore excludes target, .git, demo/.venv and keeps src/, src/target/, examples/, Cargo.*",
+    c.check(".dockerignore excludes target, .git, demo/.venv and keeps src/, src/db/, examples/, Cargo.*",
             all(excluded(p) for p in ("target", ".git", "demo/.venv"))
-            and not any(excluded(p) for p in ("src", "src/target", "examples", "Cargo.toml", "Cargo.lock")), f"{di}")
+            and not any(excluded(p) for p in ("src", "src/db", "examples", "Cargo.toml", "Cargo.lock")), f"{di}")
 
     # ------------------------------------------------------------- grafana provisioning
     prov = os.path.join(ROOT, "deploy/grafana/provisioning")

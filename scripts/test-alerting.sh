@@ -25,14 +25,16 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
 RULES=alerting-rules/mysql_pool_exporter.rules.yml
 TESTS_DIR=alerting-rules/tests
 ROUTES=$TESTS_DIR/alertmanager-routes.txt
 AM_CONFIG=deploy/alertmanager.yml
 RUNBOOKS=docs/runbooks
-# The one place the runbook location is spelled out; the rules must agree with it.
-RUNBOOK_PREFIX=https://github.com/mysql-pool-exporter/mysql_pool_exporter/blob/main/docs/runbooks/
+# Where the runbooks live, from the mixin's _config (the one place it is spelled out).
+RUNBOOK_PREFIX=$(jsonnet -S -e '(import "mixin/mixin.libsonnet")._config.runbookURLBase')
 
 missing=()
 for tool in promtool amtool prometheus-alertmanager; do
@@ -54,24 +56,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-LOG="$WORK/check.log"
-
-# check DESCRIPTION COMMAND...: run COMMAND, count and print the result, show its output on
-# failure. Never aborts the script.
-check() {
-  local desc="$1"
-  shift
-  if "$@" >"$LOG" 2>&1; then
-    passed=$((passed + 1))
-    echo "ok   $desc"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $desc"
-    sed 's/^/       | /' "$LOG" | head -n 60
-  fi
-}
+# check DESCRIPTION COMMAND...: scripts/lib/common.sh's check_logged (count, print, show the
+# output on failure; never aborts the script).
+check() { check_logged "$@"; }
 
 section() { printf '\n== %s\n' "$1"; }
 
@@ -360,5 +347,4 @@ route_mutant_killed() {
 check "mutant $AM_CONFIG: critical route matcher broken" route_mutant_killed
 
 echo
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

@@ -15,6 +15,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
 missing=()
 for tool in jsonnet jsonnetfmt promtool python3; do
@@ -27,22 +29,9 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/test-mixin.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-LOG="$WORK/check.log"
-
-check() {
-  local desc="$1"
-  shift
-  if "$@" >"$LOG" 2>&1; then
-    passed=$((passed + 1))
-    echo "ok   $desc"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $desc"
-    sed 's/^/       | /' "$LOG" | head -n 40
-  fi
-}
+# check DESCRIPTION COMMAND...: scripts/lib/common.sh's check_logged (count, print, show the
+# output on failure; never aborts the script).
+check() { check_logged "$@"; }
 
 # ------------------------------------------------------------------ 1: formatting
 mapfile -t jsonnet_files < <(find mixin scripts -name '*.jsonnet' -o -name '*.libsonnet' | sort)
@@ -201,5 +190,4 @@ not_a_bucket() {
 check "override: a session-age threshold off the bucket boundaries is refused" not_a_bucket
 
 echo
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

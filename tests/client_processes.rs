@@ -268,7 +268,7 @@ fn both_session_tables_give_the_same_counts() {
             info.capabilities.processlist = table;
             let mut snap = Snapshot::up(info);
             let r = db::fetch(&mut conn, Source::Threads, &mut snap, &plan).await;
-            drop(conn);
+            let _ = conn.disconnect().await;
             r.map(|()| snap.threads)
         })
     };

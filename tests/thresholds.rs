@@ -7,7 +7,10 @@ use mysql_pool_exporter::config::{self, Thresholds};
 
 fn mixin_thresholds() -> serde_json::Value {
     let out = Command::new("jsonnet")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/mixin/thresholds.jsonnet"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mixin/thresholds.jsonnet"
+        ))
         .output()
         .expect("run jsonnet (Debian package `jsonnet`; scripts/test.sh installs it)");
     assert!(
@@ -38,7 +41,11 @@ fn assert_agree(t: &Thresholds, what: &str) {
         (t.connections_warning, "connections_warning"),
         (t.connections_critical, "connections_critical"),
     ] {
-        assert!(close(mine, num(key)), "{what}: {key} {mine} vs {}", num(key));
+        assert!(
+            close(mine, num(key)),
+            "{what}: {key} {mine} vs {}",
+            num(key)
+        );
     }
 }
 
@@ -49,12 +56,9 @@ fn checks_defaults_are_the_alerts_thresholds() {
 
 #[test]
 fn the_example_config_says_the_same() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/config.yml"
-    ))
-    .unwrap()
-    .replace("/run/secrets/mysql_exporter", "/dev/null");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config.yml"))
+        .unwrap()
+        .replace("/run/secrets/mysql_exporter", "/dev/null");
     let c = config::parse(&text, std::path::Path::new("."), &|_| None).unwrap();
     assert_agree(&c.thresholds, "examples/config.yml");
 }

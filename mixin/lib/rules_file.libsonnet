@@ -24,9 +24,8 @@ function(mixin, name=mixin._config.ruleGroupName) {
     Every alert carries `severity` (warning|critical) and the annotations `summary`,
     `description` and `runbook_url`. The runbook URL is always
       %(runbookURLBase)s<alertname>.md
-    (runbookURLBase in mixin/config.libsonnet). scripts/test-alerting.sh checks that prefix,
-    the alert name and the runbook file agree; its RUNBOOK_PREFIX must equal runbookURLBase:
-    change both together.
+    (runbookURLBase in mixin/config.libsonnet). scripts/test-alerting.sh reads that prefix
+    from the mixin and checks that it, the alert name and the runbook file agree.
 
     The exporter's own `up` series is selected with %(mysqlSelector)s (mysqlSelector in
     mixin/config.libsonnet): adapt it if your scrape job for the exporter has another name.

@@ -234,5 +234,18 @@ check() { # check NAME COMMAND...
     local name=$1; shift
     if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
+# check_logged NAME COMMAND... — like check, but the command's output is kept out of the
+# way and shown (its first 60 lines, indented) only when it fails.
+check_logged() {
+    local name=$1 log; shift
+    log=$(mktemp "${TMPDIR:-/tmp}/check.XXXXXX")
+    if "$@" >"$log" 2>&1; then
+        ok "$name"
+    else
+        not_ok "$name"
+        sed 's/^/       | /' "$log" | head -n 60
+    fi
+    rm -f "$log"
+}
 note() { printf '# %s\n' "$*"; }
 summary() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq 0 ]; }

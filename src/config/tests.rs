@@ -45,7 +45,7 @@ limits:
 #[test]
 fn defaults_fill_what_is_left_out() {
     let c = parse_ok("targets: [{name: a, dsn: 'mysql://u@h'}]\n");
-    assert_eq!(c.thresholds.long_query, Duration::from_secs(10));
+    assert_eq!(c.thresholds.long_query, Duration::from_secs(60));
     assert_eq!(c.limits.max_label_values, 50);
     assert_eq!(c.targets[0].connect_timeout, Duration::from_secs(5));
     assert!(c.pools.is_empty());
