@@ -55,6 +55,11 @@
     idleInTransactionFor: '1m',
     longQuerySeconds: 60,  // MySQLLongRunningQuery: statement running, or waiting for a row lock, for longer
     longRunningQueryFor: '2m',
+    // MySQLLockWaitChain: a root blocker's waiters have waited longer than this. Well below
+    // InnoDB's innodb_lock_wait_timeout (50 s), after which they give up: with the `for`
+    // and a 15 s scrape interval it fires about 30 s after the chain forms.
+    lockWaitSeconds: 10,
+    lockWaitChainFor: '15s',
 
     // ------------------------------------------------------------ exporter
     exporterScrapeFailingFor: '5m',  // MySQLExporterScrapeFailing

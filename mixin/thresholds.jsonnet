@@ -13,6 +13,8 @@ function(mixin=(import 'mixin.libsonnet'))
     idle_in_transaction_seconds: c.idleInTransactionSeconds,
     // MySQLLongRunningQuery: a statement running, or waiting for a row lock, for longer.
     long_query_seconds: c.longQuerySeconds,
+    // MySQLLockWaitChain: waiters behind one root blocker for longer.
+    lock_wait_seconds: c.lockWaitSeconds,
     // MySQLPoolNearExhaustion (above) and MySQLPoolExhausted (at or above).
     pool_utilization_warning: c.poolNearExhaustionThreshold,
     pool_utilization_critical: c.poolExhaustedThreshold,

@@ -114,7 +114,7 @@ echo
 
 say "Waiting for MySQLPoolExhausted and MySQLIdleInTransaction to fire in Alertmanager (timeout ${TIMEOUT}s)"
 cat <<'EOF'
-    MySQLPoolExhausted      mysql_pool_utilization_ratio >= 1 for 1m                  (critical)
+    MySQLPoolExhausted      held / capacity >= 1 for 1m (mysql_pool_utilization_ratio) (critical)
     MySQLIdleInTransaction  a pool transaction idle in Sleep for > 30s, for 1m         (warning)
     MySQLPoolNearExhaustion utilization > 0.8 for 5m: stays pending here, and once it
                             fires Alertmanager inhibits it (the pool is already exhausted)

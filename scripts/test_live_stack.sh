@@ -15,7 +15,8 @@
 #     Alertmanager, routed to the critical / warning receivers, the page delivered;
 #   - every dashboard panel query (scripts/dashboard_queries.py --run, variables substituted)
 #     succeeds and returns data;
-#   - `check` exits 2 and names kefu-flask; `kill-idle` (dry run) lists exactly the 45 leaked
+#   - `check` exits 2, its first line the verdict (pool, cause: leak); `kill-idle` (dry run)
+#     lists exactly the 45 leaked
 #     sessions and kills nothing;
 #   - no other alert fires; with LIVE_INHIBITION=1 also: MySQLPoolNearExhaustion (for: 5m)
 #     fires in Prometheus and Alertmanager inhibits it by MySQLPoolExhausted (off by default to
@@ -124,7 +125,8 @@ CHECK_LOG="$STACK_DIR/check.log"
 rc=$?
 sed 's/^/#   /' "$CHECK_LOG" | head -12
 check "check exits 2 (CRITICAL) (got $rc)" test "$rc" = 2
-check "check names kefu-flask in a CRITICAL line" grep -Eq 'CRITICAL.*kefu-flask' "$CHECK_LOG"
+check "check's first line is the verdict: the pool, the cause (leak), the held slots" \
+    grep -Eq '^MYSQL POOL CRITICAL - kefu-flask: leak, 45 sessions idle in transaction \(oldest [0-9]+s\), 45/45 held; look at ' <(head -1 "$CHECK_LOG")
 
 kefu_sessions() { root_sql "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'kefu'"; }
 DRY_LOG="$STACK_DIR/kill-idle-dry.log"

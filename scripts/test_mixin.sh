@@ -81,7 +81,7 @@ default_thresholds() {
   jsonnet mixin/thresholds.jsonnet | python3 -c '
 import json, sys
 got = json.load(sys.stdin)
-want = {"idle_in_transaction_seconds": 30, "long_query_seconds": 60,
+want = {"idle_in_transaction_seconds": 30, "long_query_seconds": 60, "lock_wait_seconds": 10,
         "pool_utilization_warning": 0.8, "pool_utilization_critical": 1.0,
         "connections_warning": 0.8, "connections_critical": 0.98}
 if got != want:

@@ -105,7 +105,10 @@ fn per_process_counts_and_attribute_pools_with_real_clients() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let pools = &v["targets"][0]["pools"];
     assert_eq!(pools[0]["pool"], "kefu-flask");
-    assert_eq!(pools[0]["sessions"], 11);
+    assert_eq!(pools[0]["open"], 11);
+    assert_eq!(pools[0]["held"], 0, "idle sessions are parked in the pool");
+    assert_eq!(v["targets"][0]["findings"][0]["cause"], "leak");
+    assert_eq!(v["targets"][0]["findings"][0]["pool"], "kefu-worker");
     assert_eq!(pools[1]["by_state"]["idle_in_transaction"], 5);
     let worker_ids: Vec<String> = db
         .sql(
@@ -200,8 +203,8 @@ fn without_performance_schema_per_process_counts_are_skipped_once() {
     let (code, out, _) = run_cli(&["check"], &cfg, EXPORTER_PASSWORD);
     assert_eq!(code, 3, "{out}");
     assert!(
-        out.contains(
-            "UNKNOWN: pool kefu-flask matches by connect attributes: performance_schema is off"
+        out.starts_with(
+            "MYSQL POOL UNKNOWN - kefu-flask: it matches by connect attributes, which cannot be read: performance_schema is off"
         ),
         "{out}"
     );

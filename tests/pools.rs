@@ -213,15 +213,20 @@ fn the_seed_leak_is_seen_reported_and_ended() {
         Some(1.0)
     );
 
-    // The status page, in a real browser: the pool's row shows the exhaustion.
-    let shot = common::output_dir().join("status-page-exhausted.png");
+    // The status page, in a real browser: the verdict leads, the pool's row shows the
+    // exhaustion.
+    let shot = common::output_dir().join(format!("status-page-leak-{}.png", db.name()));
     let dom = common::chromium(&format!("http://127.0.0.1:{}/", exporter.port), &shot);
+    assert!(
+        dom.contains("<p id=\"verdict\" class=\"crit\">MYSQL POOL CRITICAL - kefu-flask: leak, 45 sessions idle in transaction"),
+        "{dom}"
+    );
     let row_start = dom
         .find("<tr class=\"crit\" data-pool=\"kefu-flask\">")
         .unwrap_or_else(|| panic!("no critical kefu-flask row:\n{dom}"));
     let row = &dom[row_start..row_start + dom[row_start..].find("</tr>").unwrap()];
     assert!(
-        row.contains("100%") && row.contains("<td>45/45</td>") && row.contains("<td>45</td>"),
+        row.contains("45/45 (100%)") && row.contains("<td>45</td>"),
         "{row}"
     );
     let leaks = &dom[dom.find("id=\"leaks\"").expect("the leaked sessions table")..];
@@ -231,18 +236,33 @@ fn the_seed_leak_is_seen_reported_and_ended() {
     );
     eprintln!("status page screenshot: {}", shot.display());
 
-    // check: CRITICAL, naming the pool, the sessions and the blocking leak.
+    // check: CRITICAL, naming the cause, the pool and the sessions.
     let leaked_ids = sessions_in(db, "p.USER = 'kefu' AND p.DB = 'kefu'");
     assert_eq!(leaked_ids.len(), 45);
     let (code, out, err) = run_cli(&["check"], &config(db, "exporter"));
     assert_eq!(code, 2, "{out}{err}");
-    assert!(out.contains("pool kefu-flask"), "{out}");
-    assert!(out.contains("45/45 (100%)"), "{out}");
-    assert!(out.contains("idle_in_transaction=45"), "{out}");
+    let first = out.lines().next().unwrap();
+    let look_at: Vec<String> = leaked_ids[..5].iter().map(u64::to_string).collect();
     assert!(
-        out.contains("CRITICAL: pool kefu-flask is exhausted: 45/45 connections in use"),
+        first.starts_with(
+            "MYSQL POOL CRITICAL - kefu-flask: leak, 45 sessions idle in transaction (oldest "
+        ),
         "{out}"
     );
+    assert!(
+        first.contains(&format!(
+            "45/45 held; look at {} and 40 more | ",
+            look_at.join(", ")
+        )),
+        "{out}"
+    );
+    assert!(first.contains("'kefu-flask_held'=45;36;45;0;45"), "{first}");
+    assert!(
+        first.contains("'kefu-flask_idle_in_transaction'=45;;;0;45"),
+        "{first}"
+    );
+    assert!(out.contains("45/45 held (100%), 45 open"), "{out}");
+    assert!(out.contains("idle_in_transaction=45"), "{out}");
     assert!(
         out.contains(&format!(
             "id {:<8} kefu@127.0.0.1 db=kefu idle_in_transaction",
@@ -250,38 +270,33 @@ fn the_seed_leak_is_seen_reported_and_ended() {
         )),
         "{out}"
     );
-    assert!(out.contains("blocks 1 session(s)"), "{out}");
+    // The leaked session with the row lock blocks the waiter (a waiter is never a blocker).
+    assert!(
+        out.contains(&format!(
+            "root blocker: id {:<8} kefu@127.0.0.1",
+            leaked_ids[0]
+        )) && out.contains("blocks 1 session(s)"),
+        "{out}"
+    );
     // 45 leaked + the blocked one: 46 of the account's 50 (92 %, above the 80 % warning).
-    assert!(out.contains("WARNING: pool kefu-flask: user kefu has 46 of its 50 connections (MAX_USER_CONNECTIONS)"), "{out}");
+    assert!(out.contains("WARNING: pool kefu-flask: capacity: user kefu has 46 of its 50 connections (MAX_USER_CONNECTIONS, 92%)"), "{out}");
     // The last statement of an idle session, from performance_schema.
     assert!(
         out.contains("last: SELECT name FROM visitors WHERE id = 2"),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!(
-            "CRITICAL: session {} (kefu@127.0.0.1) is idle in transaction",
-            leaked_ids[0]
-        )),
-        "{out}"
-    );
-    assert!(
-        out.lines().last().unwrap().starts_with("CRITICAL: "),
         "{out}"
     );
     let (code, json, _) = run_cli(&["check", "--format", "json"], &config(db, "exporter"));
     assert_eq!(code, 2);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["status"], "CRITICAL");
-    assert_eq!(v["targets"][0]["pools"][0]["sessions"], 45);
-    assert_eq!(
-        v["targets"][0]["pools"][0]["by_state"]["idle_in_transaction"],
-        45
-    );
-    assert_eq!(
-        v["targets"][0]["blockers"][0]["session"]["id"],
-        leaked_ids[0]
-    );
+    assert_eq!(v["headline"], first.split(" | ").next().unwrap());
+    let t = &v["targets"][0];
+    assert_eq!(t["pools"][0]["held"], 45);
+    assert_eq!(t["pools"][0]["by_state"]["idle_in_transaction"], 45);
+    assert_eq!(t["findings"][0]["cause"], "leak");
+    assert_eq!(t["findings"][0]["culprits"][0]["id"], leaked_ids[0]);
+    assert_eq!(t["root_blockers"][0]["id"], leaked_ids[0]);
+    assert_eq!(t["root_blockers"][0]["blocks"], 1);
 
     // kill-idle without the privilege: clear error, non-zero exit, nothing killed.
     let (code, out, err) = run_cli(

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use hyper::header::HeaderValue;
 use mysql_pool_exporter::analysis::host::{client_host_label, strip_port};
 use mysql_pool_exporter::analysis::processlist::sanitize;
-use mysql_pool_exporter::analysis::report::{target_report, Status, WORST_SESSIONS};
+use mysql_pool_exporter::analysis::report::{headline, target_report, Status, WORST_SESSIONS};
 use mysql_pool_exporter::config::{
     self, parse_dsn, parse_duration, Client, Config, HumanDuration, MatchSpec, Matcher, Thresholds,
 };
@@ -1291,7 +1291,7 @@ proptest! {
     fn the_check_report_never_panics(
         sessions in outcome(prop::collection::vec(session_row(), 0..16)),
         groups in outcome(prop::collection::vec(row(), 0..8)),
-        waits in outcome(prop::collection::vec((0u64..20, 0u64..20).prop_map(|(waiting, blocking)| LockWait { waiting, blocking }), 0..12)),
+        waits in outcome(prop::collection::vec((0u64..20, 0u64..20, 0u64..100).prop_map(|(waiting, blocking, wait_seconds)| LockWait { waiting, blocking, wait_seconds, ..LockWait::default() }), 0..12)),
         status in outcome(status_rows()),
         variables in outcome(status_rows()),
         up in any::<bool>(),
@@ -1329,9 +1329,21 @@ proptest! {
             prop_assert!(!r.findings.is_empty());
         }
         for p in &r.pools {
-            prop_assert!(p.worst.len() <= WORST_SESSIONS);
-            prop_assert!(p.utilization.is_finite());
+            prop_assert!(p.utilization.is_finite() && p.open_ratio.is_finite());
+            prop_assert!(p.held <= p.open);
         }
+        // A waiter is never named as a blocker.
+        if let Outcome::Ok(w) = &snap.lock_waits {
+            for b in &r.root_blockers {
+                prop_assert!(!w.iter().any(|e| e.waiting == b.session.id), "{} waits", b.session.id);
+            }
+        }
+        for f in &r.findings {
+            prop_assert!(f.culprits.len() <= WORST_SESSIONS);
+        }
+        let line = headline(std::slice::from_ref(&r));
+        prop_assert!(line.starts_with(&format!("MYSQL POOL {} - ", r.status.label())), "{}", line);
+        prop_assert!(!line.contains('\n') && !line.contains('|'), "{}", line);
         serde_json::to_string(&r).map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
 }

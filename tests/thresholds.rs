@@ -35,6 +35,11 @@ fn assert_agree(t: &Thresholds, what: &str) {
         num("long_query_seconds"),
         "{what}: long_query"
     );
+    assert_eq!(
+        t.lock_wait.as_secs() as f64,
+        num("lock_wait_seconds"),
+        "{what}: lock_wait"
+    );
     for (mine, key) in [
         (t.pool_utilization_warning, "pool_utilization_warning"),
         (t.pool_utilization_critical, "pool_utilization_critical"),

@@ -41,8 +41,13 @@ local u = import '../lib/utils.libsonnet';
       annotations+: { runbook_url: c.runbookURLBase + rule.alert + '.md' },
     },
 
-    // What the two pool alerts say about the pool: sessions, capacity, sessions by state.
+    // What the two pool alerts say about the pool: held sessions, capacity, open sessions,
+    // sessions by state. Held: active, lock_wait, idle_in_transaction (a connection parked
+    // idle in the app's pool is open but free; see docs/metrics.md).
     local poolSessions = |||
+      {{ with printf "mysql_pool_held_sessions{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+    ||| % v,
+    local poolOpen = |||
       {{ with printf "sum(mysql_pool_sessions{%(poolQ)s})" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
     ||| % v,
     local poolCapacity = |||
@@ -223,16 +228,17 @@ local u = import '../lib/utils.libsonnet';
             annotations: {
               summary: 'Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} is {{ $value | humanizePercentage }} full' % v,
               description: u.fold(|||
-                Application pool {{ $labels.%(pool)s }} has
+                Application pool {{ $labels.%(pool)s }} holds
                 %(poolSessions)s
                 of its
                 %(poolCapacity)s
-                connections open on {{ $labels.%(instance)s }} ({{ $value | humanizePercentage }}),
-                above %(pct)s%% for %(for)s. %(poolByState)s
+                connections on {{ $labels.%(instance)s }} ({{ $value | humanizePercentage }}; %(poolOpen)s
+                open, idle ones parked in the pool included), above %(pct)s%% for %(for)s. %(poolByState)s
               ||| % v {
                 pct: u.pct(c.poolNearExhaustionThreshold),
                 'for': u.humanDuration(c.poolNearExhaustionFor),
                 poolSessions: poolSessions,
+                poolOpen: poolOpen,
                 poolCapacity: poolCapacity,
                 poolByState: poolByState,
               }),
@@ -247,13 +253,13 @@ local u = import '../lib/utils.libsonnet';
             annotations: {
               summary: 'Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} is exhausted ({{ $value | humanizePercentage }})' % v,
               description: u.fold(|||
-                Application pool {{ $labels.%(pool)s }} has
+                Application pool {{ $labels.%(pool)s }} holds
                 %(poolSessions)s
                 of its
                 %(poolCapacity)s
-                connections open on {{ $labels.%(instance)s }} ({{ $value | humanizePercentage }})
-                for %(for)s: requests wait for a connection and fail after pool_timeout
-                ("QueuePool limit ... reached"). %(poolByState)s
+                connections on {{ $labels.%(instance)s }} ({{ $value | humanizePercentage }})
+                for %(for)s: none is parked free in the pool, so requests wait for a connection
+                and fail after pool_timeout ("QueuePool limit ... reached"). %(poolByState)s
               ||| % v {
                 'for': u.humanDuration(c.poolExhaustedFor),
                 poolSessions: poolSessions,
@@ -328,6 +334,38 @@ local u = import '../lib/utils.libsonnet';
                 block purge. Users with a transaction open for more than %(idleSeconds)s s:{{ range printf "mysql_oldest_transaction_seconds{%(serverQ)s} > %(idleSeconds)s" %(serverArgs)s | query | sortByLabel "mysql_user" }}
                 {{ .Labels.mysql_user }} ({{ .Value | humanizeDuration }}){{ else }} unknown{{ end }}.{{ end }}
               ||| % v),
+            },
+          },
+
+          local lock = v {
+            lockSeconds: u.num(c.lockWaitSeconds),
+            'for': u.humanDuration(c.lockWaitChainFor),
+          };
+          {
+            comment:: |||
+              A root blocker (a session that holds row locks and waits for none) with sessions
+              queued behind it for more than %(lockSeconds)s s: InnoDB gives up a wait at
+              innodb_lock_wait_timeout (50 s by default), so a query-age alert on lock_wait
+              could not fire before the waiters fail; this one names the blocker first.
+            ||| % lock,
+            alert: 'MySQLLockWaitChain',
+            expr: 'mysql_lock_root_blocker_wait_seconds > %(lockSeconds)s' % lock,
+            'for': c.lockWaitChainFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: u.fold(|||
+                {{ $labels.mysql_user }}@{{ $labels.client_host }} blocks {{ with printf "mysql_lock_root_blocker_waiters{%(serverQ)s,mysql_user=%%q,client_host=%%q}" %(serverArgs)s $labels.mysql_user $labels.client_host | query }}{{ . | first | value | printf "%%.0f" }}{{ else }}some{{ end }} session(s) on {{ $labels.%(instance)s }}
+              ||| % lock),
+              description: u.fold(|||
+                A session of {{ $labels.mysql_user }}@{{ $labels.client_host }} on
+                {{ $labels.%(instance)s }} holds row locks that
+                {{ with printf "mysql_lock_root_blocker_waiters{%(serverQ)s,mysql_user=%%q,client_host=%%q}" %(serverArgs)s $labels.mysql_user $labels.client_host | query }}{{ . | first | value | printf "%%.0f" }}{{ else }}some{{ end }}
+                session(s) wait for, directly or queued behind each other; the longest has
+                waited {{ $value | humanizeDuration }} (more than %(lockSeconds)s s, for %(for)s). The
+                waiters hold their pool connections and fail at innodb_lock_wait_timeout.
+                `mysql_pool_exporter check` names the blocking session (often idle in a
+                transaction: a leak); kill-idle can end it.
+              ||| % lock),
             },
           },
 

@@ -18,7 +18,8 @@ local u = import '../lib/utils.libsonnet';
         g.stat(
           'Pool utilisation',
           u.fold(|||
-            Sessions / capacity of each selected pool, now. Orange from %(poolWarnPct)s %%
+            Held sessions / capacity of each selected pool, now (held: active, lock_wait,
+            idle_in_transaction; a connection parked idle in the pool is free). Orange from %(poolWarnPct)s %%
             (MySQLPoolNearExhaustion), red at %(poolCritPct)s %% (MySQLPoolExhausted): requests wait for a
             connection and fail with 'QueuePool limit of size N overflow M reached'. When red:
             look below whether the sessions are idle_in_transaction (a leak: fix session cleanup,
@@ -34,15 +35,19 @@ local u = import '../lib/utils.libsonnet';
         ),
 
         g.timeseries(
-          'Pool sessions vs capacity',
+          'Pool held and open vs capacity',
           u.fold(|||
-            Sessions the pool holds on the server against its configured capacity ((pool_size +
-            max_overflow) × processes, dashed red). When the sessions line reaches capacity the
-            application's pool is exhausted: see the states panel to learn why.
+            Held: sessions that occupy a slot of the application's pool (working, waiting for a
+            lock, or idle inside a transaction). Open: every connection the pool has on the
+            server, including those parked idle in the pool, which are free (SQLAlchemy keeps up
+            to pool_size of them). Capacity: (pool_size + max_overflow) × processes, dashed red.
+            When held reaches capacity the application's pool is exhausted: see the states panel
+            to learn why. Open at capacity with held low is a healthy pool that was once full.
           |||),
           g.pos(5, 1, 12, 8),
           [
-            g.target('sum by (%(instance)s, %(pool)s) (mysql_pool_sessions{%(pooled)s})' % v, '{{%(pool)s}} sessions' % v, 'A'),
+            g.target('sum by (%(instance)s, %(pool)s) (mysql_pool_held_sessions{%(pooled)s})' % v, '{{%(pool)s}} held' % v, 'A'),
+            g.target('sum by (%(instance)s, %(pool)s) (mysql_pool_sessions{%(pooled)s})' % v, '{{%(pool)s}} open' % v, 'C'),
             g.target('max by (%(instance)s, %(pool)s) (mysql_pool_capacity{%(pooled)s})' % v, '{{%(pool)s}} capacity' % v, 'B'),
           ],
           'short',
@@ -52,7 +57,7 @@ local u = import '../lib/utils.libsonnet';
         g.timeseries(
           'Pool utilisation over time',
           u.fold(|||
-            Sessions / capacity per pool with the %(poolWarnPct)s %% and %(poolCritPct)s %% alert thresholds dashed.
+            Held sessions / capacity per pool with the %(poolWarnPct)s %% and %(poolCritPct)s %% alert thresholds dashed.
             Flat at the top: a leak or a permanently undersized pool; follows traffic: load;
             spiky: slow queries or lock pile-ups.
           ||| % v),
@@ -204,7 +209,37 @@ local u = import '../lib/utils.libsonnet';
           thresholdsStyle='dashed',
         ),
 
-        g.row('Who holds the connections', 34),
+        g.row('Lock chains', 34),
+
+        g.timeseries(
+          'Sessions waiting for row locks',
+          u.fold(|||
+            Sessions waiting for a row lock now, server-wide. A plateau is a lock chain: one
+            session holds what the others wait for (often idle in a transaction), and InnoDB
+            fails the waiters after innodb_lock_wait_timeout (50 s by default).
+          |||),
+          g.pos(0, 35, 12, 8),
+          [g.target('sum by (%(instance)s) (mysql_lock_waiting_sessions{%(server)s})' % v, '{{%(instance)s}}' % v)],
+          'short',
+        ),
+
+        g.timeseries(
+          'Root blockers: sessions behind them',
+          u.fold(|||
+            Per MySQL user and client host of a root blocker (a session that holds locks others
+            wait for and waits for none): how many sessions wait behind it, directly or queued.
+            MySQLLockWaitChain fires when they have waited more than %(lockSeconds)s s; mysql_pool_exporter
+            check names the blocking session. Empty when nothing waits.
+          ||| % v),
+          g.pos(12, 35, 12, 8),
+          // The refId tells scripts/dashboard_queries.py that this may be empty.
+          [g.target('max by (mysql_user, client_host) (mysql_lock_root_blocker_waiters{%(server)s})' % v,
+                    '{{mysql_user}}@{{client_host}}',
+                    'OPTIONAL_LOCK_CHAIN')],
+          'short',
+        ),
+
+        g.row('Who holds the connections', 43),
 
         g.timeseries(
           'Sessions by MySQL user and state',
@@ -213,7 +248,7 @@ local u = import '../lib/utils.libsonnet';
             'other'). Use it to tell whether the pool's account is the one filling the server, and
             which state dominates (idle_in_transaction: leak; active/lock_wait: slow work).
           |||),
-          g.pos(0, 35, 12, 8),
+          g.pos(0, 44, 12, 8),
           [g.target('sum by (mysql_user, state) (mysql_sessions{%(server)s})' % v, '{{mysql_user}} {{state}}')],
           'short',
           stacking='normal',
@@ -226,15 +261,15 @@ local u = import '../lib/utils.libsonnet';
             'other'). One host far above the others is the application server or worker to
             inspect (restart its leaking process for immediate relief).
           |||),
-          g.pos(12, 35, 12, 8),
+          g.pos(12, 44, 12, 8),
           [g.target('sum by (client_host) (mysql_info_schema_processlist_processes_by_host{%(server)s})' % v, '{{client_host}}')],
           'short',
           stacking='normal',
         ),
 
-        g.row('Alerts', 43),
+        g.row('Alerts', 52),
 
-        common.firingAlerts(44),
+        common.firingAlerts(53),
       ],
     ),
   },

@@ -20,6 +20,7 @@ function(c) {
     overcommitPct: u.pct(c.poolOvercommitThreshold),
     threadsRunning: u.num(c.threadsRunningHigh),
     idleSeconds: u.num(c.idleInTransactionSeconds),
+    lockSeconds: u.num(c.lockWaitSeconds),
     longSeconds: u.num(c.longQuerySeconds),
   },
 

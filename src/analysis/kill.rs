@@ -181,6 +181,7 @@ mod tests {
             max_overflow: 30,
             processes: 1,
             target: None,
+            idle_sessions: Default::default(),
         }
     }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::host::strip_port;
-use super::sessions::{classify, SessionStats};
-use crate::config::{Client, PoolConfig};
+use super::sessions::{classify, SessionState, SessionStats};
+use crate::config::{Client, IdleSessions, PoolConfig};
 use crate::snapshot::{ClientProcessGroup, ConnectAttributes, Plan, SessionRow, ThreadGroup};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +14,8 @@ pub struct PoolStats {
     pub capacity: u64,
     /// size + max_overflow: what one process may open.
     pub process_capacity: u64,
+    /// Whether idle sessions hold a slot (an app that keeps them checked out).
+    pub idle_sessions: IdleSessions,
     pub sessions: SessionStats,
     /// Why the pool cannot be judged this time: it matches by connect attributes the server
     /// does not fill. Its counts are then not zero, they are unknown: never shown as data.
@@ -21,13 +23,43 @@ pub struct PoolStats {
 }
 
 impl PoolStats {
-    /// Sessions / capacity: 1 is the seed's "QueuePool limit ... reached".
+    /// Sessions that hold a slot of the application's pool: working (`active`), waiting
+    /// for a lock, or idle inside a transaction (checked out and forgotten). An idle session
+    /// without a transaction is a connection parked in the pool, free for the next request,
+    /// unless the pool says its app keeps idle sessions checked out.
+    pub fn held(&self) -> u64 {
+        let s = &self.sessions;
+        let idle = match self.idle_sessions {
+            IdleSessions::Parked => 0,
+            IdleSessions::CheckedOut => s.count(SessionState::Idle),
+        };
+        s.count(SessionState::Active)
+            + s.count(SessionState::LockWait)
+            + s.count(SessionState::IdleInTransaction)
+            + idle
+    }
+
+    /// Every open session of the pool, held or parked.
+    pub fn open(&self) -> u64 {
+        self.sessions.total()
+    }
+
+    /// Held / capacity: 1 is the seed's "QueuePool limit ... reached".
     pub fn utilization(&self) -> f64 {
-        if self.capacity == 0 {
-            0.0
-        } else {
-            self.sessions.total() as f64 / self.capacity as f64
-        }
+        ratio(self.held(), self.capacity)
+    }
+
+    /// Open / capacity: how much of what the app may open is open.
+    pub fn open_ratio(&self) -> f64 {
+        ratio(self.open(), self.capacity)
+    }
+}
+
+fn ratio(n: u64, capacity: u64) -> f64 {
+    if capacity == 0 {
+        0.0
+    } else {
+        n as f64 / capacity as f64
     }
 }
 
@@ -83,10 +115,11 @@ pub fn pool_stats(
             name: p.name.clone(),
             capacity: p.capacity(),
             process_capacity: p.process_capacity(),
+            idle_sessions: p.idle_sessions,
             sessions: SessionStats::default(),
             unknown: match attributes {
                 ConnectAttributes::Unavailable(why) if p.matcher.uses_attributes() => Some(
-                    format!("pool {} matches by connect attributes: {why}", p.name),
+                    format!("it matches by connect attributes, which cannot be read: {why}"),
                 ),
                 _ => None,
             },
@@ -191,6 +224,7 @@ mod tests {
             max_overflow: overflow,
             processes: procs,
             target: None,
+            idle_sessions: Default::default(),
         }
     }
 
@@ -230,6 +264,28 @@ mod tests {
         );
     }
 
+    /// Issue 10's fourth shape: a pool of 20 once full, now 14 busy with short queries and 6
+    /// parked in the pool. Held is 14 (70 %), open 20: healthy. An autocommit app that keeps
+    /// idle connections checked out says so, and then they hold slots.
+    #[test]
+    fn parked_connections_are_open_but_not_held() {
+        let mut p = pool("web", Some("kefu"), None, None, 20, 0, 1);
+        let groups = [
+            ThreadGroup::uniform("kefu", "h", None, "Query", "Sending data", None, 14, 0),
+            ThreadGroup::uniform("kefu", "h", None, "Sleep", "", None, 6, 40),
+        ];
+        let s = &pool_stats(
+            std::slice::from_ref(&p),
+            &groups,
+            &ConnectAttributes::Available,
+        )[0];
+        assert_eq!((s.held(), s.open(), s.capacity), (14, 20, 20));
+        assert_eq!((s.utilization(), s.open_ratio()), (0.7, 1.0));
+        p.idle_sessions = IdleSessions::CheckedOut;
+        let s = &pool_stats(&[p], &groups, &ConnectAttributes::Available)[0];
+        assert_eq!((s.held(), s.utilization()), (20, 1.0));
+    }
+
     #[test]
     fn first_matching_pool_wins_and_the_rest_is_nobodys() {
         let pools = [
@@ -246,6 +302,8 @@ mod tests {
         assert_eq!((s[0].sessions.total(), s[0].capacity), (4, 20));
         assert_eq!((s[1].sessions.total(), s[1].capacity), (2, 2));
         assert_eq!(s[0].utilization(), 0.2);
+        // The `jobs` sessions are idle, parked: open, not held.
+        assert_eq!((s[1].held(), s[1].open_ratio()), (0, 1.0));
         assert_eq!(overcommit_ratio(&pools, 11.0), Some(2.0));
         assert_eq!(overcommit_ratio(&pools, 0.0), None);
     }

@@ -7,6 +7,7 @@ mod families;
 mod global_status;
 mod global_variables;
 mod innodb_metrics;
+mod locks;
 #[cfg(test)]
 pub mod om;
 mod pools;
@@ -60,6 +61,7 @@ pub fn all() -> Vec<Box<dyn Collector>> {
         Box::new(processlist::Processlist),
         Box::new(sessions::Sessions),
         Box::new(pools::Pools),
+        Box::new(locks::Locks),
         Box::new(innodb_metrics::InnodbMetrics),
     ]
 }

@@ -76,9 +76,19 @@ impl Collector for Pools {
             &per_pool(&|p| p.process_capacity as f64),
         )?;
         out.gauge(
+            "mysql_pool_held_sessions",
+            "Sessions holding a slot of the application's pool: active, lock_wait, idle_in_transaction (and idle when the pool's idle_sessions is checked_out).",
+            &per_pool(&|p| p.held() as f64),
+        )?;
+        out.gauge(
             "mysql_pool_utilization_ratio",
-            "Pool sessions / capacity; 1 means the application's pool is exhausted.",
+            "Held sessions / capacity; 1 means the application's pool is exhausted. Idle sessions parked in the pool are not held.",
             &per_pool(&|p| p.utilization()),
+        )?;
+        out.gauge(
+            "mysql_pool_open_ratio",
+            "All the pool's open sessions (held or parked) / capacity.",
+            &per_pool(&|p| p.open_ratio()),
         )?;
         out.gauge(
             "mysql_pool_oldest_idle_transaction_seconds",
@@ -133,5 +143,59 @@ impl Collector for Pools {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::om;
+    use crate::collect::testing::{encode_full, recorded};
+    use crate::config::{IdleSessions, MatchSpec, Matcher, PoolConfig};
+    use crate::snapshot::{Outcome, ThreadGroup};
+
+    fn pool(idle_sessions: IdleSessions) -> PoolConfig {
+        PoolConfig {
+            name: "kefu-flask".into(),
+            matcher: Matcher::compile(&MatchSpec {
+                user: Some("kefu".into()),
+                ..MatchSpec::default()
+            })
+            .unwrap(),
+            size: 20,
+            max_overflow: 0,
+            processes: 1,
+            target: None,
+            idle_sessions,
+        }
+    }
+
+    /// 14 busy, 6 parked: held 14 (70 %), open 20 (100 %); checked-out idle: held 20.
+    #[test]
+    fn utilization_counts_held_sessions_and_open_ratio_all() {
+        let mut snap = recorded();
+        snap.threads = Outcome::Ok(vec![
+            ThreadGroup::uniform("kefu", "h", None, "Query", "User sleep", None, 14, 0),
+            ThreadGroup::uniform("kefu", "h", None, "Sleep", "", None, 6, 30),
+        ]);
+        snap.global_variables = Outcome::Ok(vec![("max_connections".into(), "100".into())]);
+        let get = |s: &om::Samples, name: &str| om::get(s, name, &[("pool", "kefu-flask")]);
+        let s = om::parse(&encode_full(
+            &Pools,
+            &snap,
+            50,
+            &[pool(IdleSessions::Parked)],
+        ));
+        assert_eq!(get(&s, "mysql_pool_held_sessions"), Some(14.0));
+        assert_eq!(get(&s, "mysql_pool_utilization_ratio"), Some(0.7));
+        assert_eq!(get(&s, "mysql_pool_open_ratio"), Some(1.0));
+        assert_eq!(om::get(&s, "mysql_pool_overcommit_ratio", &[]), Some(0.2));
+        let s = om::parse(&encode_full(
+            &Pools,
+            &snap,
+            50,
+            &[pool(IdleSessions::CheckedOut)],
+        ));
+        assert_eq!(get(&s, "mysql_pool_utilization_ratio"), Some(1.0));
     }
 }

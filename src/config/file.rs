@@ -96,10 +96,26 @@ pub struct PoolSpec {
     pub processes: u32,
     #[serde(default)]
     pub target: Option<String>,
+    #[serde(default)]
+    pub idle_sessions: IdleSessions,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// What the pool's idle sessions (`Sleep`, no transaction) are to the application.
+#[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdleSessions {
+    /// Checked in, waiting in the pool: available. SQLAlchemy's QueuePool keeps up to
+    /// `pool_size` connections open when checked in, and its default reset-on-return rolls
+    /// back, so a checked-in connection holds no transaction.
+    #[default]
+    Parked,
+    /// Checked out by the application even while idle (an app in autocommit mode that holds
+    /// its connection across requests): idle sessions hold slots of the pool.
+    CheckedOut,
 }
 
 /// Which sessions belong to a pool. Every named field must match.
@@ -156,6 +172,8 @@ pub struct Thresholds {
     pub idle_in_transaction: HumanDuration,
     #[serde(default = "default_long_query")]
     pub long_query: HumanDuration,
+    #[serde(default = "default_lock_wait")]
+    pub lock_wait: HumanDuration,
     #[serde(default = "default_pool_warning")]
     pub pool_utilization_warning: f64,
     #[serde(default = "default_pool_critical")]
@@ -185,12 +203,16 @@ fn default_idle_in_transaction() -> HumanDuration {
 fn default_long_query() -> HumanDuration {
     HumanDuration::from_secs(60)
 }
+fn default_lock_wait() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
 
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             idle_in_transaction: default_idle_in_transaction(),
             long_query: default_long_query(),
+            lock_wait: default_lock_wait(),
             pool_utilization_warning: default_pool_warning(),
             pool_utilization_critical: default_pool_critical(),
             connections_warning: default_connections_warning(),
@@ -204,6 +226,7 @@ impl From<Thresholds> for super::Thresholds {
         super::Thresholds {
             idle_in_transaction: t.idle_in_transaction.0,
             long_query: t.long_query.0,
+            lock_wait: t.lock_wait.0,
             pool_utilization_warning: t.pool_utilization_warning,
             pool_utilization_critical: t.pool_utilization_critical,
             connections_warning: t.connections_warning,

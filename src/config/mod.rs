@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use dsn::{parse_dsn, Dsn, Secret};
 pub use duration::{parse_duration, HumanDuration};
-pub use file::{MatchSpec, TlsMode};
+pub use file::{IdleSessions, MatchSpec, TlsMode};
 pub use matcher::{valid_attribute_name, Client, Matcher};
 pub use tls::{load_ca_file, pem_problem};
 
@@ -60,6 +60,8 @@ pub struct PoolConfig {
     pub processes: u32,
     /// The target this pool's sessions live on; `None`: every target.
     pub target: Option<String>,
+    /// Whether idle sessions are parked in the pool (available) or checked out (held).
+    pub idle_sessions: IdleSessions,
 }
 
 impl PoolConfig {
@@ -84,6 +86,9 @@ impl PoolConfig {
 pub struct Thresholds {
     pub idle_in_transaction: Duration,
     pub long_query: Duration,
+    /// A row-lock wait longer than this behind one root blocker is a lock chain (InnoDB
+    /// gives up at `innodb_lock_wait_timeout`, 50 s by default: this must be well below).
+    pub lock_wait: Duration,
     /// Pool sessions / capacity.
     pub pool_utilization_warning: f64,
     pub pool_utilization_critical: f64,
@@ -323,6 +328,7 @@ fn validate(
             max_overflow: p.max_overflow,
             processes: p.processes,
             target: p.target,
+            idle_sessions: p.idle_sessions,
         });
     }
     let t = &raw.thresholds;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Config, HumanDuration, MatchSpec};
+use super::{Config, HumanDuration, IdleSessions, MatchSpec};
 
 #[derive(Serialize)]
 pub struct Effective {
@@ -48,6 +48,7 @@ struct Pool {
     capacity: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<String>,
+    idle_sessions: IdleSessions,
 }
 
 #[derive(Serialize)]
@@ -66,6 +67,7 @@ struct Match {
 struct Thresholds {
     idle_in_transaction: String,
     long_query: String,
+    lock_wait: String,
     pool_utilization_warning: f64,
     pool_utilization_critical: f64,
     connections_warning: f64,
@@ -125,12 +127,14 @@ impl Effective {
                         processes: p.processes,
                         capacity: p.capacity(),
                         target: p.target.clone(),
+                        idle_sessions: p.idle_sessions,
                     }
                 })
                 .collect(),
             thresholds: Thresholds {
                 idle_in_transaction: HumanDuration(t.idle_in_transaction).to_string(),
                 long_query: HumanDuration(t.long_query).to_string(),
+                lock_wait: HumanDuration(t.lock_wait).to_string(),
                 pool_utilization_warning: t.pool_utilization_warning,
                 pool_utilization_critical: t.pool_utilization_critical,
                 connections_warning: t.connections_warning,

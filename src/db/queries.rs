@@ -154,33 +154,51 @@ pub async fn fetch(
             add_last_statements(conn, &mut sessions).await;
             snap.sessions = Outcome::Ok(sessions);
         }
-        Source::OldestIdleTransactions => {
-            let sql = format!(
-                "{} AND p.COMMAND = 'Sleep' AND t.trx_id IS NOT NULL \
-                 ORDER BY t.trx_started, t.trx_rows_locked DESC, p.ID LIMIT {OLDEST_IDLE_TRANSACTIONS}",
-                sessions_sql(table, attrs)
-            );
-            let rows: Vec<Row> = conn.query(sql).await.map_err(|e| classify(e, source))?;
-            let mut sessions: Vec<SessionRow> = rows
-                .into_iter()
-                .map(|r| session_row(r.unwrap(), attrs))
-                .collect();
-            add_last_statements(conn, &mut sessions).await;
-            snap.oldest_idle_transactions = Outcome::Ok(sessions);
-        }
         Source::LockWaits => {
             let sql = match snap.server.as_ref().map(|s| s.flavor) {
                 Some(Flavor::MySql) => LOCK_WAITS_MYSQL_SQL,
                 _ => LOCK_WAITS_MARIADB_SQL,
             };
-            let rows: Vec<(u64, u64)> = conn.query(sql).await.map_err(|e| classify(e, source))?;
-            let mut edges: Vec<LockWait> = rows
-                .into_iter()
-                .map(|(waiting, blocking)| LockWait { waiting, blocking })
-                .collect();
-            edges.sort();
-            edges.dedup();
-            snap.lock_waits = Outcome::Ok(edges);
+            let rows: Vec<(u64, u64, u64)> =
+                conn.query(sql).await.map_err(|e| classify(e, source))?;
+            // One edge per pair of sessions (a pair can share several locks), longest wait.
+            let mut edges: std::collections::BTreeMap<(u64, u64), u64> = Default::default();
+            for (waiting, blocking, secs) in rows {
+                let e = edges.entry((waiting, blocking)).or_default();
+                *e = (*e).max(secs);
+            }
+            // Who the blockers are: asked only when something waits, so a server without
+            // lock waits pays for one small query.
+            let mut who: std::collections::HashMap<u64, (String, String)> = Default::default();
+            if !edges.is_empty() {
+                let ids: std::collections::BTreeSet<u64> = edges.keys().map(|(_, b)| *b).collect();
+                let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+                let rows: Vec<(u64, String, String)> = conn
+                    .query(format!(
+                        "SELECT ID, COALESCE(USER, ''), COALESCE(HOST, '') FROM {} WHERE ID IN ({})",
+                        table.sql_name(),
+                        list.join(", ")
+                    ))
+                    .await
+                    .map_err(|e| classify(e, source))?;
+                who = rows.into_iter().map(|(id, u, h)| (id, (u, h))).collect();
+            }
+            snap.lock_waits = Outcome::Ok(
+                edges
+                    .into_iter()
+                    .map(|((waiting, blocking), wait_seconds)| {
+                        let (blocking_user, blocking_host) =
+                            who.get(&blocking).cloned().unwrap_or_default();
+                        LockWait {
+                            waiting,
+                            blocking,
+                            wait_seconds,
+                            blocking_user,
+                            blocking_host,
+                        }
+                    })
+                    .collect(),
+            );
         }
         Source::AccountLimits => {
             let rows: Vec<(String, String, u64)> = conn
@@ -353,9 +371,6 @@ pub fn threads_sql(table: ProcesslistTable, attrs: &[String]) -> String {
     )
 }
 
-/// How many idle-in-transaction sessions the status page lists.
-pub const OLDEST_IDLE_TRANSACTIONS: usize = 20;
-
 /// Every session in detail, attributes last; callers may append `AND ...` conditions.
 pub fn sessions_sql(table: ProcesslistTable, attrs: &[String]) -> String {
     let extra: String = attribute_columns(attrs)
@@ -380,12 +395,14 @@ const LAST_STATEMENT_SQL: &str = "SELECT t.PROCESSLIST_ID, LEFT(e.SQL_TEXT, 300)
      JOIN performance_schema.threads t ON t.THREAD_ID = e.THREAD_ID \
      WHERE t.PROCESSLIST_ID IS NOT NULL";
 
-const LOCK_WAITS_MARIADB_SQL: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
+const LOCK_WAITS_MARIADB_SQL: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id, \
+     GREATEST(COALESCE(TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()), 0), 0) \
      FROM information_schema.INNODB_LOCK_WAITS w \
      JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id \
      JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id";
 
-const LOCK_WAITS_MYSQL_SQL: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
+const LOCK_WAITS_MYSQL_SQL: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id, \
+     GREATEST(COALESCE(TIMESTAMPDIFF(SECOND, r.trx_wait_started, NOW()), 0), 0) \
      FROM performance_schema.data_lock_waits w \
      JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID \
      JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID";

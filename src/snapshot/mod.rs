@@ -118,11 +118,7 @@ sources! {
     /// Who waits for whose row lock (`INNODB_LOCK_WAITS` / `data_lock_waits`).
     LockWaits, "lock_waits", lock_waits: Vec<LockWait>,
         reads_sessions: true,
-        needs: "lock waits need the PROCESS privilege, and on MySQL SELECT ON performance_schema.*";
-    /// The few oldest idle-in-transaction sessions in detail (bounded: for the status page).
-    OldestIdleTransactions, "oldest_idle_transactions", oldest_idle_transactions: Vec<SessionRow>,
-        reads_sessions: true,
-        needs: "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";
+        needs: "lock waits need GRANT PROCESS ON *.* TO the exporter's account, and on MySQL GRANT SELECT ON performance_schema.* too";
     /// Accounts with a `MAX_USER_CONNECTIONS` of their own (`mysql.user`): (user, host
     /// pattern, limit).
     AccountLimits, "account_limits", account_limits: Vec<(String, String, u64)>,

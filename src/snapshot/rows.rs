@@ -112,11 +112,17 @@ pub struct SessionRow {
     pub attributes: Vec<(String, String)>,
 }
 
-/// One edge of a lock-wait graph: `waiting` waits for a lock `blocking` holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// One edge of a lock-wait graph: session `waiting` waits for a row lock session `blocking`
+/// holds (or has queued ahead of it: InnoDB lists queued requests as blocking each other).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LockWait {
     pub waiting: u64,
     pub blocking: u64,
+    /// How long `waiting` has waited (`INNODB_TRX.trx_wait_started`).
+    pub wait_seconds: u64,
+    /// Who `blocking` is: `USER` and `HOST` (port included) of its session.
+    pub blocking_user: String,
+    pub blocking_host: String,
 }
 
 /// Sessions per client process: `performance_schema.session_connect_attrs` joined with the

@@ -2,16 +2,17 @@
 //! collection per target shared by concurrent scrapes, readiness, problems logged once, and
 //! the status page's snapshot cache.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::analysis::pools::plan;
+use crate::analysis::pools::{plan, pool_stats};
+use crate::analysis::report::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
 use crate::config::{Config, PoolConfig};
 use crate::db::Database;
@@ -35,19 +36,67 @@ pub struct TargetState {
     /// The last logged problem per source (and `None` key for the connection), so a
     /// lasting problem is logged once, not on every scrape.
     logged: Mutex<HashMap<Option<Source>, String>>,
-    /// The status page's snapshot (with the oldest leaked sessions), refreshed at most every
-    /// [`PAGE_MAX_AGE`] however many people reload the page.
+    /// The status page's snapshot (with every session, for the verdict), refreshed at most
+    /// every [`PAGE_MAX_AGE`] however many people reload the page.
     page: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// Each pool's held and open sessions over the last hour, from the collections.
+    pub history: Mutex<PoolHistory>,
 }
 
-/// What the status page shows: connections, pools, and the oldest leaked sessions.
-pub const PAGE_SOURCES: [Source; 4] = [
-    Source::GlobalStatus,
-    Source::GlobalVariables,
-    Source::Threads,
-    Source::OldestIdleTransactions,
-];
+/// What the status page reads: what `check`'s verdict needs.
+pub const PAGE_SOURCES: [Source; 6] = REPORT_SOURCES;
 pub const PAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How far back the status page's charts go, and how often they keep a point.
+pub const HISTORY_SPAN: Duration = Duration::from_secs(3600);
+pub const HISTORY_STEP: Duration = Duration::from_secs(15);
+
+/// One moment of a pool, for the status page's chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolPoint {
+    pub at: SystemTime,
+    pub held: u64,
+    pub open: u64,
+}
+
+/// The recent past of a target's pools, kept from the exporter's own collections: at most
+/// one point per [`HISTORY_STEP`], none older than [`HISTORY_SPAN`] (240 points a pool).
+#[derive(Debug, Default)]
+pub struct PoolHistory {
+    pub pools: BTreeMap<String, VecDeque<PoolPoint>>,
+}
+
+impl PoolHistory {
+    /// Adds what `snap` says of `pools`, unless the last point is younger than a step.
+    pub fn record(&mut self, snap: &Snapshot, pools: &[PoolConfig]) {
+        let Some(groups) = snap.threads.ok() else {
+            return;
+        };
+        let at = snap.taken_at;
+        for p in pool_stats(pools, groups, &snap.connect_attributes()) {
+            if p.unknown.is_some() {
+                continue;
+            }
+            let points = self.pools.entry(p.name.clone()).or_default();
+            let due = points
+                .back()
+                .is_none_or(|last| at.duration_since(last.at).is_ok_and(|d| d >= HISTORY_STEP));
+            if due {
+                points.push_back(PoolPoint {
+                    at,
+                    held: p.held(),
+                    open: p.open(),
+                });
+            }
+            while points
+                .front()
+                .is_some_and(|f| at.duration_since(f.at).is_ok_and(|d| d > HISTORY_SPAN))
+            {
+                points.pop_front();
+            }
+        }
+    }
+}
 
 /// Everything `serve` needs: targets, enabled collectors, the scrape histogram.
 pub struct Exporter {
@@ -81,6 +130,7 @@ impl Exporter {
                     collections: AtomicU64::new(0),
                     logged: Mutex::new(HashMap::new()),
                     page: tokio::sync::Mutex::new(None),
+                    history: Mutex::new(PoolHistory::default()),
                 })
             })
             .collect();
@@ -154,6 +204,11 @@ impl Exporter {
             let started = Instant::now();
             let snap = Arc::new(state.db.snapshot(&sources, deadline).await);
             state.collections.fetch_add(1, Ordering::Relaxed);
+            state
+                .history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(&snap, &state.pools);
             histogram.observe(started.elapsed().as_secs_f64());
             if snap.server.is_some() {
                 ready.store(true, Ordering::Relaxed);
@@ -262,5 +317,60 @@ impl TargetState {
                 note(Some(source), problem);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{IdleSessions, MatchSpec, Matcher};
+    use crate::snapshot::{Flavor, Outcome, ServerInfo, ThreadGroup};
+
+    #[test]
+    fn history_keeps_one_point_a_step_for_an_hour() {
+        let pools = [PoolConfig {
+            name: "web".into(),
+            matcher: Matcher::compile(&MatchSpec {
+                user: Some("kefu".into()),
+                ..MatchSpec::default()
+            })
+            .unwrap(),
+            size: 10,
+            max_overflow: 0,
+            processes: 1,
+            target: None,
+            idle_sessions: IdleSessions::Parked,
+        }];
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut h = PoolHistory::default();
+        for i in 0..2000u64 {
+            let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MariaDb, "10.11", 1));
+            snap.taken_at = start + Duration::from_secs(i * 5);
+            snap.threads = Outcome::Ok(vec![
+                ThreadGroup::uniform(
+                    "kefu",
+                    "h",
+                    None,
+                    "Sleep",
+                    "",
+                    Some(("RUNNING", 9)),
+                    i % 7,
+                    1,
+                ),
+                ThreadGroup::uniform("kefu", "h", None, "Sleep", "", None, 3, 1),
+            ]);
+            h.record(&snap, &pools);
+        }
+        // Collections every 5 s, a point every 15 s (every third), the last hour only.
+        let points = &h.pools["web"];
+        assert_eq!(points.len(), 240);
+        let last = points.back().unwrap();
+        assert_eq!(last.at, start + Duration::from_secs(1998 * 5));
+        assert_eq!((last.held, last.open), (1998 % 7, 1998 % 7 + 3));
+        let kept = last.at.duration_since(points.front().unwrap().at).unwrap();
+        assert!(
+            kept < HISTORY_SPAN && kept >= HISTORY_SPAN - HISTORY_STEP,
+            "{kept:?}"
+        );
     }
 }

@@ -1,16 +1,23 @@
-//! `/`: a small server-rendered status page (no JavaScript, no external assets), from a
-//! snapshot read at most every 10 s however often it is loaded (`Exporter::page_snapshot`).
+//! `/`: a small server-rendered status page (no JavaScript, no external assets). It leads
+//! with the verdict `check` would print, then each target's findings, its pools with an
+//! inline SVG chart of their held and open sessions over the last hour (kept from the
+//! exporter's own collections), and the oldest idle-in-transaction sessions. The snapshot is
+//! read at most every 10 s however often the page is loaded (`Exporter::page_snapshot`).
 //! maud escapes every value it interpolates, so text from the server or the config cannot
 //! inject markup.
 
-use std::time::{Duration, Instant};
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::time::{Duration, Instant, SystemTime};
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use super::exporter::{PoolPoint, HISTORY_SPAN};
 use super::Exporter;
-use crate::analysis::pools::{pool_stats, PoolStats};
-use crate::analysis::report::view;
-use crate::analysis::{connection_ratio, SessionState};
+use crate::analysis::report::{
+    headline, target_report, view, Finding, PoolReport, Status, TargetReport,
+};
+use crate::analysis::SessionState;
 use crate::config::{PoolConfig, Thresholds};
 use crate::snapshot::Snapshot;
 
@@ -18,8 +25,13 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}.bar{width:220px;height:14px;background:#e8e8e8;display:inline-block;vertical-align:middle}\
-.fill{height:14px}.ok{background:#3a3}.warn{background:#e90}.crit{background:#d22}\
-tr.crit td{background:#fde8e8}tr.warn td{background:#fff4df}.muted{color:#777}code{font-size:90%}";
+.fill{height:14px}.ok{background:#3a3}.warn{background:#e90}.crit{background:#d22}.unknown{background:#888}\
+tr.crit td{background:#fde8e8}tr.warn td{background:#fff4df}.muted{color:#777}code{font-size:90%}\
+#verdict{font-size:1.15em;font-weight:600;padding:0.6em 0.8em;border-radius:4px;color:#fff}\
+li.finding{margin:0.3em 0}.chart{display:block}";
+
+/// How many idle-in-transaction sessions the page lists.
+const LEAKS_LISTED: usize = 20;
 
 /// One target as the page shows it.
 pub struct PageTarget<'a> {
@@ -28,6 +40,8 @@ pub struct PageTarget<'a> {
     pub dsn: String,
     pub pools: &'a [PoolConfig],
     pub snapshot: &'a Snapshot,
+    /// Each pool's recent past, oldest first.
+    pub history: Vec<(String, VecDeque<PoolPoint>)>,
 }
 
 pub async fn render(exporter: &Exporter) -> String {
@@ -36,22 +50,34 @@ pub async fn render(exporter: &Exporter) -> String {
         let snap = exporter
             .page_snapshot(state, Instant::now() + Duration::from_secs(5))
             .await;
-        snaps.push((state, snap));
+        let history = state
+            .history
+            .lock()
+            .map(|h| h.pools.clone().into_iter().collect())
+            .unwrap_or_default();
+        snaps.push((state, snap, history));
     }
     let targets: Vec<PageTarget> = snaps
-        .iter()
-        .map(|(state, snap)| PageTarget {
+        .iter_mut()
+        .map(|(state, snap, history)| PageTarget {
             name: state.db.name(),
             dsn: state.db.config.dsn.to_string(),
             pools: &state.pools,
             snapshot: snap,
+            history: std::mem::take(history),
         })
         .collect();
-    page(&targets, &exporter.config.thresholds).into_string()
+    page(&targets, &exporter.config.thresholds, SystemTime::now()).into_string()
 }
 
 /// The whole page; pure, for the tests.
-pub fn page(targets: &[PageTarget], t: &Thresholds) -> Markup {
+pub fn page(targets: &[PageTarget], t: &Thresholds, now: SystemTime) -> Markup {
+    let reports: Vec<TargetReport> = targets
+        .iter()
+        .map(|x| target_report(x.name, x.snapshot, x.pools, t))
+        .collect();
+    let verdict = headline(&reports);
+    let status = crate::analysis::report::overall(&reports);
     html! {
         (DOCTYPE)
         html {
@@ -62,32 +88,74 @@ pub fn page(targets: &[PageTarget], t: &Thresholds) -> Markup {
             }
             body {
                 h1 { "mysql_pool_exporter" }
+                p #verdict class=(status_class(status)) { (verdict) }
                 p {
                     a href="/metrics" { "Metrics" } " · "
                     a href="/-/healthy" { "Health" } " · "
                     a href="/-/ready" { "Readiness" }
                 }
-                @for target in targets { (one_target(target, t)) }
+                @for (target, report) in targets.iter().zip(&reports) {
+                    (one_target(target, report, t, now))
+                }
                 p.muted { "Reload the page to refresh." }
             }
         }
     }
 }
 
-fn one_target(target: &PageTarget, t: &Thresholds) -> Markup {
+fn status_class(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok",
+        Status::Warning => "warn",
+        Status::Critical => "crit",
+        Status::Unknown => "unknown",
+    }
+}
+
+fn one_target(target: &PageTarget, r: &TargetReport, t: &Thresholds, now: SystemTime) -> Markup {
     let snap = target.snapshot;
     html! {
         h2 { "Target " a href={ "/probe?target=" (target.name) } { (target.name) } }
         @match (&snap.server, &snap.down_reason) {
             (Some(info), _) => {
                 p.muted { (target.dsn) " · " (info.version) }
-                (connections(snap, t))
-                (pools(target.pools, snap, t))
+                (findings(&r.findings))
+                (connections(r, t))
+                (pools(target, r, t, now))
                 (leaked(snap, t))
             }
             (None, why) => {
                 p.muted { (target.dsn) }
                 p.crit #down { "MySQL is not answering: " (why.as_deref().unwrap_or("unknown")) }
+            }
+        }
+    }
+}
+
+fn findings(list: &[Finding]) -> Markup {
+    html! {
+        @if !list.is_empty() {
+            ul #findings {
+                @for f in list {
+                    li.finding data-cause=(f.cause.label()) {
+                        span class=(status_class(f.status)) style="color:#fff;padding:0 4px" {
+                            (f.status.label())
+                        }
+                        " "
+                        @if let Some(p) = &f.pool { "pool " b { (p) } ": " }
+                        (f.cause.label()) ", " (f.summary)
+                        @if !f.culprits.is_empty() {
+                            " — look at "
+                            @for (i, c) in f.culprits.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                b { (c.session.id) } " (" (c.session.user) "@" (c.session.host)
+                                @if let Some(n) = c.blocks { ", blocks " (n) }
+                                ")"
+                            }
+                            @if !f.more_ids.is_empty() { " and " (f.more_ids.len()) " more" }
+                        }
+                    }
+                }
             }
         }
     }
@@ -108,71 +176,156 @@ fn bar(ratio: f64, class: &str) -> Markup {
     html! { span.bar { span class={ "fill " (class) } style=(width) {} } }
 }
 
-fn connections(snap: &Snapshot, t: &Thresholds) -> Markup {
-    let Some((used, max, r)) = connection_ratio(snap) else {
+fn connections(r: &TargetReport, t: &Thresholds) -> Markup {
+    let (Some(used), Some(max), Some(ratio)) =
+        (r.connections, r.max_connections, r.connection_ratio)
+    else {
         return html! {};
     };
     html! {
         p #connections {
-            "Connections " (bar(r, class(r, t.connections_warning, t.connections_critical)))
-            " " (used) "/" (max) " max_connections (" (format!("{:.0}", r * 100.0)) "%)"
+            "Connections " (bar(ratio, class(ratio, t.connections_warning, t.connections_critical)))
+            " " (used) "/" (max) " max_connections (" (format!("{:.0}", ratio * 100.0)) "%)"
         }
     }
 }
 
-fn pools(pools: &[PoolConfig], snap: &Snapshot, t: &Thresholds) -> Markup {
-    let Some(groups) = snap.threads.ok() else {
-        return html! {};
-    };
-    if pools.is_empty() {
+fn pools(target: &PageTarget, r: &TargetReport, t: &Thresholds, now: SystemTime) -> Markup {
+    if target.pools.is_empty() {
         return html! {
             p.muted { "No pools are configured (see " code { "pools:" } " in the config)." }
         };
     }
-    let stats = pool_stats(pools, groups, &snap.connect_attributes());
     html! {
         table #pools {
             tr {
-                th { "pool" } th { "utilization" } th { "sessions / capacity" }
+                th { "pool" } th { "held / capacity" } th { "open" }
                 th { "active" } th { "lock_wait" } th { "idle" } th { "idle_in_transaction" }
-                th { "oldest idle transaction" }
+                th { "oldest idle transaction" } th { "held and open, last hour" }
             }
-            @for p in &stats { (pool_row(p, t)) }
+            @for p in &r.pools {
+                (pool_row(p, target.history.iter().find(|(n, _)| *n == p.pool).map(|(_, h)| h), t, now))
+            }
         }
     }
 }
 
-fn pool_row(p: &PoolStats, t: &Thresholds) -> Markup {
+fn pool_row(
+    p: &PoolReport,
+    history: Option<&VecDeque<PoolPoint>>,
+    t: &Thresholds,
+    now: SystemTime,
+) -> Markup {
     if let Some(why) = &p.unknown {
         return html! {
-            tr data-pool=(p.name) { td { (p.name) } td.muted colspan="7" { "unknown: " (why) } }
+            tr data-pool=(p.pool) { td { (p.pool) } td.muted colspan="8" { "unknown: " (why) } }
         };
     }
-    let u = p.utilization();
-    let c = class(u, t.pool_utilization_warning, t.pool_utilization_critical);
-    let count = |s| p.sessions.count(s);
+    let c = class(
+        p.utilization,
+        t.pool_utilization_warning,
+        t.pool_utilization_critical,
+    );
+    let count = |s| p.by_state.get(&s).copied().unwrap_or(0);
     html! {
-        tr class=(c) data-pool=(p.name) {
-            td { (p.name) }
-            td { (bar(u, c)) " " (format!("{:.0}", u * 100.0)) "%" }
-            td { (p.sessions.total()) "/" (p.capacity) }
+        tr class=(c) data-pool=(p.pool) {
+            td { (p.pool) }
+            td { (bar(p.utilization, c)) " " (p.held) "/" (p.capacity) " (" (format!("{:.0}", p.utilization * 100.0)) "%)" }
+            td { (p.open) }
             td { (count(SessionState::Active)) }
             td { (count(SessionState::LockWait)) }
             td { (count(SessionState::Idle)) }
             td { (count(SessionState::IdleInTransaction)) }
-            td { (p.sessions.histogram(SessionState::IdleInTransaction).max) "s" }
+            td { (p.oldest_idle_transaction_seconds) "s" }
+            td { (chart(history.map(|h| h.iter().copied().collect()).unwrap_or_default(), p.capacity, now)) }
         }
+    }
+}
+
+const CHART_W: f64 = 300.0;
+const CHART_H: f64 = 60.0;
+
+/// Held (red) and open (grey) sessions over the last hour against the capacity line: an
+/// inline SVG, so the page needs no script and no request beyond itself.
+pub fn chart(points: Vec<PoolPoint>, capacity: u64, now: SystemTime) -> Markup {
+    if points.len() < 2 {
+        return html! {
+            span.muted { "the chart fills from the exporter's collections (one point every 15 s)" }
+        };
+    }
+    // Headroom above the highest of capacity and the lines, so a pool at capacity shows.
+    let top = points
+        .iter()
+        .map(|p| p.open.max(p.held))
+        .max()
+        .unwrap_or(0)
+        .max(capacity)
+        .max(1) as f64
+        * 1.15;
+    // The kept history, at most an hour, at least a minute: a leak that began ten minutes
+    // ago takes the chart's width, not a sliver of an hour.
+    let kept = now
+        .duration_since(points[0].at)
+        .unwrap_or_default()
+        .clamp(Duration::from_secs(60), HISTORY_SPAN);
+    let span = kept.as_secs_f64();
+    let x = |at: SystemTime| {
+        let ago = now.duration_since(at).unwrap_or_default().as_secs_f64();
+        ((span - ago.min(span)) / span * CHART_W).max(0.0)
+    };
+    let y = |v: u64| CHART_H - (v as f64 / top) * CHART_H;
+    let line = |f: &dyn Fn(&PoolPoint) -> u64| {
+        let mut d = String::new();
+        for (i, p) in points.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                x(p.at),
+                y(f(p))
+            );
+        }
+        d
+    };
+    let cap_y = format!("{:.1}", y(capacity));
+    let last = points[points.len() - 1];
+    html! {
+        svg.chart xmlns="http://www.w3.org/2000/svg" width=(CHART_W) height=(CHART_H)
+            viewBox={ "0 0 " (CHART_W) " " (CHART_H) } role="img" {
+            title { "last hour: held " (last.held) ", open " (last.open) " of " (capacity) }
+            rect x="0" y="0" width=(CHART_W) height=(CHART_H) fill="#fafafa" stroke="#ddd" {}
+            line x1="0" x2=(CHART_W) y1=(cap_y) y2=(cap_y) stroke="#d22" stroke-dasharray="4 3" {}
+            path.open d=(line(&|p| p.open)) fill="none" stroke="#999" stroke-width="1.5" {}
+            path.held d=(line(&|p| p.held)) fill="none" stroke="#d22" stroke-width="2" {}
+            text x="4" y=(CHART_H - 4.0) font-size="10" fill="#555" {
+                "since " (minutes_ago(kept)) " ago · held " (last.held) " · open " (last.open) " · capacity " (capacity)
+            }
+        }
+    }
+}
+
+fn minutes_ago(d: Duration) -> String {
+    match d.as_secs() {
+        s if s < 120 => format!("{s}s"),
+        s => format!("{}m", s / 60),
     }
 }
 
 /// The oldest idle-in-transaction sessions; those past `thresholds.idle_in_transaction`
 /// (the same limit `check` and the alert use) are marked as leaks.
 fn leaked(snap: &Snapshot, t: &Thresholds) -> Markup {
-    let Some(rows) = snap.oldest_idle_transactions.ok() else {
+    let Some(rows) = snap.sessions.ok() else {
         return html! {};
     };
+    let mut idle: Vec<_> = rows
+        .iter()
+        .filter_map(view)
+        .filter(|v| v.state == SessionState::IdleInTransaction)
+        .collect();
+    idle.sort_by_key(|v| (std::cmp::Reverse(v.age_seconds), v.id));
+    idle.truncate(LEAKS_LISTED);
     let limit = t.idle_in_transaction.as_secs();
-    if rows.is_empty() {
+    if idle.is_empty() {
         return html! { p #leaks { "No session is idle in a transaction." } };
     }
     html! {
@@ -182,7 +335,7 @@ fn leaked(snap: &Snapshot, t: &Thresholds) -> Markup {
                 th { "id" } th { "user@host" } th { "db" } th { "transaction age" } th { "since" }
                 th { "rows locked" } th { "last statement" }
             }
-            @for v in rows.iter().filter_map(view) {
+            @for v in &idle {
                 tr class=(if v.age_seconds > limit { "crit" } else { "ok" }) {
                     td { (v.id) }
                     td { (v.user) "@" (v.host) }
@@ -203,9 +356,10 @@ mod tests {
     use crate::snapshot::{Flavor, Outcome, ServerInfo, SessionRow};
 
     #[test]
-    fn text_from_the_server_is_escaped() {
+    fn text_from_the_server_is_escaped_and_the_verdict_leads() {
         let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MariaDb, "10.11<b>", 1));
-        snap.oldest_idle_transactions = Outcome::Ok(vec![SessionRow {
+        snap.threads = Outcome::Ok(Vec::new());
+        snap.sessions = Outcome::Ok(vec![SessionRow {
             id: 7,
             user: "<script>alert(1)</script>".into(),
             host: "10.0.0.1:5".into(),
@@ -220,15 +374,46 @@ mod tests {
             dsn: "mysql://u@h:3306".into(),
             pools: &[],
             snapshot: &snap,
+            history: Vec::new(),
         }];
-        let html = page(&targets, &Thresholds::default()).into_string();
+        let html = page(&targets, &Thresholds::default(), SystemTime::now()).into_string();
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;@10.0.0.1"));
         assert!(html.contains("10.11&lt;b&gt;"));
         assert!(html.contains("SELECT '&quot;&amp;'"), "{html}");
         assert!(html.contains("href=\"/probe?target=a&amp;b\""), "{html}");
-        // 400 s is past the default 30 s: marked as a leak.
+        // 400 s is past the default 30 s: a leak, in the verdict and in the table.
+        assert!(
+            html.contains("<p id=\"verdict\" class=\"warn\">MYSQL POOL WARNING - a&amp;b: leak"),
+            "{html}"
+        );
         assert!(html.contains("<tr class=\"crit\"><td>7</td>"), "{html}");
+    }
+
+    #[test]
+    fn the_chart_draws_held_open_and_capacity() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+        let points = vec![
+            PoolPoint {
+                at: now - Duration::from_secs(3600),
+                held: 0,
+                open: 10,
+            },
+            PoolPoint {
+                at: now,
+                held: 45,
+                open: 45,
+            },
+        ];
+        let svg = chart(points, 45, now).into_string();
+        assert!(svg.starts_with("<svg class=\"chart\""), "{svg}");
+        // An hour kept: the whole width; 45 of a 45 * 1.15 scale.
+        assert!(svg.contains("d=\"M0.0,60.0 L300.0,7.8\""), "held: {svg}");
+        assert!(svg.contains("since 60m ago · held 45"), "{svg}");
+        assert!(svg.contains("<title>last hour: held 45, open 45 of 45</title>"));
+        assert!(chart(Vec::new(), 45, now)
+            .into_string()
+            .contains("fills from"));
     }
 
     #[test]

@@ -590,7 +590,8 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     parse_response(&raw)
 }
 
-/// An HTTP/1.1 response as read off the wire (no chunked bodies: the exporter sends lengths).
+/// An HTTP/1.1 response as read off the wire; a chunked body (Prometheus' API sends large
+/// answers so) is put back together.
 pub fn parse_response(raw: &[u8]) -> Response {
     let text = String::from_utf8_lossy(raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -600,15 +601,37 @@ pub fn parse_response(raw: &[u8]) -> Response {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Response {
         status,
         headers,
-        body: body.to_string(),
+        body,
     }
+}
+
+/// `size\r\ndata\r\n...0\r\n\r\n` to data.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// The config for one target on `db`.
@@ -691,6 +714,57 @@ impl Prometheus {
     }
 }
 
+impl Prometheus {
+    /// A Prometheus that scrapes the exporter on `port` every second and evaluates the
+    /// bundled rules (alerting-rules/) every second too: alerts become active (pending) as
+    /// soon as their expression holds; `for:` only delays firing.
+    pub fn with_bundled_rules(exporter_port: u16) -> Prometheus {
+        Prometheus::start(&format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: mysql\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
+            repo()
+                .join("alerting-rules/mysql_pool_exporter.rules.yml")
+                .display()
+        ))
+    }
+
+    /// Alerts pending or firing now: (alertname, state, labels).
+    pub fn active_alerts(&self) -> Vec<(String, String, serde_json::Value)> {
+        let v = self.api("/api/v1/alerts");
+        v["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| {
+                (
+                    a["labels"]["alertname"].as_str().unwrap_or("").to_string(),
+                    a["state"].as_str().unwrap_or("").to_string(),
+                    a["labels"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until the rules have been evaluated on at least `n` scrapes of the exporter.
+    pub fn wait_for_evaluations(&self, n: u64) {
+        eventually(
+            Duration::from_secs(30),
+            "Prometheus to scrape and evaluate",
+            || {
+                let r = self.query("count_over_time(mysql_up[1m])");
+                let seen = r
+                    .first()
+                    .and_then(|s| s["value"][1].as_str())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                (seen >= n).then_some(())
+            },
+        );
+    }
+}
+
 impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -755,54 +829,94 @@ pub fn output_dir() -> PathBuf {
 }
 
 /// One real application process (tests/clients/app_sessions.py: PyMySQL, or SQLAlchemy's
-/// QueuePool over PyMySQL) holding `count` sessions as `user` on database `kefu`, with the
-/// connect attribute `program_name`. Its sessions close when it is dropped.
+/// QueuePool over PyMySQL) holding sessions on database `kefu`, with the connect attribute
+/// `program_name`. Its sessions close when it is dropped.
 pub struct AppProcess {
     child: Child,
     /// Its OS pid: what the sessions send as the `_pid` connect attribute.
     pub pid: u32,
+    /// The server's connection ids of the sessions it holds (checked-in ones excluded).
+    pub ids: Vec<u64>,
+    /// SQLAlchemy's error when it was asked for one more connection (`exhaust`).
+    pub pool_error: String,
 }
 
-/// What an [`AppProcess`] holds: sessions that ran `SELECT 1`, or ones idle in a transaction.
+/// What an [`AppProcess`]'s sessions do (app_sessions.py's `--state`).
 #[derive(Clone, Copy, Debug)]
 pub enum AppState {
+    /// Ran `SELECT 1`.
     Idle,
+    /// Read a row inside an open transaction, then nothing: the leak.
     InTransaction,
+    /// Updated row 1 of `visitors` inside an open transaction, then nothing.
+    LockHolder,
+    /// Wait to update row 1.
+    LockWaiter,
+    /// `SELECT SLEEP(0.3)` in a loop: short requests.
+    Busy,
 }
 
-impl AppProcess {
-    pub fn start(
-        db: &Server,
-        driver: &str,
-        program_name: &str,
-        count: usize,
-        state: AppState,
-    ) -> AppProcess {
+/// An application process to start.
+#[derive(Clone, Debug)]
+pub struct App<'a> {
+    pub user: &'a str,
+    pub driver: &'a str,
+    pub program_name: &'a str,
+    pub count: usize,
+    pub state: AppState,
+    /// SQLAlchemy's pool_size and max_overflow (default: pool_size = count, no overflow).
+    pub pool: Option<(usize, usize)>,
+    /// Ask the pool for one more connection, to meet `QueuePool limit ... reached`.
+    pub exhaust: bool,
+    /// Return this many of the connections to the pool (parked, still open).
+    pub checkin: usize,
+}
+
+impl<'a> App<'a> {
+    pub fn new(driver: &'a str, program_name: &'a str, count: usize, state: AppState) -> Self {
+        App {
+            user: "kefu",
+            driver,
+            program_name,
+            count,
+            state,
+            pool: None,
+            exhaust: false,
+            checkin: 0,
+        }
+    }
+
+    pub fn start(&self, db: &Server) -> AppProcess {
         use std::io::BufRead;
-        let mut child = Command::new(python())
-            .arg(repo().join("tests/clients/app_sessions.py"))
+        let state = match self.state {
+            AppState::Idle => "idle",
+            AppState::InTransaction => "trx",
+            AppState::LockHolder => "lock-holder",
+            AppState::LockWaiter => "lock-waiter",
+            AppState::Busy => "busy",
+        };
+        let mut cmd = Command::new(python());
+        cmd.arg(repo().join("tests/clients/app_sessions.py"))
             .args([
                 "--port",
                 &db.port.to_string(),
                 "--user",
-                "kefu",
+                self.user,
                 "--db",
                 "kefu",
             ])
-            .args(["--password-env", "APP_PASSWORD", "--driver", driver])
-            .args([
-                "--program-name",
-                program_name,
-                "--count",
-                &count.to_string(),
-            ])
-            .args([
-                "--state",
-                match state {
-                    AppState::Idle => "idle",
-                    AppState::InTransaction => "trx",
-                },
-            ])
+            .args(["--password-env", "APP_PASSWORD", "--driver", self.driver])
+            .args(["--program-name", self.program_name])
+            .args(["--count", &self.count.to_string(), "--state", state])
+            .args(["--checkin", &self.checkin.to_string()]);
+        if let Some((size, overflow)) = self.pool {
+            cmd.args(["--pool-size", &size.to_string()])
+                .args(["--max-overflow", &overflow.to_string()]);
+        }
+        if self.exhaust {
+            cmd.arg("--exhaust");
+        }
+        let mut child = cmd
             .env("APP_PASSWORD", APP_PASSWORD)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -813,11 +927,36 @@ impl AppProcess {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let pid = line
-            .strip_prefix("ready ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("app_sessions.py did not get ready: {line:?}"));
-        AppProcess { child, pid }
+        let mut words = line.trim_end().splitn(4, ' ');
+        let (ready, pid, ids, error) = (words.next(), words.next(), words.next(), words.next());
+        assert_eq!(
+            ready,
+            Some("ready"),
+            "app_sessions.py did not get ready: {line:?}"
+        );
+        AppProcess {
+            child,
+            pid: pid.and_then(|p| p.parse().ok()).unwrap(),
+            ids: ids
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|i| i.parse().ok())
+                .collect(),
+            pool_error: error.unwrap_or("").to_string(),
+        }
+    }
+}
+
+impl AppProcess {
+    /// `count` sessions of user kefu in `state`, from a process of its own.
+    pub fn start(
+        db: &Server,
+        driver: &str,
+        program_name: &str,
+        count: usize,
+        state: AppState,
+    ) -> AppProcess {
+        App::new(driver, program_name, count, state).start(db)
     }
 }
 
