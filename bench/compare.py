@@ -368,7 +368,7 @@ def main():
 
     b = Bench(a)
     idle = b.idle_db_cpu()
-    print(f"mariadbd CPU while nothing scrapes: {idle:.2f} ms/s; "
+    print(f"server CPU while nothing scrapes: {idle:.2f} ms/s; "
           f"load average before: {os.getloadavg()[0]:.2f}")
 
     results = {}

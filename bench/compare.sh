@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark: mysql_pool_exporter against Debian's prometheus-mysqld-exporter (0.14, with the
 # processlist collector on) and against the raw SQL time of the same statements, on the same
-# throwaway MariaDB in the same run, with N held client sessions (a tenth idle in a
+# throwaway server in the same run, with N held client sessions (a tenth idle in a
 # transaction, a tenth running SLEEP). Prints a table per N with the ratios ours/theirs and
 # the targets of the benchmark issue (PASS/MISS). A script, not a timed test.
 #
-#   bench/compare.sh [--sessions 100,1000,4000] [--scrapes 50] [--warmup 5] [--no-build]
+#   bench/compare.sh [--server mariadb|mysql] [--sessions 100,1000,4000] [--scrapes 50]
+#                    [--warmup 5] [--no-build]
 #                    [--binary PATH]   (another build of ours, e.g. other profile settings;
 #                                       implies --no-build)
+#   --server mysql: Oracle MySQL 9.7 (the chroot scripts/lib/common.sh builds); mysqld_exporter
+#   then runs without its slave_status collector (MySQL 9 removed SHOW SLAVE STATUS).
 #   (BENCH_KEEP_BODIES=DIR keeps the last exposition of each exporter per N in DIR)
 #
 # Everything runs on 127.0.0.1 with free ports and a throwaway datadir under /tmp, stopped
@@ -24,6 +27,7 @@ SCRAPES=50
 WARMUP=5
 BUILD=1
 BIN=""
+DB_FLAVOR=${DB_FLAVOR:-mariadb}
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -33,6 +37,8 @@ while [ $# -gt 0 ]; do
         --scrapes=*) SCRAPES=${1#*=}; shift ;;
         --warmup) WARMUP=${2:?--warmup needs a number}; shift 2 ;;
         --warmup=*) WARMUP=${1#*=}; shift ;;
+        --server) DB_FLAVOR=${2:?--server needs mariadb or mysql}; shift 2 ;;
+        --server=*) DB_FLAVOR=${1#*=}; shift ;;
         --no-build) BUILD=0; shift ;;
         --binary) BIN=${2:?--binary needs a path}; BUILD=0; shift 2 ;;
         --binary=*) BIN=${1#*=}; BUILD=0; shift ;;
@@ -43,6 +49,7 @@ done
 [[ $SESSIONS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--sessions: a comma-separated list of counts, e.g. 100,1000,4000"
 [[ $SCRAPES =~ ^[1-9][0-9]*$ ]] || die "--scrapes: a positive number"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "--warmup: a number"
+[[ $DB_FLAVOR == mariadb || $DB_FLAVOR == mysql ]] || die "--server: mariadb or mysql"
 MAX_N=$(tr ',' '\n' <<<"$SESSIONS" | sort -n | tail -1)
 
 # ------------------------------------------------------------------ what it needs
@@ -78,28 +85,40 @@ cleanup() {
     fi
     stop_pid "$DB_PID"
     if [ "$rc" -ne 0 ]; then
+        [ "$DB_FLAVOR" = mysql ] && echo "the MySQL server's files: $(readlink -f "$WORK/db")" >&2
         echo "logs kept in $WORK" >&2
     else
+        stop_db_dirs
         rm -rf "$WORK"
     fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "starting MariaDB (max_connections $((MAX_N + 1000)))"
-mkdir -p "$WORK/db/tmp" # its own temp dir: implicit temporary tables of the benchmark's queries
-MARIADB_OPTS="--tmpdir=$WORK/db/tmp --max-connections=$((MAX_N + 1000)) --open-files-limit=$HARD --table-open-cache=1000 \
+say "starting $(db_name) (max_connections $((MAX_N + 1000)))"
+# MariaDB: its own temp dir for the implicit temporary tables of the benchmark's queries
+# (MySQL's start_mysql gives it one inside its chroot).
+TMP_OPT=""
+if [ "$DB_FLAVOR" = mariadb ]; then
+    mkdir -p "$WORK/db-tmp"
+    TMP_OPT="--tmpdir=$WORK/db-tmp"
+fi
+DB_OPTS="$TMP_OPT --max-connections=$((MAX_N + 1000)) --open-files-limit=$HARD --table-open-cache=1000 \
 --thread-cache-size=64 --back-log=1000 --max-connect-errors=1000000000 \
 --performance-schema-max-thread-instances=$((MAX_N + 1200)) --performance-schema-session-connect-attrs-size=1024" \
-    start_mariadb "$WORK/db"
+    start_db "$WORK/db"
+REPLICA_GRANT=""
+[ "$DB_FLAVOR" = mariadb ] && REPLICA_GRANT=", SLAVE MONITOR"
 
 PW_OURS=bench-ours-pw PW_THEIRS=bench-theirs-pw PW_RAW=bench-raw-pw PW_APP=bench-app-pw
 root_sql <<SQL || die "creating the users failed"
 CREATE USER 'pool_exporter'@'127.0.0.1' IDENTIFIED BY '$PW_OURS';
 CREATE USER 'mysqld_exporter'@'127.0.0.1' IDENTIFIED BY '$PW_THEIRS';
 CREATE USER 'bench_raw'@'127.0.0.1' IDENTIFIED BY '$PW_RAW';
-GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'pool_exporter'@'127.0.0.1', 'mysqld_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
+GRANT PROCESS, REPLICATION CLIENT$REPLICA_GRANT ON *.* TO 'pool_exporter'@'127.0.0.1', 'mysqld_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
 GRANT SELECT ON performance_schema.* TO 'pool_exporter'@'127.0.0.1', 'mysqld_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
+-- Ours reads the accounts' own connection limits too (docs/privileges.md): its cost counts.
+GRANT SELECT ON mysql.user TO 'pool_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
 CREATE DATABASE app;
 CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;
 INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (3, 'three');
@@ -132,9 +151,12 @@ OURS_PID=$!
 # info_schema.innodb_cmp, info_schema.innodb_cmpmem, info_schema.query_response_time) plus
 # the processlist collector.
 THEIRS_PORT=$(free_port)
+THEIRS_EXTRA=""
+# MySQL 9 removed SHOW SLAVE STATUS: mysqld_exporter's slave_status would fail every scrape.
+[ "$DB_FLAVOR" = mysql ] && THEIRS_EXTRA="--no-collect.slave_status"
 DATA_SOURCE_NAME="mysqld_exporter:$PW_THEIRS@(127.0.0.1:$DB_PORT)/" \
     prometheus-mysqld-exporter --web.listen-address="127.0.0.1:$THEIRS_PORT" \
-    --collect.info_schema.processlist >"$WORK/theirs.log" 2>&1 &
+    --collect.info_schema.processlist $THEIRS_EXTRA >"$WORK/theirs.log" 2>&1 &
 THEIRS_PID=$!
 
 up() { local m; m=$(curl -fsS "http://127.0.0.1:$1/metrics") && grep -Eq '^mysql_up 1(\.0*)?$' <<<"$m"; }
@@ -142,15 +164,15 @@ WAIT_PID=$OURS_PID WAIT_LOG="$WORK/ours.log" wait_for "mysql_pool_exporter on :$
 WAIT_PID=$THEIRS_PID WAIT_LOG="$WORK/theirs.log" wait_for "mysqld_exporter on :$THEIRS_PORT" 30 up "$THEIRS_PORT"
 
 # ------------------------------------------------------------------ measure
-printf 'bench/compare.sh --sessions %s --scrapes %s --warmup %s\n' "$SESSIONS" "$SCRAPES" "$WARMUP"
+printf 'bench/compare.sh --server %s --sessions %s --scrapes %s --warmup %s\n' "$DB_FLAVOR" "$SESSIONS" "$SCRAPES" "$WARMUP"
 printf 'machine: %s CPUs (%s), %s GiB RAM, %s\n' "$(nproc)" \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
     "$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" "$(uname -sr)"
 printf 'server: %s\n' "$(root_sql 'SELECT @@version')"
 printf 'ours: %s (%s); theirs: %s\n' "$("$BIN" --version)" "${BIN#"$ROOT"/}" \
     "$(prometheus-mysqld-exporter --version 2>&1 | head -1)"
-printf 'ours: 1 target, 1 pool (user app): %s\n' "all collectors (global_status, global_variables, processlist, sessions, pools)"
-printf 'theirs: default collectors + --collect.info_schema.processlist\n'
+printf 'ours: 1 target, 1 pool (user app): %s\n' "all collectors (global_status, global_variables, processlist, sessions, pools, locks, innodb_metrics)"
+printf 'theirs: default collectors + --collect.info_schema.processlist %s\n' "$THEIRS_EXTRA"
 
 "$PY" "$HERE/compare.py" --sessions "$SESSIONS" --scrapes "$SCRAPES" --warmup "$WARMUP" \
     --db-port "$DB_PORT" --db-pid "$DB_PID" --db-sock "$DB_SOCK" \
@@ -165,4 +187,4 @@ for who in ours theirs; do
         grep -iE 'level=(error|warn)' "$WORK/$who.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
     fi
 done
-grep -iE '\[(ERROR|Warning)\]' "$WORK/db/error.log" | grep -vE 'Aborted connection|ignored in --skip-name-resolve mode' | head -5 | sed 's/^/mariadb: /' || true
+grep -iE '\[(ERROR|Warning)\]' "$WORK/db/error.log" | grep -vE 'Aborted connection|ignored in --skip-name-resolve mode' | head -5 | sed "s/^/$DB_FLAVOR: /" || true

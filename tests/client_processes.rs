@@ -250,6 +250,8 @@ fn both_session_tables_give_the_same_counts() {
     };
     let plan = Plan {
         attributes: vec!["program_name".into()],
+        per_process: true,
+        intervals: Vec::new(),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let read = |table: ProcesslistTable| {
@@ -270,7 +272,8 @@ fn both_session_tables_give_the_same_counts() {
             let mut info = ServerInfo::recorded(flavor, "test", id);
             info.capabilities.processlist = table;
             let mut snap = Snapshot::up(info);
-            let r = db::fetch(&mut conn, Source::Threads, &mut snap, &plan).await;
+            let mut cache = db::SessionCache::default();
+            let r = db::fetch(&mut conn, Source::Threads, &mut snap, &plan, &mut cache).await;
             let _ = conn.disconnect().await;
             r.map(|()| snap.threads)
         })

@@ -433,3 +433,43 @@ fn ready_after_the_first_connection_without_a_scrape() {
         exporter.log()
     );
 }
+
+/// `--collect.X.interval`: the collector's queries run at most that often and its last
+/// result is served in between; without it every scrape reads the server.
+#[test]
+fn a_collector_interval_reuses_the_last_result() {
+    let db = server();
+    let cached = Exporter::start(
+        &target_config(db),
+        &["--collect.global_variables.interval=1h"],
+    );
+    let fresh = Exporter::start(&target_config(db), &[]);
+    let var = "mysql_global_variables_innodb_max_dirty_pages_pct";
+    let before = get(&cached.scrape(), var, &[]);
+    assert_eq!(get(&fresh.scrape(), var, &[]), before);
+    let changed = if before == 77.0 { 78 } else { 77 };
+    db.sql(&format!(
+        "SET GLOBAL innodb_max_dirty_pages_pct = {changed}"
+    ));
+    let (c, f) = (cached.scrape(), fresh.scrape());
+    db.sql(&format!("SET GLOBAL innodb_max_dirty_pages_pct = {before}"));
+    assert_eq!(get(&f, var, &[]), changed as f64, "read every scrape");
+    assert_eq!(get(&c, var, &[]), before, "reused within the interval");
+    assert_eq!(
+        get(
+            &c,
+            "mysql_exporter_collector_success",
+            &[("collector", "global_variables")]
+        ),
+        1.0
+    );
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mysql_pool_exporter"))
+        .args(["--collect.global_variables.interval=soon", "--help"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("--collect.global_variables.interval"),
+        "{err}"
+    );
+}

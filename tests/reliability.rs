@@ -404,11 +404,20 @@ fn a_missing_privilege_skips_collectors_once() {
         .filter(|l| l.contains("source skipped"))
         .map(|l| {
             assert!(l.contains("GRANT PROCESS"), "{l}");
-            l.split("source=").nth(1).unwrap_or("").split_whitespace().next().unwrap_or("")
+            l.split("source=")
+                .nth(1)
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
         })
         .collect();
     sources.sort();
-    assert_eq!(sources, ["innodb_metrics", "lock_waits", "threads"], "{log}");
+    assert_eq!(
+        sources,
+        ["innodb_metrics", "lock_waits", "threads"],
+        "{log}"
+    );
 }
 
 /// A distinctive password goes through every path that could print it: it never does.

@@ -1,14 +1,7 @@
 //! Client hosts as label values: never the port, since every TCP connection has its own
 //! and a port label would make one series per connection.
 
-/// `HOST` without the client port, by the rule the Threads query uses in SQL: TCP clients
-/// show `host:port` (IPv6 unbracketed, `::1:40512`); sockets show `localhost` alone.
-pub fn strip_port(raw: &str) -> &str {
-    match raw.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => raw,
-    }
-}
+pub use crate::snapshot::strip_port;
 
 /// The `client_host` label value for an already port-stripped host: brackets dropped,
 /// empty (background threads) as `unknown`, as mysqld_exporter does.

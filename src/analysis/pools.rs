@@ -77,7 +77,11 @@ pub fn plan(pools: &[PoolConfig]) -> Plan {
         .collect();
     attributes.sort();
     attributes.dedup();
-    Plan { attributes }
+    Plan {
+        attributes,
+        per_process: !pools.is_empty(),
+        intervals: Vec::new(),
+    }
 }
 
 /// The pool of one session as the server lists it (its host still carries the port).

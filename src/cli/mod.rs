@@ -112,7 +112,8 @@ pub enum ConfigCommand {
     },
 }
 
-/// The clap command with one `--collect.X`/`--no-collect.X` pair per collector.
+/// The clap command with one `--collect.X`/`--no-collect.X` pair and one
+/// `--collect.X.interval` per collector.
 fn command(collectors: &[Box<dyn Collector>]) -> clap::Command {
     let mut cmd = Cli::command();
     for c in collectors {
@@ -132,6 +133,17 @@ fn command(collectors: &[Box<dyn Collector>]) -> clap::Command {
                     .action(ArgAction::SetTrue)
                     .overrides_with(format!("collect.{name}"))
                     .hide(true),
+            )
+            .arg(
+                clap::Arg::new(format!("collect.{name}.interval"))
+                    .long(format!("collect.{name}.interval"))
+                    .value_name("DURATION")
+                    .value_parser(duration_arg)
+                    .default_value("0s")
+                    .help(format!(
+                        "Run the queries of {name} at most this often, reusing the last \
+                         result in between (0s: every scrape)"
+                    )),
             );
     }
     cmd
@@ -147,6 +159,15 @@ fn enabled(collectors: Vec<Box<dyn Collector>>, m: &ArgMatches) -> Vec<Box<dyn C
             (c.enabled_by_default() || on) && !off
         })
         .collect()
+}
+
+/// How long each enabled collector's result may be reused (`--collect.X.interval`).
+fn interval_of(m: &ArgMatches) -> impl Fn(&dyn Collector) -> std::time::Duration + '_ {
+    |c| {
+        m.get_one::<std::time::Duration>(&format!("collect.{}.interval", c.name()))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -210,7 +231,8 @@ pub fn main() -> ExitCode {
         ),
         None => {
             let collectors = enabled(collect::all(), &matches);
-            match serve::run(&cli.global, config, collectors, &runtime) {
+            let intervals = collect::source_intervals(&collectors, interval_of(&matches));
+            match serve::run(&cli.global, config, collectors, intervals, &runtime) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(1, &e),
             }

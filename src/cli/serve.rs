@@ -1,10 +1,12 @@
 //! The exporter's main job: serve metrics until SIGTERM/SIGINT.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::GlobalArgs;
 use crate::collect::Collector;
 use crate::config::Config;
+use crate::snapshot::Source;
 use crate::web::{self, Exporter, WebConfig};
 
 /// Serves until SIGTERM/SIGINT; an error is what kept it from starting or serving.
@@ -12,6 +14,7 @@ pub fn run(
     global: &GlobalArgs,
     config: Config,
     collectors: Vec<Box<dyn Collector>>,
+    intervals: Vec<(Source, Duration)>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(), String> {
     let web_config = match &global.web_config_file {
@@ -29,7 +32,7 @@ pub fn run(
             web = %web_config.summary(),
             "listening"
         );
-        let exporter = Arc::new(Exporter::new(config, collectors));
+        let exporter = Arc::new(Exporter::new(config, collectors, intervals));
         // Connect now, not at the first scrape: /-/ready turns true as soon as a target
         // answers, and a wrong DSN or password is in the log at start-up.
         exporter.connect_all();

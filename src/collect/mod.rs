@@ -16,6 +16,7 @@ mod scrape;
 mod sessions;
 
 use std::fmt;
+use std::time::Duration;
 
 pub use families::{merge_targets, write as write_families, Families, Family, Labels};
 pub use scrape::{ScrapeView, TargetView};
@@ -53,6 +54,32 @@ pub trait Collector: Send + Sync + fmt::Debug {
     fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result;
 }
 
+/// How often each source is read, given the enabled collectors and their
+/// `--collect.<name>.interval`: a source follows the collectors that require it (the most
+/// eager of them); collectors that only read it when available (`optional_sources`) take
+/// what is there. Never below the source's own [`Source::min_interval`].
+pub fn source_intervals(
+    collectors: &[Box<dyn Collector>],
+    interval_of: impl Fn(&dyn Collector) -> Duration,
+) -> Vec<(Source, Duration)> {
+    let mut by_source: std::collections::BTreeMap<Source, Duration> = Default::default();
+    for c in collectors {
+        let interval = interval_of(c.as_ref());
+        for &s in c.sources() {
+            let e = by_source.entry(s).or_insert(interval);
+            *e = (*e).min(interval);
+        }
+    }
+    Source::ALL
+        .iter()
+        .map(|&s| {
+            let set = by_source.get(&s).copied().unwrap_or_default();
+            (s, set.max(s.min_interval()))
+        })
+        .filter(|(_, d)| !d.is_zero())
+        .collect()
+}
+
 /// Every collector this exporter has, in output order.
 pub fn all() -> Vec<Box<dyn Collector>> {
     vec![
@@ -64,6 +91,36 @@ pub fn all() -> Vec<Box<dyn Collector>> {
         Box::new(locks::Locks),
         Box::new(innodb_metrics::InnodbMetrics),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_follows_the_collectors_that_require_it() {
+        let all = all();
+        let secs = |n| Duration::from_secs(n);
+        let set = |name: &'static str, d: Duration| {
+            move |c: &dyn Collector| if c.name() == name { d } else { Duration::ZERO }
+        };
+        // Pools read the variables when available: they do not hold them to every scrape.
+        let got = source_intervals(&all, set("global_variables", secs(300)));
+        assert_eq!(
+            got,
+            [
+                (Source::GlobalVariables, secs(300)),
+                (Source::AccountLimits, secs(60))
+            ]
+        );
+        // The session list is required by three collectors: the most eager one wins.
+        let got = source_intervals(&all, set("sessions", secs(30)));
+        assert_eq!(got, [(Source::AccountLimits, secs(60))]);
+        // Never more often than a source's own minimum.
+        let got = source_intervals(&all, |_| secs(10));
+        assert!(got.contains(&(Source::AccountLimits, secs(60))), "{got:?}");
+        assert!(got.contains(&(Source::Threads, secs(10))), "{got:?}");
+    }
 }
 
 #[cfg(test)]

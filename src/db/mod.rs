@@ -21,7 +21,8 @@ use tokio::time::timeout_at;
 pub use flavor::{detect as detect_flavor, session_setup};
 pub use kill::KillOutcome;
 pub use queries::{
-    client_processes_sql, detect_capabilities, fetch, sessions_sql, threads_sql, SourceError,
+    attributes_sql, detect_capabilities, fetch, session_list_sql, sessions_sql, SessionCache,
+    SourceError, TRANSACTIONS_SQL,
 };
 
 use crate::config::{TargetConfig, TlsMode};
@@ -42,9 +43,26 @@ pub struct Database {
 #[derive(Default)]
 struct ConnState {
     conn: Option<(Conn, ServerInfo)>,
+    /// Connect attributes already read, per session id; cleared with every new connection
+    /// (a restarted server reuses ids).
+    sessions: SessionCache,
+    /// The last results of the sources read less often than every scrape, and when each
+    /// was read; cleared with every new connection (it may be another server).
+    kept: Option<Box<Snapshot>>,
+    kept_at: std::collections::BTreeMap<Source, Instant>,
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<String>,
+}
+
+impl ConnState {
+    /// Keeps this scrape's result of `source` for the scrapes of its interval.
+    fn keep(&mut self, snap: &Snapshot, source: Source) {
+        self.kept
+            .get_or_insert_with(|| Box::new(Snapshot::down("")))
+            .copy_source(snap, source);
+        self.kept_at.insert(source, Instant::now());
+    }
 }
 
 impl Database {
@@ -87,16 +105,32 @@ impl Database {
         let mut broken: Option<String> = None;
         let mut answered = false;
         for &source in sources {
+            let interval = self.plan.interval(source);
+            if let (Some(kept), Some(at)) = (&state.kept, state.kept_at.get(&source)) {
+                if !interval.is_zero() && at.elapsed() < interval {
+                    snap.copy_source(kept, source);
+                    continue;
+                }
+            }
             let started = Instant::now();
             let result = timeout_at(
                 deadline.into(),
-                queries::fetch(&mut conn, source, &mut snap, &self.plan),
+                queries::fetch(
+                    &mut conn,
+                    source,
+                    &mut snap,
+                    &self.plan,
+                    &mut state.sessions,
+                ),
             )
             .await;
             snap.durations.push((source, started.elapsed()));
             let problem = match result {
                 Ok(Ok(())) => {
                     answered = true;
+                    if !interval.is_zero() {
+                        state.keep(&snap, source);
+                    }
                     continue;
                 }
                 Ok(Err(SourceError::Unavailable(why))) => {
@@ -125,7 +159,12 @@ impl Database {
                     Problem::Failed(why)
                 }
             };
+            let skipped = matches!(problem, Problem::Skipped(_));
             snap.set_problem(source, problem);
+            if skipped && !interval.is_zero() {
+                // What the server lacks it lacks for a while: asked again next interval.
+                state.keep(&snap, source);
+            }
             if broken.is_some() {
                 break;
             }
@@ -182,6 +221,9 @@ impl Database {
                 state.failures = 0;
                 state.retry_at = None;
                 state.last_error = None;
+                state.sessions = SessionCache::default();
+                state.kept = None;
+                state.kept_at.clear();
                 Ok(c)
             }
             Err(e) => {

@@ -10,8 +10,8 @@ mod rows;
 use std::time::{Duration, SystemTime};
 
 pub use rows::{
-    parse_status_value, ClientProcessGroup, InnodbMetric, LockWait, SessionRow, ThreadGroup,
-    AGE_BUCKETS,
+    parse_status_value, strip_port, ClientProcessGroup, InnodbMetric, LockWait, SessionBrief,
+    SessionFold, SessionRow, ThreadGroup, AGE_BUCKETS,
 };
 
 /// Declares the sources in one table: each row gives the [`Source`] variant, its name (in
@@ -91,6 +91,12 @@ macro_rules! sources {
             pub fn set_problem(&mut self, source: Source, problem: Problem) {
                 match source { $(Source::$variant => self.$field = problem.into(),)* }
             }
+
+            /// Takes a source's result from another snapshot (one read less often than
+            /// every scrape: see [`Plan::intervals`]).
+            pub fn copy_source(&mut self, from: &Snapshot, source: Source) {
+                match source { $(Source::$variant => self.$field = from.$field.clone(),)* }
+            }
         }
     };
 }
@@ -102,8 +108,8 @@ sources! {
     /// `SHOW GLOBAL VARIABLES`
     GlobalVariables, "global_variables", global_variables: Vec<(String, String)>,
         reads_sessions: false, needs: "it needs no privilege: check the server's own log";
-    /// The session list joined with `INNODB_TRX`, grouped in SQL so that the result does
-    /// not grow with the number of sessions.
+    /// The session list (one row a session, nothing computed by the server) joined with
+    /// `INNODB_TRX` and folded into groups in one pass by the exporter (`SessionFold`).
     Threads, "threads", threads: Vec<ThreadGroup>,
         reads_sessions: true,
         needs: "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";
@@ -207,8 +213,9 @@ pub enum Flavor {
 /// what the exporter's account may read, never by version strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcesslistTable {
-    /// `information_schema.PROCESSLIST`: everywhere; on MySQL it is deprecated and walks
-    /// the thread list under a global mutex.
+    /// The server's thread list: `SHOW PROCESSLIST` for the session list of every scrape,
+    /// `information_schema.PROCESSLIST` where a statement joins it. Everywhere; on MySQL it
+    /// is deprecated and walks the thread list under a global mutex.
     InformationSchema,
     /// `performance_schema.processlist` (MySQL 8.0.22+, performance_schema on): no mutex.
     PerformanceSchema,
@@ -284,6 +291,33 @@ impl ServerInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub attributes: Vec<String>,
+    /// Whether sessions are counted per client process (the `_pid` attribute): when pools
+    /// are configured.
+    pub per_process: bool,
+    /// Sources read at most this often (their last result is reused in between); the
+    /// others every scrape. From `--collect.<name>.interval` and [`Source::min_interval`].
+    pub intervals: Vec<(Source, Duration)>,
+}
+
+impl Plan {
+    /// How long a result of `source` may be reused; zero: read it every scrape.
+    pub fn interval(&self, source: Source) -> Duration {
+        self.intervals
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map_or(Duration::ZERO, |(_, d)| *d)
+    }
+}
+
+impl Source {
+    /// What changes so rarely that reading it every scrape is waste: the accounts' own
+    /// connection limits change with `ALTER USER`, a few times a year.
+    pub fn min_interval(self) -> Duration {
+        match self {
+            Source::AccountLimits => Duration::from_secs(60),
+            _ => Duration::ZERO,
+        }
+    }
 }
 
 impl Snapshot {

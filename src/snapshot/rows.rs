@@ -1,5 +1,7 @@
 //! Row types of the sources, and how raw values read.
 
+use std::borrow::Cow;
+
 /// Upper bounds (seconds) of the session-age buckets, `+Inf` implied. Public interface:
 /// alerts subtract the `le="30"` bucket, so change only with a changelog entry.
 pub const AGE_BUCKETS: [u64; 10] = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
@@ -87,6 +89,240 @@ impl ThreadGroup {
     }
 }
 
+/// One session of the session list as the Threads source reads it: no statement text, just
+/// what the groups are made of. Read one row a session and folded here, in the exporter,
+/// rather than grouped on the server: the server's `GROUP BY` with per-row expressions cost
+/// it more than sending the rows (docs/benchmarks.md). The text borrows from the row it was
+/// read from: at thousands of sessions a scrape, copying it was most of the exporter's CPU.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionBrief<'a> {
+    pub id: u64,
+    pub user: Cow<'a, str>,
+    /// `HOST` as the server shows it, port included.
+    pub host: Cow<'a, str>,
+    pub db: Option<Cow<'a, str>>,
+    pub command: Cow<'a, str>,
+    pub state: Cow<'a, str>,
+    pub time: u64,
+    /// `INNODB_TRX.trx_state` and the transaction's age, when it has one.
+    pub trx: Option<(Cow<'a, str>, u64)>,
+}
+
+impl SessionBrief<'_> {
+    /// The same session owning its text (kept past the row, e.g. until its attributes are
+    /// read).
+    pub fn into_owned(self) -> SessionBrief<'static> {
+        SessionBrief {
+            id: self.id,
+            user: Cow::Owned(self.user.into_owned()),
+            host: Cow::Owned(self.host.into_owned()),
+            db: self.db.map(|d| Cow::Owned(d.into_owned())),
+            command: Cow::Owned(self.command.into_owned()),
+            state: Cow::Owned(self.state.into_owned()),
+            time: self.time,
+            trx: self.trx.map(|(t, age)| (Cow::Owned(t.into_owned()), age)),
+        }
+    }
+}
+
+/// The index of the first bucket `age` fits in (`AGE_BUCKETS.len()` for +Inf).
+fn bucket(age: u64) -> usize {
+    AGE_BUCKETS
+        .iter()
+        .position(|b| age <= *b)
+        .unwrap_or(AGE_BUCKETS.len())
+}
+
+impl ThreadGroup {
+    /// Counts one more session of this group.
+    pub fn add(&mut self, time: u64, trx_age: Option<u64>) {
+        self.count += 1;
+        self.time_sum += time;
+        self.time_max = self.time_max.max(time);
+        for le in &mut self.time_le[bucket(time)..] {
+            *le += 1;
+        }
+        if let Some(age) = trx_age {
+            self.trx_age_sum += age;
+            self.trx_age_max = self.trx_age_max.max(age);
+            for le in &mut self.trx_age_le[bucket(age)..] {
+                *le += 1;
+            }
+        }
+    }
+}
+
+/// What a [`ThreadGroup`] is keyed by, borrowed: (user, host without port, db, command,
+/// state, transaction state, attributes).
+#[derive(Hash, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey<'a>(
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a [(String, String)],
+);
+
+impl ThreadGroup {
+    fn key(&self) -> GroupKey<'_> {
+        GroupKey(
+            &self.user,
+            &self.host,
+            self.db.as_deref(),
+            &self.command,
+            &self.state,
+            self.trx_state.as_deref(),
+            &self.attributes,
+        )
+    }
+}
+
+/// What a [`ClientProcessGroup`] is keyed by, borrowed: (user, host without port, db,
+/// `_pid`, attributes).
+#[derive(Hash, PartialEq, Eq, PartialOrd, Ord)]
+struct ProcessKey<'a>(
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a [(String, String)],
+);
+
+impl ClientProcessGroup {
+    fn key(&self) -> ProcessKey<'_> {
+        ProcessKey(
+            &self.user,
+            &self.host,
+            self.db.as_deref(),
+            self.pid.as_deref(),
+            &self.attributes,
+        )
+    }
+}
+
+/// Items found by a borrowed key without building an owned one: a session that joins an
+/// existing group (nearly all of them) allocates nothing.
+#[derive(Debug)]
+struct Index<T> {
+    items: Vec<T>,
+    /// Hash of an item's key → the items with that hash (one, but for collisions).
+    /// Fx, not SipHash: hashing the key was the fold's largest cost, and a key that
+    /// collides on purpose only makes its own lookups slower.
+    by_hash: rustc_hash::FxHashMap<u64, Vec<usize>>,
+}
+
+impl<T> Default for Index<T> {
+    fn default() -> Self {
+        Index {
+            items: Vec::new(),
+            by_hash: Default::default(),
+        }
+    }
+}
+
+impl<T> Index<T> {
+    /// The item with the key `key` hashes to and `is` recognises, made by `new` when there
+    /// is none yet.
+    fn entry(
+        &mut self,
+        key: impl std::hash::Hash,
+        is: impl Fn(&T) -> bool,
+        new: impl FnOnce() -> T,
+    ) -> &mut T {
+        use std::hash::BuildHasher;
+        let hash = rustc_hash::FxBuildHasher.hash_one(key);
+        let slots = self.by_hash.entry(hash).or_default();
+        let found = slots.iter().copied().find(|&i| is(&self.items[i]));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                self.items.push(new());
+                slots.push(self.items.len() - 1);
+                self.items.len() - 1
+            }
+        };
+        &mut self.items[i]
+    }
+}
+
+/// Folds sessions as they stream in: one [`ThreadGroup`] per (user, host without port, db,
+/// command, state, transaction state, attributes), and, when asked, the sessions per client
+/// process. Memory grows with the groups, not with the sessions.
+#[derive(Debug, Default)]
+pub struct SessionFold {
+    groups: Index<ThreadGroup>,
+    processes: Index<ClientProcessGroup>,
+    per_process: bool,
+}
+
+impl SessionFold {
+    pub fn new(per_process: bool) -> Self {
+        SessionFold {
+            per_process,
+            ..SessionFold::default()
+        }
+    }
+
+    /// One session, with the attributes pools match on and its `_pid`, if read.
+    pub fn add(&mut self, s: &SessionBrief, attributes: &[(String, String)], pid: Option<&str>) {
+        let host = strip_port(&s.host);
+        let trx_state = s.trx.as_ref().map(|(state, _)| state.as_ref());
+        let key = GroupKey(
+            &s.user,
+            host,
+            s.db.as_deref(),
+            &s.command,
+            &s.state,
+            trx_state,
+            attributes,
+        );
+        self.groups
+            .entry(
+                &key,
+                |g| g.key() == key,
+                || ThreadGroup {
+                    user: s.user.to_string(),
+                    host: host.to_string(),
+                    db: s.db.as_deref().map(String::from),
+                    command: s.command.to_string(),
+                    state: s.state.to_string(),
+                    trx_state: trx_state.map(String::from),
+                    attributes: attributes.to_vec(),
+                    ..ThreadGroup::default()
+                },
+            )
+            .add(s.time, s.trx.as_ref().map(|(_, age)| *age));
+        if self.per_process {
+            let key = ProcessKey(&s.user, host, s.db.as_deref(), pid, attributes);
+            self.processes
+                .entry(
+                    &key,
+                    |p| p.key() == key,
+                    || ClientProcessGroup {
+                        user: s.user.to_string(),
+                        host: host.to_string(),
+                        db: s.db.as_deref().map(String::from),
+                        pid: pid.map(String::from),
+                        attributes: attributes.to_vec(),
+                        count: 0,
+                    },
+                )
+                .count += 1;
+        }
+    }
+
+    /// The groups and the per-process counts, each sorted by key.
+    pub fn finish(self) -> (Vec<ThreadGroup>, Vec<ClientProcessGroup>) {
+        let mut groups = self.groups.items;
+        groups.sort_by(|a, b| a.key().cmp(&b.key()));
+        let mut processes = self.processes.items;
+        processes.sort_by(|a, b| a.key().cmp(&b.key()));
+        (groups, processes)
+    }
+}
+
 /// One session in detail, for `check`, `kill-idle` and the status page (never for metrics:
 /// its size grows with the number of sessions).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -153,18 +389,38 @@ pub struct InnodbMetric {
     pub value: f64,
 }
 
+/// `HOST` without the client port: TCP clients show `host:port` (IPv6 unbracketed,
+/// `::1:40512`); sockets show `localhost` alone.
+pub fn strip_port(raw: &str) -> &str {
+    match raw.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => raw,
+    }
+}
+
 /// Reads a `SHOW GLOBAL STATUS`/`VARIABLES` value as mysqld_exporter does: numbers,
 /// `ON`/`OFF`/`YES`/`NO`, and Galera's `Primary`; anything else is not a metric.
 pub fn parse_status_value(raw: &str) -> Option<f64> {
-    match raw.to_ascii_lowercase().as_str() {
-        "yes" | "on" | "primary" => return Some(1.0),
-        "no" | "off" | "disabled" | "non-primary" | "disconnected" | "connecting" => {
-            return Some(0.0)
-        }
-        _ => {}
+    // Numbers first: nearly every value is one (no lowercase copy of each of ~1 000 values
+    // a scrape).
+    if let Ok(v) = raw.trim().parse::<f64>() {
+        return v.is_finite().then_some(v);
     }
-    let v: f64 = raw.trim().parse().ok()?;
-    v.is_finite().then_some(v)
+    let is = |words: &[&str]| words.iter().any(|w| raw.eq_ignore_ascii_case(w));
+    if is(&["yes", "on", "primary"]) {
+        Some(1.0)
+    } else if is(&[
+        "no",
+        "off",
+        "disabled",
+        "non-primary",
+        "disconnected",
+        "connecting",
+    ]) {
+        Some(0.0)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +438,78 @@ mod tests {
         assert_eq!(parse_status_value(""), None);
         assert_eq!(parse_status_value("nan"), None);
         assert_eq!(parse_status_value("inf"), None);
+    }
+
+    fn brief<'a>(
+        id: u64,
+        host: &'a str,
+        command: &'a str,
+        time: u64,
+        trx: Option<(&'a str, u64)>,
+    ) -> SessionBrief<'a> {
+        SessionBrief {
+            id,
+            user: "kefu".into(),
+            host: host.into(),
+            db: Some("kefu".into()),
+            command: command.into(),
+            state: "".into(),
+            time,
+            trx: trx.map(|(t, a)| (t.into(), a)),
+        }
+    }
+
+    /// Sessions fold into the groups the server's `GROUP BY` used to return: ports
+    /// stripped, ages bucketed, attributes part of the key; and per client process.
+    #[test]
+    fn sessions_fold_into_groups_and_client_processes() {
+        let web: Vec<(String, String)> = vec![("program_name".into(), "web".into())];
+        let sessions = [
+            (
+                brief(1, "10.0.0.7:5000", "Sleep", 3, Some(("RUNNING", 40))),
+                "100",
+            ),
+            (
+                brief(2, "10.0.0.7:5001", "Sleep", 7, Some(("RUNNING", 400))),
+                "100",
+            ),
+            (brief(3, "10.0.0.7:5002", "Sleep", 2, None), "101"),
+            (brief(4, "10.0.0.8:6000", "Sleep", 9000, None), "100"),
+        ];
+        let mut fold = SessionFold::new(true);
+        for (s, pid) in &sessions {
+            fold.add(s, &web, Some(pid));
+        }
+        let (groups, procs) = fold.finish();
+        assert_eq!(groups.len(), 3, "{groups:#?}");
+        let trx = groups.iter().find(|g| g.trx_state.is_some()).unwrap();
+        assert_eq!(
+            (trx.host.as_str(), trx.count, trx.time_sum, trx.time_max),
+            ("10.0.0.7", 2, 10, 7)
+        );
+        assert_eq!(trx.trx_age_le, [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]);
+        assert_eq!((trx.trx_age_sum, trx.trx_age_max), (440, 400));
+        assert_eq!(trx.attributes, web);
+        let far = groups.iter().find(|g| g.host == "10.0.0.8").unwrap();
+        assert_eq!(far.time_le, [0; 10], "9000 s is past every bucket");
+        let counts: Vec<(&str, Option<&str>, u64)> = procs
+            .iter()
+            .map(|p| (p.host.as_str(), p.pid.as_deref(), p.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("10.0.0.7", Some("100"), 2),
+                ("10.0.0.7", Some("101"), 1),
+                ("10.0.0.8", Some("100"), 1)
+            ]
+        );
+        let (_, none) = {
+            let mut f = SessionFold::new(false);
+            f.add(&sessions[0].0, &[], None);
+            f.finish()
+        };
+        assert!(none.is_empty(), "not asked for per-process counts");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::analysis::report::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
 use crate::config::{Config, PoolConfig};
 use crate::db::Database;
-use crate::snapshot::{OutcomeKind, Snapshot, Source};
+use crate::snapshot::{OutcomeKind, Plan, Snapshot, Source};
 
 /// Buckets of the scrape-latency histogram (seconds).
 const SCRAPE_BUCKETS: [f64; 12] = [
@@ -109,7 +109,12 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    pub fn new(config: Config, collectors: Vec<Box<dyn Collector>>) -> Self {
+    /// `intervals`: the sources read less often than every scrape (`--collect.X.interval`).
+    pub fn new(
+        config: Config,
+        collectors: Vec<Box<dyn Collector>>,
+        intervals: Vec<(Source, Duration)>,
+    ) -> Self {
         // Per-process counting (another pass over the processlist) and account limits
         // matter only with pools.
         let pool_only = [Source::ClientProcesses, Source::AccountLimits];
@@ -124,7 +129,13 @@ impl Exporter {
             .map(|t| {
                 let pools = config.pools_for(&t.name);
                 Arc::new(TargetState {
-                    db: Arc::new(Database::new(t.clone(), plan(&pools))),
+                    db: Arc::new(Database::new(
+                        t.clone(),
+                        Plan {
+                            intervals: intervals.clone(),
+                            ..plan(&pools)
+                        },
+                    )),
                     pools,
                     inflight: Mutex::new(None),
                     collections: AtomicU64::new(0),
