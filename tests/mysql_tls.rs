@@ -329,6 +329,36 @@ fn preferred_falls_back_to_plain_tcp_when_the_server_has_no_tls() {
     assert_serves(db, "tls_preferred_plain", &cfg, false);
 }
 
+/// `preferred` against a server without TLS goes on in plain text on the TCP connection it
+/// opened: the server counts one connection (`Connections`: attempts, failed or not) for a
+/// `check`, not a TLS attempt and then a plain one. A server of its own, so that no other
+/// test's connections are counted.
+#[test]
+fn preferred_costs_one_tcp_connection() {
+    let no_tls = match common::flavor() {
+        common::Flavor::MariaDb => "--skip-ssl",
+        common::Flavor::MySql => "--tls-version=",
+    };
+    let db = Server::start(&[no_tls]);
+    assert!(!db.offers_tls());
+    let cfg = config(&db, "tls_one_connect", "127.0.0.1", "{ mode: preferred }");
+    // Each count is a connection of its own (the mariadb client over the socket).
+    let connections = || -> u64 {
+        let row = db.sql("SHOW GLOBAL STATUS LIKE 'Connections'");
+        let (_, n) = row.trim().split_once('\t').unwrap();
+        n.parse().unwrap()
+    };
+    let before = connections();
+    let (code, text) = check(&cfg);
+    assert!(code < 3, "check could not reach the server:\n{text}");
+    let after = connections();
+    assert_eq!(
+        after - before,
+        2,
+        "one connection for check and one for counting; more means a second TCP connect"
+    );
+}
+
 #[test]
 fn required_encrypts_without_checking_the_certificate() {
     // Unknown CA and a name that does not match: `required` does not care.

@@ -319,7 +319,8 @@ impl Database {
 
     /// One connection attempt on `port` in the target's TLS mode (`ssl` from `tls_opts`).
     ///
-    /// `preferred` falls back to plain TCP when the server does not offer TLS. `verify_ca`
+    /// `preferred` goes on in plain text on the same TCP connection when the server does not
+    /// offer TLS (our patch of mysql_async: vendor/mysql_async/VENDORED.md). `verify_ca`
     /// works around mysql_async 0.37.1, whose "skip domain validation" misses rustls 0.23's
     /// name-mismatch error (mysql_async issue #404): when the chain verified but the name did
     /// not, it connects again verifying the certificate (chain and signature, in full) against
@@ -327,13 +328,6 @@ impl Database {
     async fn open(&self, ssl: Option<&SslOpts>, port: u16) -> Result<Conn, mysql_async::Error> {
         let first = Conn::new(self.opts(ssl.cloned()).tcp_port(port)).await;
         match (self.config.tls.mode, first) {
-            // The server does not speak TLS: "preferred" falls back to plain TCP.
-            (
-                TlsMode::Preferred,
-                Err(mysql_async::Error::Driver(
-                    mysql_async::DriverError::NoClientSslFlagFromServer,
-                )),
-            ) => Conn::new(self.opts(None).tcp_port(port)).await,
             (TlsMode::VerifyCa, Err(e)) => {
                 let Some(name) = tls::cert_names(&e)
                     .and_then(|names| names.first().map(|n| tls::connectable(n)))

@@ -24,7 +24,9 @@ pub fn ssl_opts(c: &TlsConfig) -> Result<Option<SslOpts>, String> {
     };
     match c.mode {
         TlsMode::Disabled => Ok(None),
-        TlsMode::Preferred | TlsMode::Required => Ok(Some(lenient_tls())),
+        // One TCP connection either way: plain on the same one when TLS is not offered.
+        TlsMode::Preferred => Ok(Some(lenient_tls().with_plain_if_unoffered(true))),
+        TlsMode::Required => Ok(Some(lenient_tls())),
         TlsMode::VerifyCa => verified(true),
         TlsMode::VerifyIdentity => verified(false),
     }
