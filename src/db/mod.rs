@@ -242,7 +242,17 @@ impl Database {
         let where_ = format!("{}", c.dsn);
         let ssl = tls::ssl_opts(&self.config.tls)
             .map_err(|e| format!("cannot connect to {where_}: {e}"))?;
-        let conn = self.open(ssl.as_ref(), c.dsn.port).await;
+        let mut conn = self.open(ssl.as_ref(), c.dsn.port).await;
+        // Full (error 1040) and no extra_port: the connection the server keeps for
+        // CONNECTION ADMIN is free again only a moment after its last holder left (e.g. the
+        // previous kill-idle run): ask again briefly, within the caller's deadline.
+        let mut pause = FULL_RETRY_FIRST;
+        let give_up = Instant::now() + FULL_RETRY_FOR;
+        while c.extra_port.is_none() && is_full(&conn) && Instant::now() + pause < give_up {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            conn = self.open(ssl.as_ref(), c.dsn.port).await;
+        }
         let conn = match (conn, c.extra_port) {
             // Full (error 1040): MariaDB's extra_port has connection slots of its own.
             (Err(mysql_async::Error::Server(e)), Some(port)) if e.code == 1040 => {
@@ -280,7 +290,7 @@ impl Database {
             target_name = %self.name(),
             version = %version,
             flavor = ?flavor,
-            sessions_from = caps.processlist.sql_name(),
+            sessions_from = caps.processlist.session_list_name(),
             connect_attributes = matches!(caps.connect_attributes, ConnectAttributes::Available),
             process_privilege = caps.sees_all_sessions,
             "connected to MySQL"
@@ -363,6 +373,14 @@ impl Database {
     }
 }
 
+/// How long a connect refused because the server is full is retried, and the first pause.
+const FULL_RETRY_FOR: Duration = Duration::from_secs(2);
+const FULL_RETRY_FIRST: Duration = Duration::from_millis(100);
+
+fn is_full(r: &Result<Conn, mysql_async::Error>) -> bool {
+    matches!(r, Err(mysql_async::Error::Server(e)) if e.code == 1040)
+}
+
 fn backoff(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(8);
     (BACKOFF_MIN * 2u32.pow(exp)).min(BACKOFF_MAX)
@@ -373,8 +391,10 @@ pub fn describe(e: &mysql_async::Error) -> String {
     match e {
         mysql_async::Error::Server(s) => {
             let hint = match s.code {
-                1040 => "; the server is full (max_connections): the exporter reconnects \
-                         through the slot reserved for CONNECTION ADMIN/SUPER if its user has it",
+                1040 => "; the server is full (max_connections). To get in anyway, grant the \
+                         exporter's user CONNECTION ADMIN (MariaDB; CONNECTION_ADMIN on MySQL) for the \
+                         one connection the server keeps past the limit, or set the target's extra_port \
+                         (MariaDB's extra_port; MySQL's admin_port with SERVICE_CONNECTION_ADMIN)",
                 1045 => "; check the user and the password (password_file or MYSQL_PASSWORD)",
                 1203 => "; the exporter's user hit max_user_connections",
                 1227 | 1142 => "; grant PROCESS, REPLICATION CLIENT and SELECT ON performance_schema.* to the exporter's user",

@@ -228,6 +228,14 @@ impl ProcesslistTable {
             ProcesslistTable::PerformanceSchema => "performance_schema.processlist",
         }
     }
+
+    /// What the session list of every scrape reads: what the log names at connect.
+    pub fn session_list_name(self) -> &'static str {
+        match self {
+            ProcesslistTable::InformationSchema => "SHOW PROCESSLIST",
+            ProcesslistTable::PerformanceSchema => "performance_schema.processlist",
+        }
+    }
 }
 
 /// Whether `performance_schema.session_connect_attrs` is being filled: per-process counts
