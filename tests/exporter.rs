@@ -473,3 +473,146 @@ fn a_collector_interval_reuses_the_last_result() {
         "{err}"
     );
 }
+
+/// GET with raw bytes back (a gzip body is not text): status line and headers, body.
+fn get_raw(port: u16, path: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    s.write_all(format!("{req}\r\n").as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8_lossy(&raw[..split]).to_lowercase(),
+        raw[split + 4..].to_vec(),
+    )
+}
+
+/// The flags every exporter-toolkit exporter takes: repeated `--web.listen-address`,
+/// `--web.telemetry-path`, and gzip when the scraper asks for it.
+#[test]
+fn exporter_toolkit_flags_and_gzip() {
+    let db = server();
+    let second = common::free_port();
+    let exporter = Exporter::start(
+        &target_config(db),
+        &[
+            &format!("--web.listen-address=127.0.0.1:{second}"),
+            "--web.telemetry-path=/stats",
+        ],
+    );
+    for port in [exporter.port, second] {
+        let r = common::http_get(port, "/stats", &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(om::get(&om::parse(&r.body), "mysql_up", &[]), Some(1.0));
+        let moved = common::http_get(port, "/metrics", &[]);
+        assert_eq!(moved.status, 404);
+        assert!(moved.body.contains("try /stats"), "{}", moved.body);
+    }
+    assert!(exporter.get("/").body.contains("href=\"/stats\""));
+
+    // gzip only when asked for; the same exposition either way.
+    let (head, plain) = get_raw(exporter.port, "/stats", &[]);
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(head.contains("vary: accept-encoding"), "{head}");
+    let (head, zipped) = get_raw(exporter.port, "/stats", &[("Accept-Encoding", "gzip")]);
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(
+        zipped.len() * 4 < plain.len(),
+        "{} vs {}",
+        zipped.len(),
+        plain.len()
+    );
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&zipped[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    let samples = om::parse(&unzipped);
+    assert_eq!(om::get(&samples, "mysql_up", &[]), Some(1.0));
+    assert!(unzipped.ends_with("# EOF\n"));
+    let (head, _) = get_raw(exporter.port, "/stats", &[("Accept-Encoding", "gzip;q=0")]);
+    assert!(!head.contains("content-encoding"), "{head}");
+
+    // A telemetry path that would hide a fixed page is refused at start-up.
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql_pool_exporter"))
+        .args([
+            "--mysql.dsn=mysql://x@127.0.0.1:1",
+            "--web.telemetry-path=/-/ready",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--web.telemetry-path `/-/ready`"), "{err}");
+}
+
+/// `--web.systemd-socket`: the exporter serves on the socket it is handed (fd 3, with
+/// LISTEN_PID and LISTEN_FDS as systemd sets them), and without one it says what to do.
+#[test]
+fn systemd_socket_activation() {
+    let db = server();
+    let dir = common::scratch("systemd-socket");
+    let pw = dir.join("password");
+    std::fs::write(&pw, format!("{}\n", common::EXPORTER_PASSWORD)).unwrap();
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        target_config(db).replace("{password_file}", &pw.display().to_string()),
+    )
+    .unwrap();
+    let port = common::free_port();
+    // Python binds the socket, puts it on fd 3 and execs the exporter in the same process,
+    // as systemd does.
+    let activate = r#"
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.environ["LISTEN_FDS"] = "1"
+os.execv(sys.argv[2], sys.argv[2:])
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", activate, &port.to_string()])
+        .arg(env!("CARGO_BIN_EXE_mysql_pool_exporter"))
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg("--web.systemd-socket")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("log")).unwrap()))
+        .spawn()
+        .unwrap();
+    let up = eventually(Duration::from_secs(20), "the activated exporter", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let r = common::http_get(port, "/metrics", &[]);
+        (r.status == 200).then(|| om::get(&om::parse(&r.body), "mysql_up", &[]))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(up, Some(1.0));
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    assert!(log.contains(&format!("127.0.0.1:{port}")), "{log}");
+
+    // Not started by systemd: a clear refusal, not a silent default port.
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql_pool_exporter"))
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg("--web.systemd-socket")
+        .env_remove("LISTEN_PID")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("systemd passed no sockets") && err.contains(".socket unit"),
+        "{err}"
+    );
+}

@@ -44,13 +44,25 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub mysql_dsn: Option<String>,
-    /// Address to listen on for /metrics, /probe, /-/healthy, /-/ready and /.
+    /// Address to listen on for /metrics, /probe, /-/healthy, /-/ready and /; repeat the
+    /// flag to listen on several.
     #[arg(
         long = "web.listen-address",
         default_value = ":9207",
-        value_name = "ADDRESS"
+        value_name = "ADDRESS",
+        action = clap::ArgAction::Append
     )]
-    pub listen_address: String,
+    pub listen_address: Vec<String>,
+    /// Use the sockets systemd passes (socket activation) instead of --web.listen-address.
+    #[arg(long = "web.systemd-socket", conflicts_with = "listen_address")]
+    pub systemd_socket: bool,
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        default_value = "/metrics",
+        value_name = "PATH"
+    )]
+    pub telemetry_path: String,
     /// Web config (TLS, basic auth) in the exporter-toolkit format.
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,

@@ -21,11 +21,22 @@ pub fn run(
         Some(file) => web::config::load(file).map_err(|e| e.to_string())?,
         None => WebConfig::none(),
     };
+    let routes = web::Routes::new(&global.telemetry_path)?;
     runtime.block_on(async move {
-        let listener = web::bind(&global.listen_address).await?;
+        let listeners = if global.systemd_socket {
+            web::systemd_sockets()?
+        } else {
+            web::bind_all(&global.listen_address).await?
+        };
+        let addresses: Vec<String> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect();
         let names: Vec<&str> = collectors.iter().map(|c| c.name()).collect();
         tracing::info!(
-            address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            address = %addresses.join(","),
+            telemetry_path = %routes.telemetry_path,
             targets = config.targets.len(),
             pools = config.pools.len(),
             collectors = %names.join(","),
@@ -37,9 +48,10 @@ pub fn run(
         // answers, and a wrong DSN or password is in the log at start-up.
         exporter.connect_all();
         let result = web::serve(
-            listener,
+            listeners,
             Arc::clone(&exporter),
             Arc::new(web_config),
+            routes,
             shutdown_signal(),
         )
         .await;

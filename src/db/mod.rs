@@ -193,24 +193,24 @@ impl Database {
         state: &mut ConnState,
         deadline: Instant,
     ) -> Result<(Conn, ServerInfo), String> {
+        // While backing off, the last error stands, word for word: the log says a lasting
+        // problem once, and it compares the text.
         if let Some(at) = state.retry_at {
             if Instant::now() < at {
-                return Err(format!(
-                    "{} (next reconnect attempt in {:.1}s)",
-                    state.last_error.as_deref().unwrap_or("connection lost"),
-                    at.saturating_duration_since(Instant::now()).as_secs_f64()
-                ));
+                return Err(state
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "connection lost".into()));
             }
         }
         let limit = deadline.min(Instant::now() + self.config.connect_timeout);
-        let budget = limit.saturating_duration_since(Instant::now());
         let result = match timeout_at(limit.into(), self.connect()).await {
             Ok(r) => r,
             Err(_) => Err(format!(
-                "cannot connect to {}: no answer within {:.1}s (the target's connect_timeout \
-                 or the scrape deadline); is the server hung or a firewall dropping packets?",
+                "cannot connect to {}: no answer within the target's connect_timeout ({}s) \
+                 or the scrape deadline; is the server hung or a firewall dropping packets?",
                 self.config.dsn,
-                budget.as_secs_f64()
+                self.config.connect_timeout.as_secs_f64()
             )),
         };
         match result {

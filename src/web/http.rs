@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use super::config::{self as web_config, WebConfig};
-use super::Exporter;
+use super::{memory, Exporter};
 use crate::collect::OPENMETRICS_CONTENT_TYPE;
 
 /// How long a scrape may take when Prometheus does not say (it always does).
@@ -29,15 +29,80 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Body = Full<Bytes>;
 
-/// Serves until `shutdown` resolves, with `--web.config.file`'s TLS, basic auth and headers.
-/// The TLS handshake runs in each connection's task, under its own timeout.
+/// The paths a user may move: `--web.telemetry-path`.
+#[derive(Clone, Debug)]
+pub struct Routes {
+    pub telemetry_path: String,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes {
+            telemetry_path: "/metrics".into(),
+        }
+    }
+}
+
+impl Routes {
+    /// Checks `--web.telemetry-path`: a path of its own, not one of the fixed pages.
+    pub fn new(telemetry_path: &str) -> Result<Routes, String> {
+        if !telemetry_path.starts_with('/') || telemetry_path.contains(['?', '#', ' ']) {
+            return Err(format!(
+                "--web.telemetry-path `{telemetry_path}` is not a URL path; write e.g. /metrics"
+            ));
+        }
+        if FIXED_PATHS.contains(&telemetry_path) {
+            return Err(format!(
+                "--web.telemetry-path `{telemetry_path}` would hide the exporter's own page of that name; pick another, e.g. /metrics"
+            ));
+        }
+        Ok(Routes {
+            telemetry_path: telemetry_path.into(),
+        })
+    }
+}
+
+const FIXED_PATHS: [&str; 4] = ["/", "/probe", "/-/healthy", "/-/ready"];
+
+/// Serves on every listener until `shutdown` resolves, with `--web.config.file`'s TLS,
+/// basic auth and headers. The TLS handshake runs in each connection's task, under its own
+/// timeout.
 pub async fn serve(
+    listeners: Vec<TcpListener>,
+    exporter: Arc<Exporter>,
+    web: Arc<WebConfig>,
+    routes: Routes,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let routes = Arc::new(routes);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            tokio::spawn(accept_loop(
+                listener,
+                Arc::clone(&exporter),
+                Arc::clone(&web),
+                Arc::clone(&routes),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    shutdown.await;
+    let _ = stop.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    Ok(())
+}
+
+async fn accept_loop(
     listener: TcpListener,
     exporter: Arc<Exporter>,
     web: Arc<WebConfig>,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    tokio::pin!(shutdown);
+    routes: Arc<Routes>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -49,15 +114,18 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => return Ok(()),
+            _ = stopped.changed() => return,
         };
         let exporter = Arc::clone(&exporter);
         let web = Arc::clone(&web);
+        let routes = Arc::clone(&routes);
         tokio::spawn(async move {
             match web.tls_acceptor() {
-                None => serve_connection(TokioIo::new(stream), peer, exporter, web).await,
+                None => serve_connection(TokioIo::new(stream), peer, exporter, web, routes).await,
                 Some(acceptor) => match web_config::handshake(acceptor, stream).await {
-                    Ok(tls) => serve_connection(TokioIo::new(tls), peer, exporter, web).await,
+                    Ok(tls) => {
+                        serve_connection(TokioIo::new(tls), peer, exporter, web, routes).await
+                    }
                     Err(e) => tracing::debug!(peer = %peer, error = %e, "TLS connection refused"),
                 },
             }
@@ -65,16 +133,22 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection<I>(io: I, peer: SocketAddr, exporter: Arc<Exporter>, web: Arc<WebConfig>)
-where
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    exporter: Arc<Exporter>,
+    web: Arc<WebConfig>,
+    routes: Arc<Routes>,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
         let exporter = Arc::clone(&exporter);
         let web = Arc::clone(&web);
+        let routes = Arc::clone(&routes);
         async move {
             let mut resp = match web.authorize(&req).await {
-                Ok(()) => route(&exporter, req).await,
+                Ok(()) => route(&exporter, &routes, req).await,
                 Err(denied) => denied,
             };
             web.add_headers(&mut resp);
@@ -91,7 +165,7 @@ where
     }
 }
 
-async fn route(exporter: &Exporter, req: Request<Incoming>) -> Response<Body> {
+async fn route(exporter: &Exporter, routes: &Routes, req: Request<Incoming>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -99,7 +173,7 @@ async fn route(exporter: &Exporter, req: Request<Incoming>) -> Response<Body> {
         );
     }
     match req.uri().path() {
-        "/metrics" => metrics(exporter, &req, None).await,
+        p if p == routes.telemetry_path => metrics(exporter, &req, None).await,
         "/probe" => match probe_target(req.uri().query()) {
             Ok(name) => metrics(exporter, &req, Some(&name)).await,
             Err(msg) => text(StatusCode::BAD_REQUEST, &msg),
@@ -115,11 +189,12 @@ async fn route(exporter: &Exporter, req: Request<Incoming>) -> Response<Body> {
                 )
             }
         }
-        "/" => html(super::status_page::render(exporter).await),
+        "/" => html(super::status_page::render(exporter, &routes.telemetry_path).await),
         other => text(
             StatusCode::NOT_FOUND,
             &format!(
-                "no page at {other}; try /metrics, /probe?target=NAME, /-/healthy, /-/ready or /\n"
+                "no page at {other}; try {}, /probe?target=NAME, /-/healthy, /-/ready or /\n",
+                routes.telemetry_path
             ),
         ),
     }
@@ -190,19 +265,68 @@ async fn metrics(
         futures::future::join_all(states.iter().map(|s| exporter.collect(s, deadline))).await;
     let registry = exporter.registry(states.into_iter().zip(snaps).collect(), label_targets);
     let mut body = String::with_capacity(64 * 1024);
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &registry) {
+    let encoded = prometheus_client::encoding::text::encode(&mut body, &registry);
+    drop(registry);
+    if let Err(e) = encoded {
         tracing::error!(error = %e, "encoding the metrics failed");
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "encoding the metrics failed; see the log\n",
         );
     }
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    resp.headers_mut().insert(
+    let large = body.len() >= memory::LARGE_ANSWER;
+    let gzip = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
+    let bytes = if gzip {
+        gzip_bytes(body.as_bytes())
+    } else {
+        Bytes::from(body)
+    };
+    if large {
+        memory::release_freed();
+    }
+    let mut resp = Response::new(Full::new(bytes));
+    let headers = resp.headers_mut();
+    headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE),
     );
+    headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     resp
+}
+
+/// Whether the scraper takes gzip (Prometheus sends `Accept-Encoding: gzip`): `gzip` or
+/// `x-gzip` without `q=0`. `*` is not taken as a yes: a client that names no coding gets
+/// plain text.
+pub fn accepts_gzip(header: Option<&HeaderValue>) -> bool {
+    let Some(value) = header.and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    value.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f64>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !refused
+    })
+}
+
+/// gzip at the fastest level: expositions are repetitive text, so level 1 already saves
+/// most of the bytes (docs/benchmarks.md has the numbers) for the least CPU.
+fn gzip_bytes(plain: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(plain);
+    Bytes::from(enc.finish().unwrap_or_default())
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
@@ -224,24 +348,36 @@ fn html(body: String) -> Response<Body> {
     resp
 }
 
-/// Binds `--web.listen-address`; `:9207` means every address, as Prometheus exporters do.
-pub async fn bind(address: &str) -> Result<TcpListener, String> {
-    let addr = if let Some(port) = address.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else {
-        address.to_string()
-    };
-    let parsed: SocketAddr = addr.parse().map_err(|_| {
-        format!("--web.listen-address `{address}` is not HOST:PORT; write e.g. `:9207` or `127.0.0.1:9207`")
-    })?;
-    TcpListener::bind(parsed)
-        .await
-        .map_err(|e| format!("cannot listen on {parsed} (--web.listen-address): {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_only_when_asked_for() {
+        let h = |v: &'static str| accepts_gzip(Some(&HeaderValue::from_static(v)));
+        assert!(h("gzip"));
+        assert!(h("deflate, GZIP;q=0.5"));
+        assert!(h("x-gzip"));
+        assert!(!h("gzip;q=0"));
+        assert!(!h("gzip; q=0.0, identity"));
+        assert!(!h("identity"));
+        assert!(!h("*"));
+        assert!(!h("gzipped"));
+        assert!(!accepts_gzip(None));
+    }
+
+    #[test]
+    fn the_telemetry_path_cannot_hide_a_fixed_page() {
+        assert_eq!(Routes::new("/stats").unwrap().telemetry_path, "/stats");
+        assert!(Routes::new("/").unwrap_err().contains("hide"));
+        assert!(Routes::new("/-/ready").unwrap_err().contains("hide"));
+        assert!(Routes::new("metrics")
+            .unwrap_err()
+            .contains("not a URL path"));
+        assert!(Routes::new("/m?x=1")
+            .unwrap_err()
+            .contains("not a URL path"));
+    }
 
     #[test]
     fn probe_target_is_read_strictly() {

@@ -6,10 +6,13 @@
 pub mod config;
 mod exporter;
 mod http;
+mod listen;
+mod memory;
 mod status_page;
 
 pub use config::WebConfig;
 pub use exporter::{Exporter, TargetState, PAGE_MAX_AGE, PAGE_SOURCES};
 pub use http::{
-    bind, probe_target, scrape_deadline, serve, DEFAULT_SCRAPE_TIMEOUT, TIMEOUT_OFFSET,
+    probe_target, scrape_deadline, serve, Routes, DEFAULT_SCRAPE_TIMEOUT, TIMEOUT_OFFSET,
 };
+pub use listen::{bind, bind_all, systemd_sockets};

@@ -44,7 +44,7 @@ pub struct PageTarget<'a> {
     pub history: Vec<(String, VecDeque<PoolPoint>)>,
 }
 
-pub async fn render(exporter: &Exporter) -> String {
+pub async fn render(exporter: &Exporter, telemetry_path: &str) -> String {
     let mut snaps = Vec::with_capacity(exporter.targets.len());
     for state in &exporter.targets {
         let snap = exporter
@@ -67,11 +67,22 @@ pub async fn render(exporter: &Exporter) -> String {
             history: std::mem::take(history),
         })
         .collect();
-    page(&targets, &exporter.config.thresholds, SystemTime::now()).into_string()
+    page(
+        &targets,
+        &exporter.config.thresholds,
+        telemetry_path,
+        SystemTime::now(),
+    )
+    .into_string()
 }
 
 /// The whole page; pure, for the tests.
-pub fn page(targets: &[PageTarget], t: &Thresholds, now: SystemTime) -> Markup {
+pub fn page(
+    targets: &[PageTarget],
+    t: &Thresholds,
+    telemetry_path: &str,
+    now: SystemTime,
+) -> Markup {
     let reports: Vec<TargetReport> = targets
         .iter()
         .map(|x| target_report(x.name, x.snapshot, x.pools, t))
@@ -90,7 +101,7 @@ pub fn page(targets: &[PageTarget], t: &Thresholds, now: SystemTime) -> Markup {
                 h1 { "mysql_pool_exporter" }
                 p #verdict class=(status_class(status)) { (verdict) }
                 p {
-                    a href="/metrics" { "Metrics" } " · "
+                    a href=(telemetry_path) { "Metrics" } " · "
                     a href="/-/healthy" { "Health" } " · "
                     a href="/-/ready" { "Readiness" }
                 }
@@ -376,7 +387,13 @@ mod tests {
             snapshot: &snap,
             history: Vec::new(),
         }];
-        let html = page(&targets, &Thresholds::default(), SystemTime::now()).into_string();
+        let html = page(
+            &targets,
+            &Thresholds::default(),
+            "/metrics",
+            SystemTime::now(),
+        )
+        .into_string();
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;@10.0.0.1"));
         assert!(html.contains("10.11&lt;b&gt;"));
