@@ -610,3 +610,85 @@ fn the_password_never_appears_in_any_output() {
         "the password leaked somewhere in:\n{everything}"
     );
 }
+
+/// A struggling server's slow query log is the first thing its DBA reads: the exporter's
+/// own statements (scrapes, the status page, `check`, a `kill-idle` dry run) never land in
+/// it, even with `long_query_time = 0` and `log_queries_not_using_indexes`, while the
+/// application's do.
+#[test]
+fn the_exporters_statements_stay_out_of_the_slow_log() {
+    let db = Server::start(&[
+        "--slow-query-log=ON",
+        "--long-query-time=0",
+        "--log-queries-not-using-indexes=ON",
+        "--log-output=FILE",
+        "--slow-query-log-file=slow.log",
+    ]);
+    let config = config_for(
+        db.port,
+        "pools:\n  - name: kefu\n    match: { user: kefu }\n    size: 5\n    max_overflow: 0\n",
+    );
+    let slow_log = db.dir.join("data/slow.log");
+    if db.is_mysql() {
+        // MySQL wants SESSION_VARIABLES_ADMIN for min_examined_row_limit; without it the
+        // exporter says so (and its statements that use no index are logged).
+        let without = Exporter::start(&config, &[]);
+        assert_eq!(up(&without), 1.0);
+        assert!(
+            without
+                .log()
+                .contains("SESSION_VARIABLES_ADMIN (MySQL) to keep them out"),
+            "{}",
+            without.log()
+        );
+        drop(without);
+        db.sql("GRANT SESSION_VARIABLES_ADMIN ON *.* TO 'exporter'@'%'");
+        std::fs::write(&slow_log, "").unwrap();
+    }
+    let exporter = Exporter::start(&config, &[]);
+    let mut app = Command::new("mariadb")
+        .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-ukefu"])
+        .arg(format!("-P{}", db.port))
+        .args(["-e", "SELECT COUNT(*) FROM kefu.visitors WHERE name <> 'x'"])
+        .env("MYSQL_PWD", APP_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(app.wait().unwrap().success());
+    for _ in 0..3 {
+        assert_eq!(up(&exporter), 1.0, "{}", exporter.log());
+    }
+    assert_eq!(exporter.get("/").status, 200);
+    let (code, out, err) = common::run_cli(&["check"], &config, EXPORTER_PASSWORD);
+    assert!(code < 3, "{out}{err}");
+    let (code, out, err) = common::run_cli(
+        &[
+            "kill-idle",
+            "--pool=kefu",
+            "--idle-in-transaction-older-than=1s",
+        ],
+        &config,
+        EXPORTER_PASSWORD,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!exporter.log().contains("SESSION_VARIABLES_ADMIN"));
+    drop(exporter);
+
+    let log = eventually(
+        Duration::from_secs(10),
+        "the application in the slow log",
+        || {
+            let log = std::fs::read_to_string(&slow_log).ok()?;
+            log.contains("kefu[kefu]").then_some(log)
+        },
+    );
+    assert!(
+        !log.contains("exporter[exporter]"),
+        "the exporter's statements are in the slow log:\n{}",
+        log.lines()
+            .skip_while(|l| !l.contains("exporter[exporter]"))
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -23,13 +23,27 @@ pub fn detect(version: &str, version_comment: &str) -> Result<Flavor, String> {
 
 /// The statements that bound every query of the exporter on the server side, so a query
 /// abandoned by a client-side timeout does not keep running (DESIGN.md).
+/// Run first on every connection (both servers): the exporter's statements never reach the
+/// slow query log by their duration, even with `long_query_time = 0`. A plain session
+/// variable: no privilege needed.
+pub const QUIET_SESSION: &str = "SET SESSION long_query_time = 31536000";
+
+/// With `log_queries_not_using_indexes` on, statements that use no index are logged whatever
+/// their duration (ours read information_schema tables), unless they examined fewer rows
+/// than `min_examined_row_limit`. MariaDB lets any session raise it; MySQL 8+ wants
+/// SESSION_VARIABLES_ADMIN, so it is sent only when that logging is on, and may fail.
+pub const QUIET_NO_INDEX: &str = "SET SESSION min_examined_row_limit = 4294967295";
+
+/// The session's `wait_timeout`: a persistent connection must survive a short server
+/// `wait_timeout` between scrapes.
+pub const WAIT_TIMEOUT_SECS: usize = 28800;
+
 pub fn session_setup(flavor: Flavor, statement_timeout_secs: f64) -> Vec<String> {
     let lock_wait = statement_timeout_secs.ceil().max(1.0) as u64;
     let mut sql = vec![
         // Metadata-lock waits (e.g. behind FLUSH TABLES WITH READ LOCK) give up too.
         format!("SET SESSION lock_wait_timeout = {lock_wait}"),
-        // A persistent connection must survive a short server wait_timeout between scrapes.
-        "SET SESSION wait_timeout = 28800".to_string(),
+        format!("SET SESSION wait_timeout = {WAIT_TIMEOUT_SECS}"),
     ];
     if flavor == Flavor::MariaDb {
         // The processlist ⋈ INNODB_TRX join has no index: MariaDB's default block nested

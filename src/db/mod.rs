@@ -269,8 +269,11 @@ impl Database {
             })?,
         };
         let mut conn = conn;
-        let (version, comment, id): (String, String, u64) = conn
-            .query_first("SELECT @@version, @@version_comment, CONNECTION_ID()")
+        let (version, comment, id, no_index_logged): (String, String, u64, Option<i64>) = conn
+            .query_first(
+                "SELECT @@version, @@version_comment, CONNECTION_ID(), \
+                 @@GLOBAL.log_queries_not_using_indexes",
+            )
             .await
             .map_err(|e| format!("{where_}: {}", describe(&e)))?
             .ok_or_else(|| format!("{where_}: SELECT @@version returned no row"))?;
@@ -279,6 +282,18 @@ impl Database {
             conn.query_drop(&sql)
                 .await
                 .map_err(|e| format!("{where_}: `{sql}` failed: {}", describe(&e)))?;
+        }
+        if no_index_logged == Some(1) {
+            if let Err(e) = conn.query_drop(flavor::QUIET_NO_INDEX).await {
+                tracing::warn!(
+                    target_name = %self.name(),
+                    "log_queries_not_using_indexes is on and the exporter may not raise its \
+                     session's min_examined_row_limit ({}), so its information_schema reads \
+                     will be in the slow query log; grant the exporter's user \
+                     SESSION_VARIABLES_ADMIN (MySQL) to keep them out",
+                    e
+                );
+            }
         }
         let caps = queries::detect_capabilities(&mut conn).await.map_err(|e| {
             format!(
@@ -316,6 +331,13 @@ impl Database {
             .db_name(c.dsn.database.clone())
             .prefer_socket(false)
             .stmt_cache_size(0)
+            // The first statement of the session keeps every statement of the exporter out
+            // of the slow query log, itself included (the server decides after running it).
+            // Giving these two here spares mysql_async's `SELECT @@max_allowed_packet,
+            // @@wait_timeout`, which would run before it and could be logged.
+            .init(vec![flavor::QUIET_SESSION.to_string()])
+            .max_allowed_packet(Some(MAX_ALLOWED_PACKET))
+            .wait_timeout(Some(flavor::WAIT_TIMEOUT_SECS))
             .ssl_opts(ssl)
             .connect_attributes(std::collections::HashMap::from([(
                 "program_name".to_string(),
@@ -372,6 +394,10 @@ impl Database {
         }
     }
 }
+
+/// What mysql_async may receive in one packet: the servers' own default ceiling; our rows
+/// are far smaller.
+const MAX_ALLOWED_PACKET: usize = 64 * 1024 * 1024;
 
 /// How long a connect refused because the server is full is retried, and the first pause.
 const FULL_RETRY_FOR: Duration = Duration::from_secs(2);
