@@ -27,18 +27,29 @@ fn config(db: &Server, pools: &str, thresholds: &str) -> String {
 }
 
 /// `check --format json` and the text `check`: (exit code, json, first line of the text).
+/// The two runs read a live workload one after the other: when it moved in between (a busy
+/// session finished a query), they are run again, up to three times.
 fn check(cfg: &str) -> (i32, serde_json::Value, String) {
-    let (code, json, err) = run_cli(&["check", "--format", "json"], cfg, EXPORTER_PASSWORD);
-    let v: serde_json::Value =
-        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}{err}"));
-    let (text_code, text, _) = run_cli(&["check"], cfg, EXPORTER_PASSWORD);
-    assert_eq!(text_code, code, "{text}");
+    let mut attempt = 0;
+    let (code, v, text) = loop {
+        attempt += 1;
+        let (code, json, err) = run_cli(&["check", "--format", "json"], cfg, EXPORTER_PASSWORD);
+        let v: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}{err}"));
+        let (text_code, text, _) = run_cli(&["check"], cfg, EXPORTER_PASSWORD);
+        let first = text.lines().next().unwrap_or("");
+        let same = text_code == code && first.split(" | ").next() == v["headline"].as_str();
+        if same || attempt == 3 {
+            assert_eq!(text_code, code, "{text}");
+            assert_eq!(
+                first.split(" | ").next().unwrap(),
+                v["headline"].as_str().unwrap()
+            );
+            break (code, v, text);
+        }
+    };
     let first = text.lines().next().unwrap_or("").to_string();
     assert!(first.contains(" | "), "performance data after `|`: {first}");
-    assert_eq!(
-        first.split(" | ").next().unwrap(),
-        v["headline"].as_str().unwrap()
-    );
     eprintln!("check: {first}");
     (code, v, first)
 }
