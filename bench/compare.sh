@@ -9,6 +9,8 @@
 #                    [--warmup 5] [--no-build]
 #                    [--binary PATH]   (another build of ours, e.g. other profile settings;
 #                                       implies --no-build)
+#                    [--ours-flags "FLAGS"]  (extra flags for ours, e.g.
+#                                       "--collect.global_variables.interval=60s")
 #   --server mysql: Oracle MySQL 9.7 (the chroot scripts/lib/common.sh builds); mysqld_exporter
 #   then runs without its slave_status collector (MySQL 9 removed SHOW SLAVE STATUS).
 #   (BENCH_KEEP_BODIES=DIR keeps the last exposition of each exporter per N in DIR)
@@ -27,6 +29,7 @@ SCRAPES=50
 WARMUP=5
 BUILD=1
 BIN=""
+OURS_FLAGS=""
 DB_FLAVOR=${DB_FLAVOR:-mariadb}
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
@@ -42,6 +45,8 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --binary) BIN=${2:?--binary needs a path}; BUILD=0; shift 2 ;;
         --binary=*) BIN=${1#*=}; BUILD=0; shift ;;
+        --ours-flags) OURS_FLAGS=${2?--ours-flags needs a value}; shift 2 ;;
+        --ours-flags=*) OURS_FLAGS=${1#*=}; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -143,8 +148,9 @@ pools:
     processes: 100
 YAML
 OURS_PORT=$(free_port)
+# shellcheck disable=SC2086  # OURS_FLAGS: words on purpose
 "$BIN" --config.file="$WORK/ours.yml" --web.listen-address="127.0.0.1:$OURS_PORT" \
-    --log.level=warn >"$WORK/ours.log" 2>&1 &
+    --log.level=warn $OURS_FLAGS >"$WORK/ours.log" 2>&1 &
 OURS_PID=$!
 
 # Theirs: Debian's defaults (global_status, global_variables, slave_status,
@@ -164,7 +170,8 @@ WAIT_PID=$OURS_PID WAIT_LOG="$WORK/ours.log" wait_for "mysql_pool_exporter on :$
 WAIT_PID=$THEIRS_PID WAIT_LOG="$WORK/theirs.log" wait_for "mysqld_exporter on :$THEIRS_PORT" 30 up "$THEIRS_PORT"
 
 # ------------------------------------------------------------------ measure
-printf 'bench/compare.sh --server %s --sessions %s --scrapes %s --warmup %s\n' "$DB_FLAVOR" "$SESSIONS" "$SCRAPES" "$WARMUP"
+printf 'bench/compare.sh --server %s --sessions %s --scrapes %s --warmup %s%s\n' "$DB_FLAVOR" "$SESSIONS" "$SCRAPES" "$WARMUP" \
+    "${OURS_FLAGS:+ --ours-flags \"$OURS_FLAGS\"}"
 printf 'machine: %s CPUs (%s), %s GiB RAM, %s\n' "$(nproc)" \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
     "$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" "$(uname -sr)"

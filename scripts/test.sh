@@ -40,6 +40,13 @@ python3 scripts/check_compose.py
 say "Kubernetes manifests: schemas, prometheus-operator objects, config check, PrometheusRule, the ScrapeConfig's relabeling in a real Prometheus"
 cargo build --quiet   # the debug binary cargo test already built
 EXPORTER_BIN="$ROOT/target/debug/mysql_pool_exporter" bash scripts/check_kubernetes.sh
+say "bench/fleet.sh, tiny (2 servers, 4 targets, debug build): /metrics within its deadline with the hung target down, one log line per target and problem"
+fleet=$(bash bench/fleet.sh --binary "$ROOT/target/debug/mysql_pool_exporter" --servers 2 --targets 4 \
+    --sessions 4 --rounds 6 --interval 2 --timeout 1.5) || [ $? -eq 3 ] || die "bench/fleet.sh failed"
+printf '%s\n' "$fleet"
+for line in "/metrics latency worst" "hung target down in /metrics" "log lines per target and problem"; do
+    grep -E "^$line.* PASS\$" <<<"$fleet" >/dev/null || die "bench/fleet.sh: '$line' did not pass"
+done
 say "demo app: demo/leaky_app.py reproduces the incident against a real MariaDB, then MySQL"
 DB_FLAVOR=mariadb bash scripts/test_demo.sh
 DB_FLAVOR=mysql bash scripts/test_demo.sh

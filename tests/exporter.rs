@@ -434,6 +434,21 @@ fn ready_after_the_first_connection_without_a_scrape() {
     );
 }
 
+/// An exporter started before its server keeps trying by itself: behind a Kubernetes
+/// Service a pod that is not ready gets no scrapes, so readiness may not wait for one.
+#[test]
+fn ready_once_a_server_that_was_down_at_start_comes_up() {
+    let mut db = Server::start(&[]);
+    db.stop();
+    let exporter = Exporter::start(&target_config(&db), &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(exporter.get("/-/ready").status, 503);
+    db.restart();
+    eventually(Duration::from_secs(30), "/-/ready without a scrape", || {
+        (exporter.get("/-/ready").status == 200).then_some(())
+    });
+}
+
 /// `--collect.X.interval`: the collector's queries run at most that often and its last
 /// result is served in between; without it every scrape reads the server.
 #[test]

@@ -43,6 +43,9 @@ pub struct TargetState {
     pub history: Mutex<PoolHistory>,
 }
 
+/// How often the exporter tries its targets by itself until one has answered.
+pub const READY_RETRY: Duration = Duration::from_secs(5);
+
 /// What the status page reads: what `check`'s verdict needs.
 pub const PAGE_SOURCES: [Source; 6] = REPORT_SOURCES;
 pub const PAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -165,15 +168,29 @@ impl Exporter {
     }
 
     /// Starts one collection per target now, so readiness and a wrong DSN or password are
-    /// known at start-up, not at the first scrape.
+    /// known at start-up, not at the first scrape; and, until some target has answered,
+    /// again every [`READY_RETRY`]. Behind a Kubernetes Service a pod that is not ready gets
+    /// no scrapes, so an exporter that started before its servers would otherwise never
+    /// become ready. (Each target's reconnect backoff still applies.)
     pub fn connect_all(self: &Arc<Self>) {
-        for state in self.targets.clone() {
-            let exporter = Arc::clone(self);
-            tokio::spawn(async move {
+        let exporter = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
                 let deadline = Instant::now() + super::http::DEFAULT_SCRAPE_TIMEOUT;
-                exporter.collect(&state, deadline).await;
-            });
-        }
+                let round = exporter
+                    .targets
+                    .iter()
+                    .map(|state| exporter.collect(state, deadline));
+                futures::future::join_all(round).await;
+                if exporter.is_ready() {
+                    return;
+                }
+                tokio::time::sleep(READY_RETRY).await;
+                if exporter.is_ready() {
+                    return;
+                }
+            }
+        });
     }
 
     /// Closes every target's connection (shutdown).
