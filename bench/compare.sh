@@ -59,15 +59,7 @@ MAX_N=$(tr ',' '\n' <<<"$SESSIONS" | sort -n | tail -1)
 
 # ------------------------------------------------------------------ what it needs
 need_packages mariadbd:mariadb-server prometheus-mysqld-exporter:prometheus-mysqld-exporter curl:curl
-PY=/usr/bin/python3 # Debian's python, where python3-mysqldb installs
-[ -x "$PY" ] || die "$PY is missing (apt-get install python3)"
-"$PY" -c 'import MySQLdb' 2>/dev/null || apt_install python3-mysqldb
-BIN=${BIN:-$ROOT/target/release/mysql_pool_exporter}
-if [ "$BUILD" = 1 ]; then
-    say "building the release binary"
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-fi
-[ -x "$BIN" ] || die "$BIN is missing: run cargo build --release (or drop --no-build)"
+bench_setup
 
 # One socket per held session, in the holder and in mariadbd.
 HARD=$(ulimit -Hn)

@@ -47,14 +47,7 @@ done
 [[ $DB_FLAVOR == mariadb || $DB_FLAVOR == mysql ]] || die "--server: mariadb or mysql"
 
 need_packages mariadbd:mariadb-server curl:curl
-PY=/usr/bin/python3 # Debian's python, where python3-mysqldb installs
-"$PY" -c 'import MySQLdb' 2>/dev/null || apt_install python3-mysqldb
-BIN=${BIN:-$ROOT/target/release/mysql_pool_exporter}
-if [ "$BUILD" = 1 ]; then
-    say "building the release binary"
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-fi
-[ -x "$BIN" ] || die "$BIN is missing: run cargo build --release (or drop --no-build)"
+bench_setup
 
 WORK=$(mktemp -d /tmp/mysql_pool_exporter-fleet.XXXXXX)
 DB_PIDS=() HOLDER_PIDS=() EXPORTER_PID="" NAMES="" HUNG=""

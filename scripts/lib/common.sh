@@ -214,6 +214,21 @@ root_sql() {
     fi
 }
 
+# bench_setup — for the benchmark scripts: PY, Debian's python with python3-mysqldb (the
+# session holders), and BIN, the exporter to measure: the release build unless BIN is set,
+# built first when BUILD is 1.
+bench_setup() {
+    PY=/usr/bin/python3
+    [ -x "$PY" ] || die "$PY is missing (apt-get install python3)"
+    "$PY" -c 'import MySQLdb' 2>/dev/null || apt_install python3-mysqldb
+    BIN=${BIN:-$ROOT/target/release/mysql_pool_exporter}
+    if [ "${BUILD:-1}" = 1 ]; then
+        say "building the release binary"
+        (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+    fi
+    [ -x "$BIN" ] || die "$BIN is missing: run cargo build --release (or drop --no-build)"
+}
+
 # stop_pid PID — TERM, wait up to 10 s, then KILL.
 stop_pid() {
     local pid=$1 i

@@ -192,19 +192,9 @@ mod tests {
         ]
     }
 
-    /// A session of kefu@10.0.0.7:5123 on db kefu.
+    /// A session of kefu@10.0.0.7:4000 on db kefu.
     fn session(id: u64, command: &str, time: u64, trx: Option<(&str, u64)>) -> SessionRow {
-        SessionRow {
-            id,
-            user: "kefu".into(),
-            host: "10.0.0.7:5123".into(),
-            db: Some("kefu".into()),
-            command: command.into(),
-            time,
-            trx_state: trx.map(|(s, _)| s.into()),
-            trx_age: trx.map(|(_, a)| a),
-            ..SessionRow::default()
-        }
+        SessionRow::recorded(id, command, time, trx)
     }
 
     fn criteria(idle: Option<u64>) -> Criteria {

@@ -858,17 +858,7 @@ mod tests {
 
     /// A session of kefu: (command, time, transaction (state, age)).
     fn s(id: u64, command: &str, time: u64, trx: Option<(&str, u64)>) -> SessionRow {
-        SessionRow {
-            id,
-            user: "kefu".into(),
-            host: "10.0.0.7:4000".into(),
-            db: Some("kefu".into()),
-            command: command.into(),
-            time,
-            trx_state: trx.map(|(s, _)| s.into()),
-            trx_age: trx.map(|(_, a)| a),
-            ..SessionRow::default()
-        }
+        SessionRow::recorded(id, command, time, trx)
     }
 
     /// A snapshot whose Threads groups are built from the sessions themselves.

@@ -21,8 +21,6 @@ pub fn detect(version: &str, version_comment: &str) -> Result<Flavor, String> {
     }
 }
 
-/// The statements that bound every query of the exporter on the server side, so a query
-/// abandoned by a client-side timeout does not keep running (DESIGN.md).
 /// Run first on every connection (both servers): the exporter's statements never reach the
 /// slow query log by their duration, even with `long_query_time = 0`. A plain session
 /// variable: no privilege needed.
@@ -38,6 +36,8 @@ pub const QUIET_NO_INDEX: &str = "SET SESSION min_examined_row_limit = 429496729
 /// `wait_timeout` between scrapes.
 pub const WAIT_TIMEOUT_SECS: usize = 28800;
 
+/// The statements that bound every query of the exporter on the server side, so a query
+/// abandoned by a client-side timeout does not keep running (DESIGN.md).
 pub fn session_setup(flavor: Flavor, statement_timeout_secs: f64) -> Vec<String> {
     let lock_wait = statement_timeout_secs.ceil().max(1.0) as u64;
     let mut sql = vec![

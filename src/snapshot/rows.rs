@@ -348,6 +348,24 @@ pub struct SessionRow {
     pub attributes: Vec<(String, String)>,
 }
 
+impl SessionRow {
+    /// A session of `kefu@10.0.0.7:4000` on db `kefu`, with (state, age) of its
+    /// transaction if it has one: the recorded row the analysis tests start from.
+    pub fn recorded(id: u64, command: &str, time: u64, trx: Option<(&str, u64)>) -> SessionRow {
+        SessionRow {
+            id,
+            user: "kefu".into(),
+            host: "10.0.0.7:4000".into(),
+            db: Some("kefu".into()),
+            command: command.into(),
+            time,
+            trx_state: trx.map(|(s, _)| s.into()),
+            trx_age: trx.map(|(_, a)| a),
+            ..SessionRow::default()
+        }
+    }
+}
+
 /// One edge of a lock-wait graph: session `waiting` waits for a row lock session `blocking`
 /// holds (or has queued ahead of it: InnoDB lists queued requests as blocking each other).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]

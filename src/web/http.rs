@@ -35,14 +35,6 @@ pub struct Routes {
     pub telemetry_path: String,
 }
 
-impl Default for Routes {
-    fn default() -> Self {
-        Routes {
-            telemetry_path: "/metrics".into(),
-        }
-    }
-}
-
 impl Routes {
     /// Checks `--web.telemetry-path`: a path of its own, not one of the fixed pages.
     pub fn new(telemetry_path: &str) -> Result<Routes, String> {
@@ -277,7 +269,9 @@ async fn metrics(
     let large = body.len() >= memory::LARGE_ANSWER;
     let gzip = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
     let bytes = if gzip {
-        gzip_bytes(body.as_bytes())
+        let zipped = gzip_bytes(body.as_bytes());
+        drop(body);
+        zipped
     } else {
         Bytes::from(body)
     };
