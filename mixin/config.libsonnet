@@ -13,6 +13,12 @@
     // if your scrape job for the exporter has another name. The other alerts use the
     // exporter's metric names only.
     mysqlSelector: 'job=~".*mysql.*"',
+    // Label matchers put on every series the rules and alerts read from the exporter, e.g.
+    // 'job="mysql-pool-exporter"'. Set it when another exporter (mysqld_exporter during a
+    // migration) is scraped into the same Prometheus: its mysql_up and
+    // mysql_global_status_* series have the same names, and mysqld_exporter reports
+    // mysql_up 0 when the server is merely full. Empty: every series of those names.
+    exporterSelector: '',
     // The labels Prometheus attaches to every series of a target, and the exporter's
     // pool label. With `/probe?target=NAME` the scrape config sets `instance` to the target
     // name. Alerts join and group on (jobLabel, instanceLabel); the dashboards filter on them.

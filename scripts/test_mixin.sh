@@ -179,6 +179,52 @@ if (t["pool_utilization_warning"], t["idle_in_transaction_seconds"], t["connecti
 }
 check "override: mixin/thresholds.jsonnet follows _config" override_thresholds
 
+# ------------------------------------------------------------------ 3b: exporterSelector
+# Every series the rules and alerts read from the exporter carries the selector, and a
+# mysqld_exporter scraped into the same Prometheus (same metric names, another job) raises
+# nothing: promtool runs the alerts on both jobs' series.
+SEL_OVERRIDE='(import "mixin.libsonnet") + { _config+:: { exporterSelector: "job=\"pool\"" } }'
+render "$WORK/selector" "$SEL_OVERRIDE"
+SEL_RULES="$WORK/selector/alerting-rules/mysql_pool_exporter.rules.yml"
+check "exporterSelector: promtool check rules accepts the rules file" promtool check rules "$SEL_RULES"
+every_series_selected() {
+  "$YAML_PY" - "$SEL_RULES" <<'EOF'
+import re, sys, yaml
+rules = yaml.safe_load(open(sys.argv[1]))["groups"][0]["rules"]
+bad = []
+for r in rules:
+    # raw series: mysql_* names that are not recording rules (those have a colon)
+    for m in re.finditer(r"\b(mysql_[a-z_]+)\b(?!:)(\{[^}]*\})?", r["expr"]):
+        if 'job="pool"' not in (m.group(2) or ""):
+            bad.append("%s: %s%s" % (r.get("alert") or r.get("record"), m.group(1), m.group(2) or ""))
+if bad:
+    sys.exit("\n".join(bad))
+EOF
+}
+check "exporterSelector: on every raw series of every rule and alert" every_series_selected
+cat >"$WORK/selector/test.yml" <<'EOF'
+rule_files: [alerting-rules/mysql_pool_exporter.rules.yml]
+evaluation_interval: 15s
+tests:
+  - interval: 15s
+    input_series:
+      # mysqld_exporter says 0 while the server is full; ours is connected
+      - series: 'mysql_up{job="mysqld", instance="db1"}'
+        values: '0x20'
+      - series: 'mysql_up{job="pool", instance="db1"}'
+        values: '1x20'
+      - series: 'mysql_up{job="pool", instance="db2"}'
+        values: '0x20'
+    promql_expr_test:
+      - expr: ALERTS{alertname="MySQLDown", alertstate="firing"}
+        eval_time: 5m
+        exp_samples:
+          - labels: 'ALERTS{alertname="MySQLDown", alertstate="firing", severity="critical", job="pool", instance="db2"}'
+            value: 1
+EOF
+only_our_job_alerts() { (cd "$WORK/selector" && promtool test rules test.yml); }
+check "exporterSelector: MySQLDown fires for the exporter's job only, not for a mysqld_exporter's" only_our_job_alerts
+
 # ------------------------------------------------------------------ 4: refused overrides
 not_a_bucket() {
   if render "$WORK/bad" '(import "mixin.libsonnet") + { _config+:: { idleInTransactionSeconds: 45 } }' 2>"$WORK/bad.err"; then

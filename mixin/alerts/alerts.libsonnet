@@ -34,6 +34,10 @@ local u = import '../lib/utils.libsonnet';
       longSeconds: u.num(c.longQuerySeconds),
       longRecord: 'mysql:sessions:older_than_%ds' % c.longQuerySeconds,
       longPoolRecord: 'mysql_pool:sessions:older_than_%ds' % c.longQuerySeconds,
+      // _config.exporterSelector on the exporter's own series: `{job="x"}` alone, or
+      // `,job="x"` after other matchers; empty when no selector is set.
+      sel: if c.exporterSelector == '' then '' else '{%s}' % c.exporterSelector,
+      selc: if c.exporterSelector == '' then '' else ',%s' % c.exporterSelector,
     },
 
     // Every alert links its runbook: runbookURLBase + <alertname> + '.md'.
@@ -70,7 +74,7 @@ local u = import '../lib/utils.libsonnet';
               ---------------------------------------------------------------- server
             |||,
             alert: 'MySQLDown',
-            expr: 'mysql_up == 0',
+            expr: 'mysql_up%(sel)s == 0' % v,
             'for': c.mysqlDownFor,
             labels: { severity: 'critical' },
             annotations: {
@@ -118,7 +122,7 @@ local u = import '../lib/utils.libsonnet';
               mysql:connections:saturation_ratio >= %(critical)s
               or on (%(server)s)
               sum by (%(server)s) (
-                increase(mysql_global_status_connection_errors_total{error="max_connections"}[%(window)s])
+                increase(mysql_global_status_connection_errors_total{error="max_connections"%(selc)s}[%(window)s])
               ) > 0
             ||| % exhausted),
             'for': c.connectionsExhaustedFor,
@@ -139,9 +143,9 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'MySQLUserConnectionsNearLimit',
             expr: u.expr(|||
-              mysql_info_schema_processlist_processes_by_user{mysql_user!="other"}
+              mysql_info_schema_processlist_processes_by_user{mysql_user!="other"%(selc)s}
               / on (%(server)s) group_left ()
-              (mysql_global_variables_max_user_connections > 0)
+              (mysql_global_variables_max_user_connections%(sel)s > 0)
               > %(threshold)s
             ||| % v { threshold: u.num(c.userConnectionsWarning) }),
             'for': c.userConnectionsNearLimitFor,
@@ -172,12 +176,12 @@ local u = import '../lib/utils.libsonnet';
             alert: 'MySQLAbortedConnectionsHigh',
             expr: u.expr(|||
               (
-                rate(mysql_global_status_aborted_connects[%(window)s])
+                rate(mysql_global_status_aborted_connects%(sel)s[%(window)s])
                 / on (%(server)s)
-                rate(mysql_global_status_connections[%(window)s])
+                rate(mysql_global_status_connections%(sel)s[%(window)s])
               ) > %(ratio)s
               and on (%(server)s)
-              rate(mysql_global_status_aborted_connects[%(window)s]) > %(rate)s
+              rate(mysql_global_status_aborted_connects%(sel)s[%(window)s]) > %(rate)s
             ||| % aborted),
             'for': c.abortedConnectionsFor,
             labels: { severity: 'warning' },
@@ -222,7 +226,7 @@ local u = import '../lib/utils.libsonnet';
           {
             comment:: '----------------------------------------------------------------- pools',
             alert: 'MySQLPoolNearExhaustion',
-            expr: 'mysql_pool_utilization_ratio > %s' % u.num(c.poolNearExhaustionThreshold),
+            expr: 'mysql_pool_utilization_ratio%s > %s' % [v.sel, u.num(c.poolNearExhaustionThreshold)],
             'for': c.poolNearExhaustionFor,
             labels: { severity: 'warning' },
             annotations: {
@@ -247,7 +251,7 @@ local u = import '../lib/utils.libsonnet';
 
           {
             alert: 'MySQLPoolExhausted',
-            expr: 'mysql_pool_utilization_ratio >= %s' % u.num(c.poolExhaustedThreshold),
+            expr: 'mysql_pool_utilization_ratio%s >= %s' % [v.sel, u.num(c.poolExhaustedThreshold)],
             'for': c.poolExhaustedFor,
             labels: { severity: 'critical' },
             annotations: {
@@ -271,7 +275,7 @@ local u = import '../lib/utils.libsonnet';
 
           {
             alert: 'MySQLPoolOvercommitted',
-            expr: 'mysql_pool_overcommit_ratio > %s' % u.num(c.poolOvercommitThreshold),
+            expr: 'mysql_pool_overcommit_ratio%s > %s' % [v.sel, u.num(c.poolOvercommitThreshold)],
             'for': c.poolOvercommittedFor,
             labels: { severity: 'warning' },
             annotations: {
@@ -301,7 +305,7 @@ local u = import '../lib/utils.libsonnet';
             ||| % v,
             alert: 'MySQLIdleInTransaction',
             expr: u.expr(|||
-              mysql_pool_oldest_idle_transaction_seconds > %(idleSeconds)s
+              mysql_pool_oldest_idle_transaction_seconds%(sel)s > %(idleSeconds)s
               or
               (
                 %(idleRecord)s{state="idle_in_transaction"}
@@ -349,7 +353,7 @@ local u = import '../lib/utils.libsonnet';
               could not fire before the waiters fail; this one names the blocker first.
             ||| % lock,
             alert: 'MySQLLockWaitChain',
-            expr: 'mysql_lock_root_blocker_wait_seconds > %(lockSeconds)s' % lock,
+            expr: 'mysql_lock_root_blocker_wait_seconds%(sel)s > %(lockSeconds)s' % lock,
             'for': c.lockWaitChainFor,
             labels: { severity: 'warning' },
             annotations: {
@@ -402,9 +406,9 @@ local u = import '../lib/utils.libsonnet';
             alert: 'MySQLExporterScrapeFailing',
             expr: u.expr(|||
               (
-                mysql_exporter_collector_success == 0
+                mysql_exporter_collector_success%(sel)s == 0
                 unless on (%(server)s)
-                mysql_up == 0
+                mysql_up%(sel)s == 0
               )
               or
               up{%(selector)s} == 0

@@ -10,6 +10,9 @@ local u = import '../lib/utils.libsonnet';
   prometheusRules+:: {
     local c = $._config,
     local server = '%(jobLabel)s, %(instanceLabel)s' % c,
+    // _config.exporterSelector on every raw series the rules read (see alerts.libsonnet).
+    local sel = if c.exporterSelector == '' then '' else '{%s}' % c.exporterSelector,
+    local selc = if c.exporterSelector == '' then '' else ',%s' % c.exporterSelector,
     assert std.member(c.sessionAgeBuckets, c.idleInTransactionSeconds) :
            'idleInTransactionSeconds (%s) must be one of sessionAgeBuckets %s' % [c.idleInTransactionSeconds, c.sessionAgeBuckets],
     assert std.member(c.sessionAgeBuckets, c.longQuerySeconds) :
@@ -19,10 +22,10 @@ local u = import '../lib/utils.libsonnet';
     local olderThan(prefix, level, seconds) = {
       record: '%s:sessions:older_than_%ds' % [level, seconds],
       expr: u.expr(|||
-        %(prefix)s_session_age_seconds_count
+        %(prefix)s_session_age_seconds_count%(sel)s
         - ignoring (le)
-        %(prefix)s_session_age_seconds_bucket{le="%(le)s"}
-      ||| % { prefix: prefix, le: u.num(seconds) }),
+        %(prefix)s_session_age_seconds_bucket{le="%(le)s"%(selc)s}
+      ||| % { prefix: prefix, le: u.num(seconds), sel: sel, selc: selc }),
     },
 
     groups+: [
@@ -36,19 +39,19 @@ local u = import '../lib/utils.libsonnet';
                    ||| % c,
                    record: 'mysql:connections:saturation_ratio',
                    expr: u.expr(|||
-                     mysql_global_status_threads_connected
-                     / on (%s)
-                     (mysql_global_variables_max_connections > 0)
-                   ||| % server),
+                     mysql_global_status_threads_connected%(sel)s
+                     / on (%(server)s)
+                     (mysql_global_variables_max_connections%(sel)s > 0)
+                   ||| % { server: server, sel: sel }),
                  },
                  {
                    comment:: 'Pool utilisation smoothed over 5 minutes (dashboards; 1 = every connection in use).',
                    record: 'mysql_pool:utilization_ratio:max5m',
-                   expr: 'max_over_time(mysql_pool_utilization_ratio[5m])',
+                   expr: 'max_over_time(mysql_pool_utilization_ratio%s[5m])' % sel,
                  },
                  {
                    record: 'mysql_pool:utilization_ratio:avg5m',
-                   expr: 'avg_over_time(mysql_pool_utilization_ratio[5m])',
+                   expr: 'avg_over_time(mysql_pool_utilization_ratio%s[5m])' % sel,
                  },
                ] + [
                  olderThan('mysql', 'mysql', ageCuts[0]) {
@@ -69,7 +72,7 @@ local u = import '../lib/utils.libsonnet';
                  {
                    comment:: 'Statements executing at once, averaged over 5 minutes.',
                    record: 'mysql:threads_running:avg5m',
-                   expr: 'avg_over_time(mysql_global_status_threads_running[5m])',
+                   expr: 'avg_over_time(mysql_global_status_threads_running%s[5m])' % sel,
                  },
                ],
       },
