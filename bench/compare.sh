@@ -116,11 +116,7 @@ GRANT PROCESS, REPLICATION CLIENT$REPLICA_GRANT ON *.* TO 'pool_exporter'@'127.0
 GRANT SELECT ON performance_schema.* TO 'pool_exporter'@'127.0.0.1', 'mysqld_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
 -- Ours reads the accounts' own connection limits too (docs/privileges.md): its cost counts.
 GRANT SELECT ON mysql.user TO 'pool_exporter'@'127.0.0.1', 'bench_raw'@'127.0.0.1';
-CREATE DATABASE app;
-CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;
-INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (3, 'three');
-CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '$PW_APP';
-GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1';
+$(bench_app_sql "$PW_APP")
 SQL
 
 # Ours: one target and one pool matching the app user, so the pool sources

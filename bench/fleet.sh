@@ -85,11 +85,7 @@ CREATE USER 'exporter'@'127.0.0.1' IDENTIFIED BY '$PW_EXPORTER';
 GRANT PROCESS, REPLICATION CLIENT$REPLICA_GRANT ON *.* TO 'exporter'@'127.0.0.1';
 GRANT SELECT ON performance_schema.* TO 'exporter'@'127.0.0.1';
 GRANT SELECT ON mysql.user TO 'exporter'@'127.0.0.1';
-CREATE DATABASE app;
-CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;
-INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (3, 'three');
-CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '$PW_APP';
-GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1';
+$(bench_app_sql "$PW_APP")
 SQL
     # The holder grows to SESSIONS and keeps them until its stdin closes (at exit).
     mkfifo "$WORK/hold$i"

@@ -226,11 +226,8 @@ fn both_session_tables_give_the_same_counts() {
     let mut busy = Vec::new();
     for _ in 0..2 {
         busy.push(
-            std::process::Command::new("mariadb")
-                .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-ureport"])
-                .arg(format!("-P{}", db.port))
+            db.tcp_client("report", common::APP_PASSWORD)
                 .args(["-e", "SELECT SLEEP(120)"])
-                .env("MYSQL_PWD", common::APP_PASSWORD)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()

@@ -49,10 +49,8 @@ fn open_files(pid: u32) -> usize {
 fn fill(db: &Server) -> (Vec<std::process::Child>, String) {
     let mut held = Vec::new();
     let refused = loop {
-        let child = Command::new("mariadb")
-            .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-ukefu"])
-            .arg(format!("-P{}", db.port))
-            .env("MYSQL_PWD", APP_PASSWORD)
+        let child = db
+            .tcp_client("kefu", APP_PASSWORD)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -231,11 +229,9 @@ fn check_and_kill_idle_get_into_a_full_server_every_time() {
     for round in 1..=10 {
         let (held, _) = fill(&db);
         // Another admin holds the reserved connection for a moment when check starts.
-        let mut other_admin = Command::new("mariadb")
-            .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-ufixer"])
-            .arg(format!("-P{}", db.port))
+        let mut other_admin = db
+            .tcp_client("fixer", EXPORTER_PASSWORD)
             .args(["-e", "SELECT SLEEP(0.8)"])
-            .env("MYSQL_PWD", EXPORTER_PASSWORD)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -646,11 +642,9 @@ fn the_exporters_statements_stay_out_of_the_slow_log() {
         std::fs::write(&slow_log, "").unwrap();
     }
     let exporter = Exporter::start(&config, &[]);
-    let mut app = Command::new("mariadb")
-        .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-ukefu"])
-        .arg(format!("-P{}", db.port))
+    let mut app = db
+        .tcp_client("kefu", APP_PASSWORD)
         .args(["-e", "SELECT COUNT(*) FROM kefu.visitors WHERE name <> 'x'"])
-        .env("MYSQL_PWD", APP_PASSWORD)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();

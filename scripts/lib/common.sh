@@ -229,6 +229,18 @@ bench_setup() {
     [ -x "$BIN" ] || die "$BIN is missing: run cargo build --release (or drop --no-build)"
 }
 
+# bench_app_sql PASSWORD — the SQL of the application the benchmarks' session holders
+# (bench/hold_sessions.py) log in as: database app, table app.t, user app@127.0.0.1.
+bench_app_sql() {
+    cat <<SQL
+CREATE DATABASE app;
+CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;
+INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (3, 'three');
+CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '$1';
+GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1';
+SQL
+}
+
 # stop_pid PID — TERM, wait up to 10 s, then KILL.
 stop_pid() {
     local pid=$1 i

@@ -409,6 +409,17 @@ impl Server {
             .success());
     }
 
+    /// The `mariadb` command-line client as `user` over TCP from 127.0.0.1 (both servers):
+    /// add the statement (`-e`) or feed stdin, and the stdio the test needs.
+    pub fn tcp_client(&self, user: &str, password: &str) -> Command {
+        let mut c = Command::new("mariadb");
+        c.args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1"])
+            .arg(format!("-u{user}"))
+            .arg(format!("-P{}", self.port))
+            .env("MYSQL_PWD", password);
+        c
+    }
+
     /// Runs SQL as root over the socket with the `mariadb` client (it speaks to both
     /// servers); returns tab-separated rows.
     pub fn try_sql(&self, sql: &str) -> Result<String, String> {
