@@ -5,7 +5,10 @@
 // Every threshold and `for:` duration of the alerts lives here, and the expressions, the
 // alert texts ("above 80% for 5 minutes"), the recording-rule names and the dashboard
 // thresholds are all built from these values, so an override changes them together.
-// mixin/thresholds.jsonnet exports the ones the exporter's `check` command must agree with.
+// The defaults that the exporter's `check` command shares with the alerts come from one file,
+// thresholds.json beside this one: the exporter reads the same file when it is built, so
+// the two cannot disagree. mixin/thresholds.jsonnet exports them after your overrides.
+local thresholds = import 'thresholds.json';
 {
   _config+:: {
     // ------------------------------------------------------------ selectors and labels
@@ -28,12 +31,12 @@
 
     // ------------------------------------------------------------ server connections
     // mysql:connections:saturation_ratio (threads_connected / max_connections)
-    connectionsWarning: 0.8,  // MySQLConnectionsNearLimit: above this
+    connectionsWarning: thresholds.connections_warning,  // MySQLConnectionsNearLimit: above this
     connectionsNearLimitFor: '5m',
-    connectionsCritical: 0.98,  // MySQLConnectionsExhausted: at or above this ...
+    connectionsCritical: thresholds.connections_critical,  // MySQLConnectionsExhausted: at or above this ...
     connectionsRefusedWindow: '5m',  // ... or any connection refused for max_connections in this window
     connectionsExhaustedFor: '1m',
-    userConnectionsWarning: 0.8,  // MySQLUserConnectionsNearLimit: one user's share of max_user_connections
+    userConnectionsWarning: thresholds.user_connections_warning,  // MySQLUserConnectionsNearLimit: one user's share of max_user_connections
     userConnectionsNearLimitFor: '5m',
     abortedConnectsRatio: 0.1,  // MySQLAbortedConnectionsHigh: share of connection attempts aborted
     abortedConnectsPerSecond: 0.1,  // ... and at least this many per second
@@ -44,9 +47,9 @@
     mysqlDownFor: '1m',  // MySQLDown: mysql_up == 0
 
     // ------------------------------------------------------------ application pools
-    poolNearExhaustionThreshold: 0.8,  // MySQLPoolNearExhaustion: mysql_pool_utilization_ratio above this
+    poolNearExhaustionThreshold: thresholds.pool_utilization_warning,  // MySQLPoolNearExhaustion: mysql_pool_utilization_ratio above this
     poolNearExhaustionFor: '5m',
-    poolExhaustedThreshold: 1,  // MySQLPoolExhausted: at or above this
+    poolExhaustedThreshold: thresholds.pool_utilization_critical,  // MySQLPoolExhausted: at or above this
     poolExhaustedFor: '1m',
     poolOvercommitThreshold: 1,  // MySQLPoolOvercommitted: sum of pool capacities / max_connections above this
     poolOvercommittedFor: '15m',
@@ -57,14 +60,14 @@
     // compute `_count - _bucket{le="N"}`, which is exact only at a bucket boundary, so both
     // session-age thresholds below must be one of these.
     sessionAgeBuckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
-    idleInTransactionSeconds: 30,  // MySQLIdleInTransaction: idle inside an open transaction for longer
+    idleInTransactionSeconds: thresholds.idle_in_transaction_seconds,  // MySQLIdleInTransaction: idle inside an open transaction for longer
     idleInTransactionFor: '1m',
-    longQuerySeconds: 60,  // MySQLLongRunningQuery: statement running, or waiting for a row lock, for longer
+    longQuerySeconds: thresholds.long_query_seconds,  // MySQLLongRunningQuery: statement running, or waiting for a row lock, for longer
     longRunningQueryFor: '2m',
     // MySQLLockWaitChain: a root blocker's waiters have waited longer than this. Well below
     // InnoDB's innodb_lock_wait_timeout (50 s), after which they give up: with the `for`
     // and a 15 s scrape interval it fires about 30 s after the chain forms.
-    lockWaitSeconds: 10,
+    lockWaitSeconds: thresholds.lock_wait_seconds,
     lockWaitChainFor: '15s',
 
     // ------------------------------------------------------------ exporter

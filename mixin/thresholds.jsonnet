@@ -21,4 +21,6 @@ function(mixin=(import 'mixin.libsonnet'))
     // MySQLConnectionsNearLimit (above) and MySQLConnectionsExhausted (at or above).
     connections_warning: c.connectionsWarning,
     connections_critical: c.connectionsCritical,
+    // MySQLUserConnectionsNearLimit: one user's share of its connection limit.
+    user_connections_warning: c.userConnectionsWarning,
   }

@@ -222,12 +222,12 @@ pub fn encode(rows: &[Row], limit: usize, variables: &[(&str, &str)]) -> String 
     )];
     let config = exposition_config(limit);
     let view = ScrapeView {
-        targets: vec![TargetView {
-            name: "fuzz".into(),
-            snapshot: Arc::new(snap),
-            pools: config.pools.clone(),
-            collections: 1,
-        }],
+        targets: vec![TargetView::of(
+            "fuzz",
+            Arc::new(snap),
+            config.pools.clone(),
+            1,
+        )],
         collectors: Arc::new(collect::all()),
         limits: config.limits,
         label_targets: false,

@@ -6,8 +6,8 @@ pub mod kill;
 pub mod locks;
 pub mod pools;
 pub mod processlist;
-pub mod report;
 pub mod sessions;
+pub mod verdict;
 
 pub use sessions::{classify, AgeHistogram, SessionState, SessionStats};
 

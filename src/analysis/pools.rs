@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use super::host::strip_port;
 use super::sessions::{classify, SessionState, SessionStats};
 use crate::config::{Client, IdleSessions, PoolConfig};
-use crate::snapshot::{ClientProcessGroup, ConnectAttributes, Plan, SessionRow, ThreadGroup};
+use crate::snapshot::{
+    ClientProcessGroup, ConnectAttributes, Plan, SessionRow, Snapshot, ThreadGroup,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolStats {
@@ -44,7 +46,7 @@ impl PoolStats {
         self.sessions.total()
     }
 
-    /// Held / capacity: 1 is the seed's "QueuePool limit ... reached".
+    /// Held / capacity: 1 is SQLAlchemy's "QueuePool limit ... reached".
     pub fn utilization(&self) -> f64 {
         ratio(self.held(), self.capacity)
     }
@@ -106,14 +108,65 @@ fn group_client(g: &ThreadGroup) -> Client<'_> {
     }
 }
 
-/// Per-pool session statistics; server threads belong to no pool. `attributes` says whether
-/// the server fills the connect attributes some pools may match on.
+/// Per-pool session statistics from the scrape's folded groups; server threads belong to no
+/// pool. `attributes` says whether the server fills the connect attributes some pools may
+/// match on.
 pub fn pool_stats(
     pools: &[PoolConfig],
     groups: &[ThreadGroup],
     attributes: &ConnectAttributes,
 ) -> Vec<PoolStats> {
-    let mut out: Vec<PoolStats> = pools
+    let mut out = empty_stats(pools, attributes);
+    for g in groups {
+        if classify(&g.user, &g.command, g.trx_state.as_deref()).is_none() {
+            continue;
+        }
+        if let Some(i) = pool_of(pools, &group_client(g)) {
+            out[i].sessions.add(g);
+        }
+    }
+    out
+}
+
+/// The pools' numbers of a scrape's snapshot, from its folded session list (`None` when it
+/// was not read this time).
+pub fn snapshot_pool_stats(pools: &[PoolConfig], snap: &Snapshot) -> Option<Vec<PoolStats>> {
+    let groups = snap.threads.ok()?;
+    Some(pool_stats(pools, groups, &snap.connect_attributes()))
+}
+
+/// The same from the detailed session list (`check`, the status page): counted from the
+/// rows the verdict names its culprits from, with the same membership as [`session_pool`].
+pub fn session_pool_stats(
+    pools: &[PoolConfig],
+    sessions: &[SessionRow],
+    attributes: &ConnectAttributes,
+) -> Vec<PoolStats> {
+    let mut out = empty_stats(pools, attributes);
+    for s in sessions {
+        let Some(i) = session_pool(pools, s) else {
+            continue;
+        };
+        let mut one = ThreadGroup::uniform(
+            &s.user,
+            strip_port(&s.host),
+            s.db.as_deref(),
+            &s.command,
+            &s.state,
+            s.trx_state.as_deref().zip(s.trx_age.or(Some(0))),
+            1,
+            s.time,
+        );
+        one.attributes.clone_from(&s.attributes);
+        out[i].sessions.add(&one);
+    }
+    out
+}
+
+/// Each pool with no session counted yet; those matching by connect attributes the server
+/// does not fill are marked unknown.
+fn empty_stats(pools: &[PoolConfig], attributes: &ConnectAttributes) -> Vec<PoolStats> {
+    pools
         .iter()
         .map(|p| PoolStats {
             name: p.name.clone(),
@@ -128,16 +181,7 @@ pub fn pool_stats(
                 _ => None,
             },
         })
-        .collect();
-    for g in groups {
-        if classify(&g.user, &g.command, g.trx_state.as_deref()).is_none() {
-            continue;
-        }
-        if let Some(i) = pool_of(pools, &group_client(g)) {
-            out[i].sessions.add(g);
-        }
-    }
-    out
+        .collect()
 }
 
 /// Sum of the pools' capacity over `max_connections`: above 1 the apps may together open
@@ -167,13 +211,9 @@ pub fn user_limit(
 }
 
 /// The sessions `user` has now, whatever pool or host they come from (what the server
-/// counts against `MAX_USER_CONNECTIONS`).
-pub fn user_sessions(groups: &[ThreadGroup], user: &str) -> u64 {
-    groups
-        .iter()
-        .filter(|g| g.user == user)
-        .map(|g| g.count)
-        .sum()
+/// counts against `MAX_USER_CONNECTIONS`), from the detailed session list.
+pub fn user_sessions(sessions: &[SessionRow], user: &str) -> u64 {
+    sessions.iter().filter(|s| s.user == user).count() as u64
 }
 
 /// Per pool, the session count of its fullest client process (host + `_pid`), from
@@ -331,12 +371,14 @@ mod tests {
         );
         assert_eq!(user_limit(&exact, Some(&[]), Some(0.0)), None);
         assert_eq!(user_limit(&glob, Some(&accounts), Some(100.0)), None);
-        let groups = [
-            ThreadGroup::uniform("kefu", "a", Some("kefu"), "Sleep", "", None, 3, 1),
-            ThreadGroup::uniform("kefu", "b", None, "Query", "", None, 2, 1),
-            ThreadGroup::uniform("root", "c", None, "Sleep", "", None, 9, 1),
-        ];
-        assert_eq!(user_sessions(&groups, "kefu"), 5);
+        let mut sessions: Vec<SessionRow> = (1..=5)
+            .map(|i| SessionRow::recorded(i, "Sleep", 1, None))
+            .collect();
+        sessions.push(SessionRow {
+            user: "root".into(),
+            ..SessionRow::recorded(6, "Query", 1, None)
+        });
+        assert_eq!(user_sessions(&sessions, "kefu"), 5);
     }
 
     #[test]

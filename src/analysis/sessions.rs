@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::snapshot::{ThreadGroup, AGE_BUCKETS};
 
-/// The four states of DESIGN.md. `IdleInTransaction` is the leak signature: a connection
+/// The four states a client session can be in (docs/design.md). `IdleInTransaction` is the leak signature: a connection
 /// checked out of an application pool, its transaction never committed nor rolled back.
 /// Serialized (check's JSON) as the `state` label value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -83,11 +83,13 @@ pub struct AgeHistogram {
 
 impl AgeHistogram {
     fn add(&mut self, le: &[u64; AGE_BUCKETS.len()], count: u64, sum: u64, max: u64) {
+        // Saturating: a server can report absurd TIME values (clock jumps), and a sum that
+        // wraps would be worse than one that sticks at the maximum.
         for (a, b) in self.le.iter_mut().zip(le) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
-        self.count += count;
-        self.sum += sum;
+        self.count = self.count.saturating_add(count);
+        self.sum = self.sum.saturating_add(sum);
         self.max = self.max.max(max);
     }
 

@@ -1,4 +1,5 @@
-//! `mysql_pool_exporter kill-idle`: the safe successor of the seed's `fix_db_connections.py`.
+//! `mysql_pool_exporter kill-idle`: the safe successor of the incident's hand-written
+//! `fix_db_connections.py` (docs/incident.md).
 //!
 //! Dry run unless `--execute`. Which sessions qualify is decided by `analysis::kill` (pure,
 //! table-tested); each victim is re-read right before `KILL CONNECTION`, so a session that
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::analysis::host::strip_port;
 use crate::analysis::kill::Criteria;
 use crate::analysis::pools::plan;
-use crate::analysis::report::view;
+use crate::analysis::verdict::view;
 use crate::config::{Config, HumanDuration};
 use crate::db::{Database, KillOutcome};
 use crate::snapshot::{SessionRow, Source};

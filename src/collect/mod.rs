@@ -21,6 +21,7 @@ use std::time::Duration;
 pub use families::{merge_targets, write as write_families, Families, Family, Labels};
 pub use scrape::{ScrapeView, TargetView};
 
+use crate::analysis::pools::PoolStats;
 use crate::config::{Limits, PoolConfig};
 use crate::snapshot::{Snapshot, Source};
 
@@ -34,6 +35,9 @@ pub struct EncodeContext<'a> {
     pub limits: Limits,
     /// The pools that live on this target.
     pub pools: &'a [PoolConfig],
+    /// Their numbers in this snapshot, computed once per collection and shared with the
+    /// status page's history; `None` when the session list was not read.
+    pub pool_stats: Option<&'a [PoolStats]>,
 }
 
 pub trait Collector: Send + Sync + fmt::Debug {
@@ -127,6 +131,7 @@ mod tests {
 pub(crate) mod testing {
     //! Encodes one collector on a recorded snapshot, for the collectors' unit tests.
     use super::*;
+    use crate::analysis::pools::snapshot_pool_stats;
     use crate::config::Limits;
     use crate::snapshot::{Flavor, ServerInfo};
     use prometheus_client::registry::Registry;
@@ -150,11 +155,13 @@ pub(crate) mod testing {
 
     impl prometheus_client::collector::Collector for One {
         fn encode(&self, mut enc: prometheus_client::encoding::DescriptorEncoder) -> fmt::Result {
+            let stats = snapshot_pool_stats(&self.pools, &self.snap);
             let ctx = EncodeContext {
                 limits: Limits {
                     max_label_values: self.limit,
                 },
                 pools: &self.pools,
+                pool_stats: stats.as_deref(),
             };
             let mut out = Families::new();
             self.collector.encode(&self.snap, &ctx, &mut out)?;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::{Collector, EncodeContext};
 use super::{Families, Labels};
-use crate::analysis::pools::{fullest_process, overcommit_ratio, pool_stats, user_limit};
+use crate::analysis::pools::{fullest_process, overcommit_ratio, user_limit, PoolStats};
 use crate::analysis::SessionState;
 use crate::snapshot::{parse_status_value, Snapshot, Source};
 
@@ -33,16 +33,12 @@ impl Collector for Pools {
     }
 
     fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
-        let (Some(groups), false) = (snap.threads.ok(), ctx.pools.is_empty()) else {
+        let (Some(all), false) = (ctx.pool_stats, ctx.pools.is_empty()) else {
             return Ok(());
         };
-        let attributes = snap.connect_attributes();
         // A pool that cannot be judged (it matches by connect attributes the server does not
         // fill: logged once as the client_processes source) shows no series at all.
-        let stats: Vec<_> = pool_stats(ctx.pools, groups, &attributes)
-            .into_iter()
-            .filter(|p| p.unknown.is_none())
-            .collect();
+        let stats: Vec<&PoolStats> = all.iter().filter(|p| p.unknown.is_none()).collect();
         let label = |name: &str| -> Labels { vec![("pool", name.to_string())] };
         let mut sessions = Vec::new();
         let mut hist_series = Vec::new();

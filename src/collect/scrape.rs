@@ -10,6 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::families::{merge_targets, write, Families, Family};
 use super::{Collector, EncodeContext};
+use crate::analysis::pools::{snapshot_pool_stats, PoolStats};
 use crate::config::{Limits, PoolConfig};
 use crate::snapshot::{OutcomeKind, Snapshot};
 
@@ -17,10 +18,33 @@ use crate::snapshot::{OutcomeKind, Snapshot};
 pub struct TargetView {
     pub name: String,
     pub snapshot: Arc<Snapshot>,
+    /// The pools' numbers of this snapshot, computed once per collection (`None`: the
+    /// session list was not read).
+    pub pool_stats: Option<Arc<[PoolStats]>>,
     /// The pools that live on this target.
     pub pools: Vec<PoolConfig>,
     /// Collections of this target since the exporter started (`mysql_exporter_scrapes_total`).
     pub collections: u64,
+}
+
+impl TargetView {
+    /// A target's view with its pools' numbers computed here, for callers that have no
+    /// collection to share them with (tests, the fuzz targets).
+    pub fn of(
+        name: &str,
+        snapshot: Arc<Snapshot>,
+        pools: Vec<PoolConfig>,
+        collections: u64,
+    ) -> Self {
+        let pool_stats = snapshot_pool_stats(&pools, &snapshot).map(Into::into);
+        TargetView {
+            name: name.to_string(),
+            snapshot,
+            pool_stats,
+            pools,
+            collections,
+        }
+    }
 }
 
 /// Every target of one scrape, encoded together so that each family appears once (with
@@ -62,6 +86,7 @@ impl ScrapeView {
         let ctx = EncodeContext {
             limits: self.limits,
             pools: &t.pools,
+            pool_stats: t.pool_stats.as_deref(),
         };
         let mut out = Families::new();
         let up = if snap.server.is_some() { 1.0 } else { 0.0 };

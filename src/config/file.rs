@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{ConfigError, HumanDuration};
+use super::{defaults, ConfigError, HumanDuration, Levels};
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -182,29 +182,39 @@ pub struct Thresholds {
     pub connections_warning: f64,
     #[serde(default = "default_connections_critical")]
     pub connections_critical: f64,
+    #[serde(default = "default_user_connections_warning")]
+    pub user_connections_warning: f64,
+    #[serde(default = "default_user_connections_critical")]
+    pub user_connections_critical: f64,
 }
 
+// Every default below is the mixin's (mixin/thresholds.json, read by build.rs).
 fn default_pool_warning() -> f64 {
-    0.8
+    defaults::POOL_UTILIZATION_WARNING
 }
 fn default_pool_critical() -> f64 {
-    1.0
+    defaults::POOL_UTILIZATION_CRITICAL
 }
 fn default_connections_warning() -> f64 {
-    0.8
+    defaults::CONNECTIONS_WARNING
 }
 fn default_connections_critical() -> f64 {
-    0.98
+    defaults::CONNECTIONS_CRITICAL
 }
-
+fn default_user_connections_warning() -> f64 {
+    defaults::USER_CONNECTIONS_WARNING
+}
+fn default_user_connections_critical() -> f64 {
+    defaults::USER_CONNECTIONS_CRITICAL
+}
 fn default_idle_in_transaction() -> HumanDuration {
-    HumanDuration::from_secs(30)
+    HumanDuration::from_secs(defaults::IDLE_IN_TRANSACTION_SECONDS)
 }
 fn default_long_query() -> HumanDuration {
-    HumanDuration::from_secs(60)
+    HumanDuration::from_secs(defaults::LONG_QUERY_SECONDS)
 }
 fn default_lock_wait() -> HumanDuration {
-    HumanDuration::from_secs(10)
+    HumanDuration::from_secs(defaults::LOCK_WAIT_SECONDS)
 }
 
 impl Default for Thresholds {
@@ -217,20 +227,22 @@ impl Default for Thresholds {
             pool_utilization_critical: default_pool_critical(),
             connections_warning: default_connections_warning(),
             connections_critical: default_connections_critical(),
+            user_connections_warning: default_user_connections_warning(),
+            user_connections_critical: default_user_connections_critical(),
         }
     }
 }
 
 impl From<Thresholds> for super::Thresholds {
     fn from(t: Thresholds) -> Self {
+        let levels = |warning, critical| Levels { warning, critical };
         super::Thresholds {
             idle_in_transaction: t.idle_in_transaction.0,
             long_query: t.long_query.0,
             lock_wait: t.lock_wait.0,
-            pool_utilization_warning: t.pool_utilization_warning,
-            pool_utilization_critical: t.pool_utilization_critical,
-            connections_warning: t.connections_warning,
-            connections_critical: t.connections_critical,
+            pool_utilization: levels(t.pool_utilization_warning, t.pool_utilization_critical),
+            connections: levels(t.connections_warning, t.connections_critical),
+            user_connections: levels(t.user_connections_warning, t.user_connections_critical),
         }
     }
 }

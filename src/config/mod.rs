@@ -37,12 +37,37 @@ pub struct TargetConfig {
     pub dsn: Dsn,
     pub password: Option<Secret>,
     /// Where the password came from, for `config check` (never the value).
-    pub password_source: &'static str,
+    pub password_source: PasswordSource,
     pub tls: TlsConfig,
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
     /// MariaDB's `extra_port`: tried when the main port answers "too many connections".
     pub extra_port: Option<u16>,
+}
+
+/// Where a target's password came from: said by `config check`, never the value. The first
+/// that exists wins, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// `password_file`.
+    File,
+    /// The DSN's `user:password@`.
+    Dsn,
+    /// The environment variable `MYSQL_PASSWORD`.
+    Env,
+    /// No password.
+    None,
+}
+
+impl fmt::Display for PasswordSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PasswordSource::File => "password_file",
+            PasswordSource::Dsn => "dsn",
+            PasswordSource::Env => "env MYSQL_PASSWORD",
+            PasswordSource::None => "none",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,20 +106,36 @@ impl PoolConfig {
     }
 }
 
+/// The defaults shared with the bundled alerts, read from `mixin/thresholds.json` when the
+/// exporter is built (build.rs): one file, so `check` and the alerts cannot disagree.
+pub mod defaults {
+    include!(concat!(env!("OUT_DIR"), "/thresholds.rs"));
+}
+
 /// When `check` says WARNING or CRITICAL (the alerting rules use the same defaults).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Thresholds {
     pub idle_in_transaction: Duration,
     pub long_query: Duration,
-    /// A row-lock wait longer than this behind one root blocker is a lock chain (InnoDB
-    /// gives up at `innodb_lock_wait_timeout`, 50 s by default: this must be well below).
+    /// A lock wait longer than this behind one root blocker is a lock chain (InnoDB gives up
+    /// a row-lock wait at `innodb_lock_wait_timeout`, 50 s by default: this must be well
+    /// below).
     pub lock_wait: Duration,
-    /// Pool sessions / capacity.
-    pub pool_utilization_warning: f64,
-    pub pool_utilization_critical: f64,
+    /// Held sessions / the pool's capacity.
+    pub pool_utilization: Levels,
     /// Threads_connected / max_connections.
-    pub connections_warning: f64,
-    pub connections_critical: f64,
+    pub connections: Levels,
+    /// One user's sessions / its connection limit (`MAX_USER_CONNECTIONS`): at 1 the server
+    /// refuses the next login of that user, whatever the pools say.
+    pub user_connections: Levels,
+}
+
+/// A ratio's warning and critical levels: at or above `critical` is critical, at or above
+/// `warning` a warning. Validated at load: both above 0, warning not above critical.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Levels {
+    pub warning: f64,
+    pub critical: f64,
 }
 
 impl Default for Thresholds {
@@ -332,28 +373,38 @@ fn validate(
         });
     }
     let t = &raw.thresholds;
-    for (field, v) in [
-        ("pool_utilization_warning", t.pool_utilization_warning),
-        ("pool_utilization_critical", t.pool_utilization_critical),
-        ("connections_warning", t.connections_warning),
-        ("connections_critical", t.connections_critical),
+    for (name, warning, critical) in [
+        (
+            "pool_utilization",
+            t.pool_utilization_warning,
+            t.pool_utilization_critical,
+        ),
+        ("connections", t.connections_warning, t.connections_critical),
+        (
+            "user_connections",
+            t.user_connections_warning,
+            t.user_connections_critical,
+        ),
     ] {
-        if !(v.is_finite() && v > 0.0) {
+        for (level, v) in [("warning", warning), ("critical", critical)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ConfigError::at(
+                    format!("thresholds.{name}_{level}"),
+                    None,
+                    format!("`{v}` must be a ratio above 0, e.g. 0.8 for 80 %"),
+                ));
+            }
+        }
+        if warning > critical {
             return Err(ConfigError::at(
-                format!("thresholds.{field}"),
+                format!("thresholds.{name}_warning"),
                 None,
-                format!("`{v}` must be a ratio above 0, e.g. 0.8 for 80 %"),
+                format!(
+                    "`{warning}` is above {name}_critical (`{critical}`): a warning must come \
+                     before the critical level"
+                ),
             ));
         }
-    }
-    if t.pool_utilization_warning > t.pool_utilization_critical
-        || t.connections_warning > t.connections_critical
-    {
-        return Err(ConfigError::at(
-            "thresholds",
-            None,
-            "each *_warning ratio must not be above its *_critical ratio",
-        ));
     }
     if raw.limits.max_label_values == 0 {
         return Err(ConfigError::at(
@@ -418,7 +469,7 @@ fn resolve_password(
     env: &dyn Fn(&str) -> Option<String>,
     path: &str,
     line: Option<u64>,
-) -> Result<(Option<Secret>, &'static str), ConfigError> {
+) -> Result<(Option<Secret>, PasswordSource), ConfigError> {
     if let Some(file) = password_file {
         let text = std::fs::read_to_string(file).map_err(|e| {
             ConfigError::at(
@@ -431,15 +482,15 @@ fn resolve_password(
             )
         })?;
         let trimmed = text.trim_end_matches(['\n', '\r']);
-        return Ok((Some(Secret::new(trimmed)), "password_file"));
+        return Ok((Some(Secret::new(trimmed)), PasswordSource::File));
     }
     if let Some(p) = &dsn.password {
-        return Ok((Some(p.clone()), "dsn"));
+        return Ok((Some(p.clone()), PasswordSource::Dsn));
     }
     if let Some(p) = env("MYSQL_PASSWORD") {
-        return Ok((Some(Secret::new(p)), "env MYSQL_PASSWORD"));
+        return Ok((Some(Secret::new(p)), PasswordSource::Env));
     }
-    Ok((None, "none"))
+    Ok((None, PasswordSource::None))
 }
 
 impl Config {

@@ -21,7 +21,7 @@ struct Target {
     dsn: String,
     /// `<redacted>` or `<none>`: never the value.
     password: &'static str,
-    password_source: &'static str,
+    password_source: String,
     tls: Tls,
     connect_timeout: String,
     statement_timeout: String,
@@ -72,6 +72,8 @@ struct Thresholds {
     pool_utilization_critical: f64,
     connections_warning: f64,
     connections_critical: f64,
+    user_connections_warning: f64,
+    user_connections_critical: f64,
 }
 
 #[derive(Serialize)]
@@ -94,7 +96,7 @@ impl Effective {
                     } else {
                         "<none>"
                     },
-                    password_source: t.password_source,
+                    password_source: t.password_source.to_string(),
                     tls: Tls {
                         mode: t.tls.mode.to_string(),
                         ca_file: t.tls.ca_file.as_ref().map(|p| p.display().to_string()),
@@ -135,10 +137,12 @@ impl Effective {
                 idle_in_transaction: HumanDuration(t.idle_in_transaction).to_string(),
                 long_query: HumanDuration(t.long_query).to_string(),
                 lock_wait: HumanDuration(t.lock_wait).to_string(),
-                pool_utilization_warning: t.pool_utilization_warning,
-                pool_utilization_critical: t.pool_utilization_critical,
-                connections_warning: t.connections_warning,
-                connections_critical: t.connections_critical,
+                pool_utilization_warning: t.pool_utilization.warning,
+                pool_utilization_critical: t.pool_utilization.critical,
+                connections_warning: t.connections.warning,
+                connections_critical: t.connections.critical,
+                user_connections_warning: t.user_connections.warning,
+                user_connections_critical: t.user_connections.critical,
             },
             limits: Limits {
                 max_label_values: c.limits.max_label_values,

@@ -72,7 +72,7 @@ fn password_precedence_is_file_then_dsn_then_env() {
     assert_eq!(c.targets[0].password.as_ref().unwrap().expose(), "from-dsn");
     let c = parse("targets: [{name: a, dsn: 'mysql://u@h'}]", &dir, &env).unwrap();
     assert_eq!(c.targets[0].password.as_ref().unwrap().expose(), "from-env");
-    assert_eq!(c.targets[0].password_source, "env MYSQL_PASSWORD");
+    assert_eq!(c.targets[0].password_source, PasswordSource::Env);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -68,10 +68,10 @@ impl ThreadGroup {
             trx_state,
             attributes: Vec::new(),
             count,
-            time_sum: time * count,
+            time_sum: time.saturating_mul(count),
             time_max: time,
             time_le: le(time),
-            trx_age_sum: trx_age.map_or(0, |a| a * count),
+            trx_age_sum: trx_age.map_or(0, |a| a.saturating_mul(count)),
             trx_age_max: trx_age.unwrap_or(0),
             trx_age_le: trx_age.map_or([0; AGE_BUCKETS.len()], le),
         }

@@ -2,17 +2,19 @@
 //! collection per target shared by concurrent scrapes, readiness, problems logged once, and
 //! the status page's snapshot cache.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::analysis::pools::{plan, pool_stats};
-use crate::analysis::report::REPORT_SOURCES;
+use super::history::PoolHistory;
+use super::status_page::PageTarget;
+use crate::analysis::pools::{plan, snapshot_pool_stats, PoolStats};
+use crate::analysis::verdict::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
 use crate::config::{Config, PoolConfig};
 use crate::db::Database;
@@ -23,7 +25,30 @@ const SCRAPE_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-type InFlight = Shared<BoxFuture<'static, Arc<Snapshot>>>;
+/// How long a scrape may take when Prometheus does not say (it always does), and what the
+/// exporter's own start-up collections get.
+pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One collection from a target: the snapshot and its pools' numbers, computed once here
+/// and shared by the metrics, the status page's history and every scrape that waited for it.
+#[derive(Debug)]
+pub struct Collected {
+    pub snapshot: Arc<Snapshot>,
+    /// `None` when the session list was not read this time.
+    pub pools: Option<Arc<[PoolStats]>>,
+}
+
+impl Collected {
+    fn new(snapshot: Snapshot, pools: &[PoolConfig]) -> Self {
+        let stats = snapshot_pool_stats(pools, &snapshot).map(Into::into);
+        Collected {
+            snapshot: Arc::new(snapshot),
+            pools: stats,
+        }
+    }
+}
+
+type InFlight = Shared<BoxFuture<'static, Arc<Collected>>>;
 
 /// A target with its in-flight collection and what was already said in the log.
 pub struct TargetState {
@@ -47,59 +72,8 @@ pub struct TargetState {
 pub const READY_RETRY: Duration = Duration::from_secs(5);
 
 /// What the status page reads: what `check`'s verdict needs.
-pub const PAGE_SOURCES: [Source; 6] = REPORT_SOURCES;
+pub const PAGE_SOURCES: [Source; 5] = REPORT_SOURCES;
 pub const PAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How far back the status page's charts go, and how often they keep a point.
-pub const HISTORY_SPAN: Duration = Duration::from_secs(3600);
-pub const HISTORY_STEP: Duration = Duration::from_secs(15);
-
-/// One moment of a pool, for the status page's chart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolPoint {
-    pub at: SystemTime,
-    pub held: u64,
-    pub open: u64,
-}
-
-/// The recent past of a target's pools, kept from the exporter's own collections: at most
-/// one point per [`HISTORY_STEP`], none older than [`HISTORY_SPAN`] (240 points a pool).
-#[derive(Debug, Default)]
-pub struct PoolHistory {
-    pub pools: BTreeMap<String, VecDeque<PoolPoint>>,
-}
-
-impl PoolHistory {
-    /// Adds what `snap` says of `pools`, unless the last point is younger than a step.
-    pub fn record(&mut self, snap: &Snapshot, pools: &[PoolConfig]) {
-        let Some(groups) = snap.threads.ok() else {
-            return;
-        };
-        let at = snap.taken_at;
-        for p in pool_stats(pools, groups, &snap.connect_attributes()) {
-            if p.unknown.is_some() {
-                continue;
-            }
-            let points = self.pools.entry(p.name.clone()).or_default();
-            let due = points
-                .back()
-                .is_none_or(|last| at.duration_since(last.at).is_ok_and(|d| d >= HISTORY_STEP));
-            if due {
-                points.push_back(PoolPoint {
-                    at,
-                    held: p.held(),
-                    open: p.open(),
-                });
-            }
-            while points
-                .front()
-                .is_some_and(|f| at.duration_since(f.at).is_ok_and(|d| d > HISTORY_SPAN))
-            {
-                points.pop_front();
-            }
-        }
-    }
-}
 
 /// Everything `serve` needs: targets, enabled collectors, the scrape histogram.
 pub struct Exporter {
@@ -176,7 +150,7 @@ impl Exporter {
         let exporter = Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                let deadline = Instant::now() + super::http::DEFAULT_SCRAPE_TIMEOUT;
+                let deadline = Instant::now() + DEFAULT_SCRAPE_TIMEOUT;
                 let round = exporter
                     .targets
                     .iter()
@@ -202,7 +176,7 @@ impl Exporter {
 
     /// Collects from one target before `deadline`. Scrapes that arrive while a collection
     /// is running wait for it and share its result instead of querying again.
-    pub async fn collect(&self, state: &Arc<TargetState>, deadline: Instant) -> Arc<Snapshot> {
+    pub async fn collect(&self, state: &Arc<TargetState>, deadline: Instant) -> Arc<Collected> {
         let shared = {
             let mut slot = state.inflight.lock().unwrap_or_else(|p| p.into_inner());
             match slot.as_ref() {
@@ -216,8 +190,11 @@ impl Exporter {
         };
         match tokio::time::timeout_at(deadline.into(), shared).await {
             Ok(snap) => snap,
-            Err(_) => Arc::new(Snapshot::down(
-                "the collection started by another scrape did not finish before this scrape's deadline",
+            Err(_) => Arc::new(Collected::new(
+                Snapshot::down(
+                    "the collection started by another scrape did not finish before this scrape's deadline",
+                ),
+                &[],
             )),
         }
     }
@@ -230,26 +207,29 @@ impl Exporter {
         let ready = Arc::clone(&self.ready);
         let task = tokio::spawn(async move {
             let started = Instant::now();
-            let snap = Arc::new(state.db.snapshot(&sources, deadline).await);
+            let snap = state.db.snapshot(&sources, deadline).await;
+            let collected = Arc::new(Collected::new(snap, &state.pools));
+            let snap = &collected.snapshot;
             state.collections.fetch_add(1, Ordering::Relaxed);
-            state
-                .history
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(&snap, &state.pools);
+            if let Some(stats) = &collected.pools {
+                state
+                    .history
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .record(snap.taken_at, stats);
+            }
             histogram.observe(started.elapsed().as_secs_f64());
             if snap.server.is_some() {
                 ready.store(true, Ordering::Relaxed);
             }
-            state.log_problems(&snap);
+            state.log_problems(snap);
             *state.inflight.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            snap
+            collected
         });
         async move {
             task.await.unwrap_or_else(|e| {
-                Arc::new(Snapshot::down(format!(
-                    "internal error in the collection task: {e}"
-                )))
+                let why = format!("internal error in the collection task: {e}");
+                Arc::new(Collected::new(Snapshot::down(why), &[]))
             })
         }
         .boxed()
@@ -260,7 +240,7 @@ impl Exporter {
     /// With several targets each series carries `target="NAME"`, each family once.
     pub fn registry(
         &self,
-        snaps: Vec<(Arc<TargetState>, Arc<Snapshot>)>,
+        snaps: Vec<(Arc<TargetState>, Arc<Collected>)>,
         label_targets: bool,
     ) -> Registry {
         let mut registry = Registry::default();
@@ -271,9 +251,10 @@ impl Exporter {
         );
         let targets = snaps
             .into_iter()
-            .map(|(state, snapshot)| TargetView {
+            .map(|(state, collected)| TargetView {
                 name: state.db.name().to_string(),
-                snapshot,
+                snapshot: Arc::clone(&collected.snapshot),
+                pool_stats: collected.pools.clone(),
                 pools: state.pools.clone(),
                 collections: state.collections.load(Ordering::Relaxed),
             })
@@ -285,6 +266,28 @@ impl Exporter {
             label_targets,
         }));
         registry
+    }
+
+    /// What the status page shows of each target: its page snapshot, its pools and their
+    /// last hour.
+    pub async fn page_targets(&self, deadline: Instant) -> Vec<PageTarget> {
+        let mut out = Vec::with_capacity(self.targets.len());
+        for state in &self.targets {
+            let snapshot = self.page_snapshot(state, deadline).await;
+            let history = state
+                .history
+                .lock()
+                .map(|h| h.pools.clone().into_iter().collect())
+                .unwrap_or_default();
+            out.push(PageTarget {
+                name: state.db.name().to_string(),
+                dsn: state.db.config.dsn.to_string(),
+                pools: state.pools.clone(),
+                snapshot,
+                history,
+            });
+        }
+        out
     }
 
     /// The status page's snapshot: reused while younger than [`PAGE_MAX_AGE`], else read
@@ -345,60 +348,5 @@ impl TargetState {
                 note(Some(source), problem);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{IdleSessions, MatchSpec, Matcher};
-    use crate::snapshot::{Flavor, Outcome, ServerInfo, ThreadGroup};
-
-    #[test]
-    fn history_keeps_one_point_a_step_for_an_hour() {
-        let pools = [PoolConfig {
-            name: "web".into(),
-            matcher: Matcher::compile(&MatchSpec {
-                user: Some("kefu".into()),
-                ..MatchSpec::default()
-            })
-            .unwrap(),
-            size: 10,
-            max_overflow: 0,
-            processes: 1,
-            target: None,
-            idle_sessions: IdleSessions::Parked,
-        }];
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut h = PoolHistory::default();
-        for i in 0..2000u64 {
-            let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MariaDb, "10.11", 1));
-            snap.taken_at = start + Duration::from_secs(i * 5);
-            snap.threads = Outcome::Ok(vec![
-                ThreadGroup::uniform(
-                    "kefu",
-                    "h",
-                    None,
-                    "Sleep",
-                    "",
-                    Some(("RUNNING", 9)),
-                    i % 7,
-                    1,
-                ),
-                ThreadGroup::uniform("kefu", "h", None, "Sleep", "", None, 3, 1),
-            ]);
-            h.record(&snap, &pools);
-        }
-        // Collections every 5 s, a point every 15 s (every third), the last hour only.
-        let points = &h.pools["web"];
-        assert_eq!(points.len(), 240);
-        let last = points.back().unwrap();
-        assert_eq!(last.at, start + Duration::from_secs(1998 * 5));
-        assert_eq!((last.held, last.open), (1998 % 7, 1998 % 7 + 3));
-        let kept = last.at.duration_since(points.front().unwrap().at).unwrap();
-        assert!(
-            kept < HISTORY_SPAN && kept >= HISTORY_SPAN - HISTORY_STEP,
-            "{kept:?}"
-        );
     }
 }

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -18,11 +18,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use super::config::{self as web_config, WebConfig};
-use super::{memory, Exporter};
+use super::exporter::DEFAULT_SCRAPE_TIMEOUT;
+use super::{memory, status_page, Exporter};
 use crate::collect::OPENMETRICS_CONTENT_TYPE;
 
-/// How long a scrape may take when Prometheus does not say (it always does).
-pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Taken off Prometheus' scrape timeout so the answer arrives before Prometheus gives up.
 pub const TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,7 +180,19 @@ async fn route(exporter: &Exporter, routes: &Routes, req: Request<Incoming>) -> 
                 )
             }
         }
-        "/" => html(super::status_page::render(exporter, &routes.telemetry_path).await),
+        "/" => {
+            let targets = exporter
+                .page_targets(Instant::now() + Duration::from_secs(5))
+                .await;
+            let thresholds = &exporter.config.thresholds;
+            let page = status_page::page(
+                &targets,
+                thresholds,
+                &routes.telemetry_path,
+                SystemTime::now(),
+            );
+            html(page.into_string())
+        }
         other => text(
             StatusCode::NOT_FOUND,
             &format!(

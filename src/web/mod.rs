@@ -5,14 +5,13 @@
 
 pub mod config;
 mod exporter;
+mod history;
 mod http;
 mod listen;
 mod memory;
 mod status_page;
 
 pub use config::WebConfig;
-pub use exporter::{Exporter, TargetState, PAGE_MAX_AGE, PAGE_SOURCES};
-pub use http::{
-    probe_target, scrape_deadline, serve, Routes, DEFAULT_SCRAPE_TIMEOUT, TIMEOUT_OFFSET,
-};
+pub use exporter::{Exporter, TargetState, DEFAULT_SCRAPE_TIMEOUT, PAGE_MAX_AGE, PAGE_SOURCES};
+pub use http::{probe_target, scrape_deadline, serve, Routes, TIMEOUT_OFFSET};
 pub use listen::{bind, bind_all, systemd_sockets};

@@ -8,14 +8,15 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::exporter::{PoolPoint, HISTORY_SPAN};
-use super::Exporter;
-use crate::analysis::report::{
-    headline, target_report, view, Finding, PoolReport, Status, TargetReport,
+use super::history::{PoolPoint, HISTORY_SPAN};
+use crate::analysis::verdict::nagios::headline;
+use crate::analysis::verdict::{
+    overall, target_report, view, Finding, PoolReport, Status, TargetReport,
 };
 use crate::analysis::SessionState;
 use crate::config::{PoolConfig, Thresholds};
@@ -33,47 +34,16 @@ li.finding{margin:0.3em 0}.chart{display:block}";
 /// How many idle-in-transaction sessions the page lists.
 const LEAKS_LISTED: usize = 20;
 
-/// One target as the page shows it.
-pub struct PageTarget<'a> {
-    pub name: &'a str,
+/// One target as the page shows it: owned, gathered by the exporter
+/// (`Exporter::page_targets`), so this module renders and never reaches into the runtime.
+pub struct PageTarget {
+    pub name: String,
     /// The DSN, password redacted.
     pub dsn: String,
-    pub pools: &'a [PoolConfig],
-    pub snapshot: &'a Snapshot,
+    pub pools: Vec<PoolConfig>,
+    pub snapshot: Arc<Snapshot>,
     /// Each pool's recent past, oldest first.
     pub history: Vec<(String, VecDeque<PoolPoint>)>,
-}
-
-pub async fn render(exporter: &Exporter, telemetry_path: &str) -> String {
-    let mut snaps = Vec::with_capacity(exporter.targets.len());
-    for state in &exporter.targets {
-        let snap = exporter
-            .page_snapshot(state, Instant::now() + Duration::from_secs(5))
-            .await;
-        let history = state
-            .history
-            .lock()
-            .map(|h| h.pools.clone().into_iter().collect())
-            .unwrap_or_default();
-        snaps.push((state, snap, history));
-    }
-    let targets: Vec<PageTarget> = snaps
-        .iter_mut()
-        .map(|(state, snap, history)| PageTarget {
-            name: state.db.name(),
-            dsn: state.db.config.dsn.to_string(),
-            pools: &state.pools,
-            snapshot: snap,
-            history: std::mem::take(history),
-        })
-        .collect();
-    page(
-        &targets,
-        &exporter.config.thresholds,
-        telemetry_path,
-        SystemTime::now(),
-    )
-    .into_string()
 }
 
 /// The whole page; pure, for the tests.
@@ -85,10 +55,10 @@ pub fn page(
 ) -> Markup {
     let reports: Vec<TargetReport> = targets
         .iter()
-        .map(|x| target_report(x.name, x.snapshot, x.pools, t))
+        .map(|x| target_report(&x.name, &x.snapshot, &x.pools, t))
         .collect();
     let verdict = headline(&reports);
-    let status = crate::analysis::report::overall(&reports);
+    let status = overall(&reports);
     html! {
         (DOCTYPE)
         html {
@@ -124,7 +94,7 @@ fn status_class(s: Status) -> &'static str {
 }
 
 fn one_target(target: &PageTarget, r: &TargetReport, t: &Thresholds, now: SystemTime) -> Markup {
-    let snap = target.snapshot;
+    let snap: &Snapshot = &target.snapshot;
     html! {
         h2 { "Target " a href={ "/probe?target=" (target.name) } { (target.name) } }
         @match (&snap.server, &snap.down_reason) {
@@ -172,16 +142,6 @@ fn findings(list: &[Finding]) -> Markup {
     }
 }
 
-fn class(ratio: f64, warn: f64, crit: f64) -> &'static str {
-    if ratio >= crit {
-        "crit"
-    } else if ratio >= warn {
-        "warn"
-    } else {
-        "ok"
-    }
-}
-
 fn bar(ratio: f64, class: &str) -> Markup {
     let width = format!("display:block;width:{:.0}%", ratio.clamp(0.0, 1.0) * 100.0);
     html! { span.bar { span class={ "fill " (class) } style=(width) {} } }
@@ -195,7 +155,7 @@ fn connections(r: &TargetReport, t: &Thresholds) -> Markup {
     };
     html! {
         p #connections {
-            "Connections " (bar(ratio, class(ratio, t.connections_warning, t.connections_critical)))
+            "Connections " (bar(ratio, status_class(Status::of_ratio(ratio, t.connections))))
             " " (used) "/" (max) " max_connections (" (format!("{:.0}", ratio * 100.0)) "%)"
         }
     }
@@ -232,16 +192,14 @@ fn pool_row(
             tr data-pool=(p.pool) { td { (p.pool) } td.muted colspan="8" { "unknown: " (why) } }
         };
     }
-    let c = class(
-        p.utilization,
-        t.pool_utilization_warning,
-        t.pool_utilization_critical,
-    );
+    // The row takes the pool's own verdict (a leak makes it orange below its limit); the
+    // bar, how full it is.
+    let fill = status_class(Status::of_ratio(p.utilization, t.pool_utilization));
     let count = |s| p.by_state.get(&s).copied().unwrap_or(0);
     html! {
-        tr class=(c) data-pool=(p.pool) {
+        tr class=(status_class(p.status)) data-pool=(p.pool) {
             td { (p.pool) }
-            td { (bar(p.utilization, c)) " " (p.held) "/" (p.capacity) " (" (format!("{:.0}", p.utilization * 100.0)) "%)" }
+            td { (bar(p.utilization, fill)) " " (p.held) "/" (p.capacity) " (" (format!("{:.0}", p.utilization * 100.0)) "%)" }
             td { (p.open) }
             td { (count(SessionState::Active)) }
             td { (count(SessionState::LockWait)) }
@@ -340,7 +298,7 @@ fn leaked(snap: &Snapshot, t: &Thresholds) -> Markup {
         return html! { p #leaks { "No session is idle in a transaction." } };
     }
     html! {
-        h3 { "Oldest idle-in-transaction sessions (leaks: open longer than " (limit) "s)" }
+        h3 { "Sessions idle in a transaction, oldest first (red: past " (limit) "s, a leak)" }
         table #leaks {
             tr {
                 th { "id" } th { "user@host" } th { "db" } th { "transaction age" } th { "since" }
@@ -369,7 +327,6 @@ mod tests {
     #[test]
     fn text_from_the_server_is_escaped_and_the_verdict_leads() {
         let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MariaDb, "10.11<b>", 1));
-        snap.threads = Outcome::Ok(Vec::new());
         snap.sessions = Outcome::Ok(vec![SessionRow {
             id: 7,
             user: "<script>alert(1)</script>".into(),
@@ -381,10 +338,10 @@ mod tests {
             ..SessionRow::default()
         }]);
         let targets = [PageTarget {
-            name: "a&b",
+            name: "a&b".into(),
             dsn: "mysql://u@h:3306".into(),
-            pools: &[],
-            snapshot: &snap,
+            pools: Vec::new(),
+            snapshot: Arc::new(snap),
             history: Vec::new(),
         }];
         let html = page(
@@ -434,10 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn bars_and_classes_follow_the_thresholds() {
-        assert_eq!(class(1.0, 0.8, 1.0), "crit");
-        assert_eq!(class(0.85, 0.8, 1.0), "warn");
-        assert_eq!(class(0.2, 0.8, 1.0), "ok");
+    fn bars_are_capped_at_full() {
         assert!(bar(1.7, "crit").into_string().contains("width:100%"));
     }
 }

@@ -1,0 +1,489 @@
+//! The judgement: one snapshot (with session detail) in, one [`TargetReport`] out. Pure.
+//!
+//! Pool numbers and culprits come from the same session list: the pools are counted from
+//! the detailed rows the culprits are picked from, with the same membership function, so
+//! "45/45 held" and the sessions it names can never come from two different moments.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{Cause, Culprit, Finding, PoolReport, SessionView, Status, TargetReport};
+use crate::analysis::connection_ratio;
+use crate::analysis::locks::{root_blockers, RootBlocker};
+use crate::analysis::pools::{
+    overcommit_ratio, session_pool, session_pool_stats, user_limit, user_sessions, PoolStats,
+};
+use crate::analysis::sessions::SessionState;
+use crate::config::{PoolConfig, Thresholds};
+use crate::snapshot::{parse_status_value, SessionRow, Snapshot};
+
+use super::{view, WORST_SESSIONS};
+
+/// What one snapshot's sessions are, read once for every finding.
+struct Facts<'a> {
+    /// Every client session with the index of its pool.
+    views: Vec<(Option<usize>, SessionView)>,
+    /// The root blockers of every lock chain, most waiters first.
+    roots: Vec<RootBlocker>,
+    /// The same, as culprits (those the session list lacks, ended meanwhile, are left out).
+    root_culprits: Vec<Culprit>,
+    pools: &'a [PoolConfig],
+    stats: Vec<PoolStats>,
+    sessions: &'a [SessionRow],
+}
+
+/// Builds one target's report from a snapshot read with [`super::REPORT_SOURCES`].
+pub fn target_report(
+    target: &str,
+    snap: &Snapshot,
+    pools: &[PoolConfig],
+    t: &Thresholds,
+) -> TargetReport {
+    let server = connection_ratio(snap);
+    let mut r = TargetReport {
+        target: target.to_string(),
+        version: snap.server.as_ref().map(|s| s.version.clone()),
+        error: snap.down_reason.clone(),
+        connections: server.map(|(used, _, _)| used),
+        max_connections: server.map(|(_, max, _)| max),
+        connection_ratio: server.map(|(_, _, ratio)| ratio),
+        pools: Vec::new(),
+        root_blockers: Vec::new(),
+        status: Status::Ok,
+        findings: Vec::new(),
+    };
+    let Some(sessions) = snap.sessions.ok() else {
+        let why = snap
+            .down_reason
+            .clone()
+            .or_else(|| snap.sessions.reason().map(String::from))
+            .unwrap_or_else(|| "no session data".into());
+        r.findings.push(Finding::plain(
+            Status::Unknown,
+            Cause::Unknown,
+            None,
+            format!("cannot read the server: {why}"),
+        ));
+        r.status = Status::Unknown;
+        return r;
+    };
+    let facts = Facts::of(snap, sessions, pools);
+    let mut findings = Vec::new();
+    let judged = pool_findings(&facts, t, &mut findings);
+    server_findings(&facts, t, &judged, &mut findings);
+    capacity_findings(snap, &facts, t, &mut findings);
+    // Worst first; at equal status a pool's finding before the server's, then by cause.
+    findings.sort_by(|a, b| {
+        b.status
+            .cmp(&a.status)
+            .then(b.pool.is_some().cmp(&a.pool.is_some()))
+            .then(a.cause.cmp(&b.cause))
+    });
+    r.pools = pool_reports(&facts, &findings);
+    r.root_blockers = facts.root_culprits;
+    r.status = findings.first().map_or(Status::Ok, |f| f.status);
+    r.findings = findings;
+    r
+}
+
+impl<'a> Facts<'a> {
+    fn of(snap: &Snapshot, sessions: &'a [SessionRow], pools: &'a [PoolConfig]) -> Self {
+        let views: Vec<(Option<usize>, SessionView)> = sessions
+            .iter()
+            .filter_map(|s| Some((session_pool(pools, s), view(s)?)))
+            .collect();
+        let by_id: BTreeMap<u64, &SessionView> = views.iter().map(|(_, v)| (v.id, v)).collect();
+        let roots = snap
+            .lock_waits
+            .ok()
+            .map(|w| root_blockers(w))
+            .unwrap_or_default();
+        let root_culprits = roots
+            .iter()
+            .filter_map(|r| {
+                Some(Culprit {
+                    session: (*by_id.get(&r.id)?).clone(),
+                    blocks: Some(r.waiters),
+                })
+            })
+            .collect();
+        Facts {
+            stats: session_pool_stats(pools, sessions, &snap.connect_attributes()),
+            views,
+            roots,
+            root_culprits,
+            pools,
+            sessions,
+        }
+    }
+
+    /// The sessions of pool `i` (`None`: outside every pool).
+    fn sessions_of(&self, i: Option<usize>) -> impl Iterator<Item = &SessionView> {
+        self.views
+            .iter()
+            .filter(move |(pool, _)| *pool == i)
+            .map(|(_, v)| v)
+    }
+
+    /// The root blockers some of `waiting` wait behind.
+    fn roots_of(&self, waiting: &[&SessionView]) -> Vec<Culprit> {
+        self.root_culprits
+            .iter()
+            .filter(|c| {
+                self.roots.iter().any(|root| {
+                    root.id == c.session.id
+                        && waiting.iter().any(|w| root.waiting_ids.contains(&w.id))
+                })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// What a group of sessions is up to, each list worst (oldest) first.
+struct Troubles<'a> {
+    /// Idle in a transaction past the limit.
+    leaked: Vec<&'a SessionView>,
+    /// Running a statement past `long_query`.
+    slow: Vec<&'a SessionView>,
+    /// Waiting for a lock.
+    waiting: Vec<&'a SessionView>,
+    /// Running a statement.
+    active: Vec<&'a SessionView>,
+}
+
+impl<'a> Troubles<'a> {
+    fn of(sessions: impl Iterator<Item = &'a SessionView>, t: &Thresholds) -> Self {
+        let mut x = Troubles {
+            leaked: Vec::new(),
+            slow: Vec::new(),
+            waiting: Vec::new(),
+            active: Vec::new(),
+        };
+        for s in sessions {
+            match s.state {
+                SessionState::IdleInTransaction
+                    if s.age_seconds > t.idle_in_transaction.as_secs() =>
+                {
+                    x.leaked.push(s)
+                }
+                SessionState::Active => {
+                    if s.age_seconds > t.long_query.as_secs() {
+                        x.slow.push(s);
+                    }
+                    x.active.push(s);
+                }
+                SessionState::LockWait => x.waiting.push(s),
+                _ => {}
+            }
+        }
+        for list in [&mut x.leaked, &mut x.slow, &mut x.waiting, &mut x.active] {
+            list.sort_by_key(|s| (Reverse(s.age_seconds), s.id));
+        }
+        x
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn pct(r: f64) -> String {
+    format!("{:.0}%", r * 100.0)
+}
+
+fn leak_summary(leaked: &[&SessionView]) -> String {
+    format!(
+        "{} session{} idle in transaction (oldest {}s)",
+        leaked.len(),
+        plural(leaked.len()),
+        leaked.first().map_or(0, |s| s.age_seconds)
+    )
+}
+
+fn slow_summary(slow: &[&SessionView], t: &Thresholds) -> String {
+    format!(
+        "{} statement{} running longer than {}s (oldest {}s)",
+        slow.len(),
+        plural(slow.len()),
+        t.long_query.as_secs(),
+        slow.first().map_or(0, |s| s.age_seconds)
+    )
+}
+
+fn chain_summary(roots: &[Culprit]) -> String {
+    let r = &roots[0];
+    let behind = r.blocks.unwrap_or(0);
+    let s = &r.session;
+    let mut out = format!(
+        "{behind} session{} wait{} for session {} ({}@{}, {} {}s)",
+        plural(behind),
+        if behind == 1 { "s" } else { "" },
+        s.id,
+        s.user,
+        s.host,
+        s.state.label(),
+        s.age_seconds
+    );
+    if roots.len() > 1 {
+        let _ = write!(out, " and {} more blocker(s)", roots.len() - 1);
+    }
+    out
+}
+
+/// One finding per pool in trouble; returns the ids of the sessions they name, which the
+/// server-wide findings do not name again.
+fn pool_findings(facts: &Facts, t: &Thresholds, out: &mut Vec<Finding>) -> Vec<u64> {
+    let mut judged = Vec::new();
+    for (i, (p, stats)) in facts.pools.iter().zip(&facts.stats).enumerate() {
+        if let Some(why) = &stats.unknown {
+            let f = Finding::plain(Status::Unknown, Cause::Unknown, Some(&p.name), why.clone());
+            out.push(f);
+            continue;
+        }
+        let mine = Troubles::of(facts.sessions_of(Some(i)), t);
+        let status = Status::of_ratio(stats.utilization(), t.pool_utilization);
+        let f = if status == Status::Ok {
+            // Not near its limit: a leak is still a leak.
+            if mine.leaked.is_empty() {
+                continue;
+            }
+            let summary = format!("{}, {}", leak_summary(&mine.leaked), held(stats));
+            Finding::about(
+                Status::Warning,
+                Cause::Leak,
+                Some(&p.name),
+                summary,
+                &mine.leaked,
+            )
+        } else {
+            why_full(facts, &p.name, stats, &mine, status, t)
+        };
+        judged.extend(f.culprits.iter().map(|c| c.session.id));
+        judged.extend(f.more_ids.iter().copied());
+        out.push(f);
+    }
+    judged
+}
+
+fn held(stats: &PoolStats) -> String {
+    format!("{}/{} held", stats.held(), stats.capacity)
+}
+
+/// A pool near or at its limit: what holds most of its slots decides why. A chain is the
+/// pool's when the pool's own sessions wait in it.
+fn why_full(
+    facts: &Facts,
+    pool: &str,
+    stats: &PoolStats,
+    mine: &Troubles,
+    status: Status,
+    t: &Thresholds,
+) -> Finding {
+    let held = held(stats);
+    let roots = facts.roots_of(&mine.waiting);
+    if !mine.waiting.is_empty()
+        && mine.waiting.len() >= mine.leaked.len().max(mine.slow.len())
+        && !roots.is_empty()
+    {
+        let summary = format!("{}, {held}", chain_summary(&roots));
+        let mut f = Finding::plain(status, Cause::LockChain, Some(pool), summary);
+        f.culprits = roots.into_iter().take(WORST_SESSIONS).collect();
+        return f;
+    }
+    if !mine.leaked.is_empty() && mine.leaked.len() >= mine.slow.len() {
+        let summary = format!("{}, {held}", leak_summary(&mine.leaked));
+        return Finding::about(status, Cause::Leak, Some(pool), summary, &mine.leaked);
+    }
+    if !mine.slow.is_empty() {
+        let summary = format!("{}, {held}", slow_summary(&mine.slow, t));
+        return Finding::about(status, Cause::SlowQueries, Some(pool), summary, &mine.slow);
+    }
+    let summary = format!(
+        "{held} ({}) by working sessions: {} running, {} waiting for locks",
+        pct(stats.utilization()),
+        mine.active.len(),
+        mine.waiting.len()
+    );
+    Finding::about(status, Cause::Load, Some(pool), summary, &mine.active)
+}
+
+/// What no pool's finding covers: lock chains whose waiters waited past `lock_wait`, slow
+/// statements, and leaks outside the configured pools.
+fn server_findings(facts: &Facts, t: &Thresholds, judged: &[u64], out: &mut Vec<Finding>) {
+    let fresh = |id: &u64| !judged.contains(id);
+    let chains: Vec<Culprit> = facts
+        .root_culprits
+        .iter()
+        .filter(|c| {
+            facts
+                .roots
+                .iter()
+                .any(|root| root.id == c.session.id && root.longest_wait >= t.lock_wait.as_secs())
+        })
+        .filter(|c| fresh(&c.session.id))
+        .cloned()
+        .collect();
+    if !chains.is_empty() {
+        let mut f = Finding::plain(
+            Status::Warning,
+            Cause::LockChain,
+            None,
+            chain_summary(&chains),
+        );
+        f.culprits = chains.into_iter().take(WORST_SESSIONS).collect();
+        out.push(f);
+    }
+    let all = Troubles::of(facts.views.iter().map(|(_, v)| v), t);
+    let slow: Vec<&SessionView> = all.slow.into_iter().filter(|s| fresh(&s.id)).collect();
+    if !slow.is_empty() {
+        let summary = slow_summary(&slow, t);
+        out.push(Finding::about(
+            Status::Warning,
+            Cause::SlowQueries,
+            None,
+            summary,
+            &slow,
+        ));
+    }
+    let outside = Troubles::of(facts.sessions_of(None), t);
+    let leaked: Vec<&SessionView> = outside
+        .leaked
+        .into_iter()
+        .filter(|s| fresh(&s.id))
+        .collect();
+    if !leaked.is_empty() {
+        let summary = format!("{} outside the configured pools", leak_summary(&leaked));
+        out.push(Finding::about(
+            Status::Warning,
+            Cause::Leak,
+            None,
+            summary,
+            &leaked,
+        ));
+    }
+}
+
+/// The server near `max_connections`, pools declared past it, users near their own limit.
+fn capacity_findings(snap: &Snapshot, facts: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let pools = facts.pools;
+    let overcommit = snap
+        .variable("max_connections")
+        .and_then(parse_status_value)
+        .and_then(|m| overcommit_ratio(pools, m));
+    let declared: u64 = pools.iter().map(PoolConfig::capacity).sum();
+    let overcommit_text = overcommit.filter(|o| *o > 1.0).map(|o| {
+        format!(
+            "the pools are declared to {declared} connections, {} of max_connections",
+            pct(o)
+        )
+    });
+    if let Some((used, max, ratio)) = connection_ratio(snap) {
+        let status = Status::of_ratio(ratio, t.connections);
+        if status != Status::Ok {
+            let mut summary = format!(
+                "server at {used}/{max} max_connections ({}){}",
+                pct(ratio),
+                top_users(facts.sessions)
+            );
+            if let Some(o) = &overcommit_text {
+                let _ = write!(summary, "; {o}");
+            }
+            out.push(Finding::plain(status, Cause::Capacity, None, summary));
+        } else if let Some(o) = overcommit_text {
+            let summary = format!("{o} ({max}): together they can exhaust the server");
+            out.push(Finding::plain(
+                Status::Warning,
+                Cause::Capacity,
+                None,
+                summary,
+            ));
+        }
+    }
+    let global = snap
+        .variable("max_user_connections")
+        .and_then(parse_status_value);
+    let accounts = snap.account_limits.ok().map(Vec::as_slice);
+    for p in pools {
+        let Some((user, limit)) = user_limit(p, accounts, global) else {
+            continue;
+        };
+        let n = user_sessions(facts.sessions, &user);
+        let ratio = n as f64 / limit as f64;
+        let status = Status::of_ratio(ratio, t.user_connections);
+        if status == Status::Ok {
+            continue;
+        }
+        let summary = format!(
+            "user {user} has {n} of its {limit} connections (MAX_USER_CONNECTIONS, {})",
+            pct(ratio)
+        );
+        out.push(Finding::plain(
+            status,
+            Cause::Capacity,
+            Some(&p.name),
+            summary,
+        ));
+    }
+}
+
+/// ` (kefu 40, report 17, …)`: the users holding the most connections.
+fn top_users(sessions: &[SessionRow]) -> String {
+    let mut by_user: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in sessions {
+        if view(s).is_some() {
+            *by_user.entry(&s.user).or_default() += 1;
+        }
+    }
+    let mut users: Vec<(&str, u64)> = by_user.into_iter().collect();
+    users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if users.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = users
+        .iter()
+        .take(3)
+        .map(|(u, n)| format!("{u} {n}"))
+        .collect();
+    let more = if users.len() > 3 { ", …" } else { "" };
+    format!(" ({}{more})", shown.join(", "))
+}
+
+/// Each pool's numbers, with the worst status of the findings about it.
+fn pool_reports(facts: &Facts, findings: &[Finding]) -> Vec<PoolReport> {
+    facts
+        .stats
+        .iter()
+        .map(|stats| {
+            let status = findings
+                .iter()
+                .filter(|f| f.pool.as_deref() == Some(stats.name.as_str()))
+                .map(|f| f.status)
+                .max()
+                .unwrap_or(Status::Ok);
+            PoolReport {
+                pool: stats.name.clone(),
+                capacity: stats.capacity,
+                held: stats.held(),
+                open: stats.open(),
+                utilization: stats.utilization(),
+                open_ratio: stats.open_ratio(),
+                by_state: SessionState::ALL
+                    .iter()
+                    .map(|s| (*s, stats.sessions.count(*s)))
+                    .collect(),
+                oldest_idle_transaction_seconds: stats
+                    .sessions
+                    .histogram(SessionState::IdleInTransaction)
+                    .max,
+                status,
+                unknown: stats.unknown.clone(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,259 @@
+//! The judgement on recorded session lists, and its Nagios rendering.
+
+use super::nagios::{headline, perfdata};
+use super::*;
+use crate::analysis::SessionState;
+use crate::config::{IdleSessions, MatchSpec, Matcher, PoolConfig, Thresholds};
+use crate::snapshot::{Flavor, LockWait, Outcome, ServerInfo, Snapshot};
+
+fn pool(name: &str, size: u32, overflow: u32) -> PoolConfig {
+    PoolConfig {
+        name: name.into(),
+        matcher: Matcher::compile(&MatchSpec {
+            user: Some("kefu".into()),
+            ..MatchSpec::default()
+        })
+        .unwrap(),
+        size,
+        max_overflow: overflow,
+        processes: 1,
+        target: None,
+        idle_sessions: IdleSessions::Parked,
+    }
+}
+
+/// A session of kefu: (command, time, transaction (state, age)).
+fn s(id: u64, command: &str, time: u64, trx: Option<(&str, u64)>) -> SessionRow {
+    SessionRow::recorded(id, command, time, trx)
+}
+
+/// A snapshot of these sessions, as `check` reads it.
+fn snapshot(sessions: Vec<SessionRow>, max_connections: u64, waits: Vec<LockWait>) -> Snapshot {
+    let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MySql, "9.7.4", 1));
+    snap.global_status = Outcome::Ok(vec![(
+        "Threads_connected".into(),
+        (sessions.len() + 1).to_string(),
+    )]);
+    snap.global_variables = Outcome::Ok(vec![(
+        "max_connections".into(),
+        max_connections.to_string(),
+    )]);
+    snap.sessions = Outcome::Ok(sessions);
+    snap.lock_waits = Outcome::Ok(waits);
+    snap
+}
+
+fn report(snap: &Snapshot, pools: &[PoolConfig]) -> TargetReport {
+    target_report("primary", snap, pools, &Thresholds::default())
+}
+
+#[test]
+fn a_leak_is_named_with_its_sessions() {
+    let sessions: Vec<SessionRow> = (1..=45)
+        .map(|i| s(i, "Sleep", 2, Some(("RUNNING", 50 + i))))
+        .collect();
+    let r = report(
+        &snapshot(sessions, 300, vec![]),
+        &[pool("kefu-flask", 15, 30)],
+    );
+    let f = &r.findings[0];
+    assert_eq!((r.status, f.cause), (Status::Critical, Cause::Leak));
+    assert_eq!(f.culprits[0].session.id, 45, "oldest first");
+    assert_eq!(f.more_ids.len(), 40);
+    assert_eq!(
+        headline(&[r]),
+        "MYSQL POOL CRITICAL - kefu-flask: leak, 45 sessions idle in transaction \
+         (oldest 95s), 45/45 held; look at 45, 44, 43, 42, 41 and 40 more"
+    );
+}
+
+#[test]
+fn a_lock_chain_names_the_root_not_the_queue() {
+    // Session 1 idle in a transaction holds the row; 2..=21 queue behind it.
+    let mut sessions = vec![s(1, "Sleep", 30, Some(("RUNNING", 35)))];
+    let mut waits = Vec::new();
+    for i in 2..=21u64 {
+        sessions.push(s(i, "Query", 25, Some(("LOCK WAIT", 25))));
+        waits.push(LockWait {
+            waiting: i,
+            blocking: 1,
+            wait_seconds: 25,
+            blocking_user: "kefu".into(),
+            blocking_host: "10.0.0.7:4000".into(),
+        });
+        for ahead in 2..i {
+            waits.push(LockWait {
+                waiting: i,
+                blocking: ahead,
+                wait_seconds: 25,
+                blocking_user: "kefu".into(),
+                blocking_host: "10.0.0.7:4001".into(),
+            });
+        }
+    }
+    let r = report(
+        &snapshot(sessions, 300, waits),
+        &[pool("kefu-flask", 20, 0)],
+    );
+    let f = &r.findings[0];
+    assert_eq!(
+        (r.status, f.cause),
+        (Status::Critical, Cause::LockChain),
+        "{r:#?}"
+    );
+    assert_eq!(r.root_blockers.len(), 1, "waiters are never blockers");
+    assert_eq!(f.culprits.len(), 1);
+    assert_eq!(
+        (f.culprits[0].session.id, f.culprits[0].blocks),
+        (1, Some(20))
+    );
+    assert!(headline(&[r]).starts_with(
+        "MYSQL POOL CRITICAL - kefu-flask: lock chain, 20 sessions wait for session 1 \
+         (kefu@10.0.0.7, idle_in_transaction 35s), 21/20 held"
+    ));
+}
+
+#[test]
+fn capacity_names_the_overcommit_and_the_server() {
+    let sessions: Vec<SessionRow> = (1..=56).map(|i| s(i, "Sleep", 1, None)).collect();
+    let pools = [pool("kefu-flask", 40, 0), pool("kefu-jobs", 40, 0)];
+    let r = report(&snapshot(sessions, 60, vec![]), &pools);
+    let f = &r.findings[0];
+    assert_eq!(
+        (r.status, f.cause, f.pool.as_deref()),
+        (Status::Warning, Cause::Capacity, None)
+    );
+    assert_eq!(
+        f.summary,
+        "server at 57/60 max_connections (95%) (kefu 56); the pools are declared to 80 \
+         connections, 133% of max_connections"
+    );
+}
+
+#[test]
+fn a_healthy_busy_pool_is_ok_and_autocommit_pools_count_idle_as_held() {
+    let mut sessions: Vec<SessionRow> = (1..=14)
+        .map(|i| s(i, "Query", 0, Some(("RUNNING", 0))))
+        .collect();
+    sessions.extend((15..=20).map(|i| s(i, "Sleep", 40, None)));
+    let snap = snapshot(sessions, 300, vec![]);
+    let r = report(&snap, &[pool("kefu-flask", 20, 0)]);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.findings);
+    assert_eq!((r.pools[0].held, r.pools[0].open), (14, 20));
+    assert_eq!(
+        headline(std::slice::from_ref(&r)),
+        "MYSQL POOL OK - kefu-flask 14/20 held, primary 21/300 connections"
+    );
+    let mut autocommit = pool("kefu-flask", 20, 0);
+    autocommit.idle_sessions = IdleSessions::CheckedOut;
+    let r = report(&snap, &[autocommit]);
+    assert_eq!(
+        (r.status, r.findings[0].cause),
+        (Status::Critical, Cause::Load)
+    );
+}
+
+#[test]
+fn perfdata_follows_the_plugin_guidelines() {
+    let sessions: Vec<SessionRow> = (1..=3)
+        .map(|i| s(i, "Sleep", 2, Some(("RUNNING", 40))))
+        .collect();
+    let r = report(&snapshot(sessions, 100, vec![]), &[pool("web", 15, 30)]);
+    assert_eq!(
+        perfdata(&[r], &Thresholds::default()),
+        "'web_held'=3;36;45;0;45 'web_open'=3;;;0;45 'web_capacity'=45 \
+         'web_idle_in_transaction'=3;;;0;45 'web_oldest_idle_transaction'=40s;30;;0 \
+         'connections'=4;80;98;0;100 'max_connections'=100"
+    );
+}
+
+#[test]
+fn views_age_idle_transactions_by_the_transaction() {
+    let row = SessionRow {
+        info: Some("SELECT   *\n FROM visitors".into()),
+        ..s(7, "Sleep", 3, Some(("RUNNING", 400)))
+    };
+    let v = view(&row).unwrap();
+    assert_eq!(
+        (v.state, v.age_seconds, v.host.as_str()),
+        (SessionState::IdleInTransaction, 400, "10.0.0.7")
+    );
+    assert_eq!(v.last_query.as_deref(), Some("SELECT * FROM visitors"));
+    assert!(view(&SessionRow {
+        user: "system user".into(),
+        ..row
+    })
+    .is_none());
+}
+
+#[test]
+fn status_orders_by_how_bad_not_by_exit_code() {
+    let mut all = [
+        Status::Critical,
+        Status::Unknown,
+        Status::Ok,
+        Status::Warning,
+    ];
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            Status::Ok,
+            Status::Unknown,
+            Status::Warning,
+            Status::Critical
+        ]
+    );
+    assert_eq!(Status::Unknown.exit_code(), 3);
+    let levels = crate::config::Levels {
+        warning: 0.8,
+        critical: 1.0,
+    };
+    assert_eq!(Status::of_ratio(0.79, levels), Status::Ok);
+    assert_eq!(Status::of_ratio(0.8, levels), Status::Warning);
+    assert_eq!(Status::of_ratio(1.0, levels), Status::Critical);
+}
+
+/// The pool's numbers and its culprits come from the same rows: a Threads result from
+/// another moment (here: claiming nothing) cannot make "15/15 held" disagree with the list.
+#[test]
+fn pool_numbers_and_culprits_come_from_the_same_session_list() {
+    let sessions: Vec<SessionRow> = (1..=15)
+        .map(|i| s(i, "Sleep", 2, Some(("RUNNING", 40 + i))))
+        .collect();
+    let mut snap = snapshot(sessions, 300, vec![]);
+    snap.threads = Outcome::Ok(Vec::new());
+    let r = report(&snap, &[pool("kefu-flask", 5, 10)]);
+    let f = &r.findings[0];
+    assert_eq!((r.pools[0].held, r.pools[0].capacity), (15, 15));
+    assert_eq!(f.culprits.len() + f.more_ids.len(), 15);
+    assert_eq!(r.pools[0].status, Status::Critical, "the row's own verdict");
+}
+
+/// A user near its own connection limit is judged by the user-connection levels, not the
+/// pool's: 9 of 10 is a warning, 10 of 10 critical (the next login is refused).
+#[test]
+fn the_user_limit_has_its_own_levels() {
+    let judge = |n: u64, t: &Thresholds| {
+        let sessions: Vec<SessionRow> = (1..=n).map(|i| s(i, "Sleep", 1, None)).collect();
+        let mut snap = snapshot(sessions, 1000, vec![]);
+        snap.account_limits = Outcome::Ok(vec![("kefu".into(), "%".into(), 10)]);
+        let r = target_report("primary", &snap, &[pool("kefu-flask", 40, 0)], t);
+        r.findings
+            .iter()
+            .find(|f| f.cause == Cause::Capacity)
+            .map(|f| f.status)
+    };
+    let t = Thresholds::default();
+    assert_eq!(judge(7, &t), None);
+    assert_eq!(judge(9, &t), Some(Status::Warning));
+    assert_eq!(judge(10, &t), Some(Status::Critical));
+    let strict = Thresholds {
+        user_connections: crate::config::Levels {
+            warning: 0.5,
+            critical: 0.6,
+        },
+        ..t
+    };
+    assert_eq!(judge(7, &strict), Some(Status::Critical));
+}
