@@ -6,19 +6,62 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-/// Binds `--web.listen-address`; `:9207` means every address, as Prometheus exporters do.
+/// Binds `--web.listen-address`. `:9207` means every address of both families, as Go
+/// exporters listen: one IPv6 socket that also accepts IPv4 (IPV6_V6ONLY off). On a host
+/// without IPv6 it falls back to IPv4 alone and says so once.
 pub async fn bind(address: &str) -> Result<TcpListener, String> {
-    let addr = if let Some(port) = address.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else {
-        address.to_string()
-    };
-    let parsed: SocketAddr = addr.parse().map_err(|_| {
-        format!("--web.listen-address `{address}` is not HOST:PORT; write e.g. `:9207` or `127.0.0.1:9207`")
-    })?;
-    TcpListener::bind(parsed)
+    if let Some(port) = address.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| not_host_port(address))?;
+        return match dual_stack(port) {
+            Ok(l) => Ok(l),
+            Err(e) if ipv6_missing(&e) => {
+                tracing::info!(
+                    address,
+                    "this host has no IPv6 ({e}); listening on IPv4 only (0.0.0.0:{port})"
+                );
+                bind_addr(SocketAddr::from(([0, 0, 0, 0], port))).await
+            }
+            Err(e) => Err(format!(
+                "cannot listen on [::]:{port} (--web.listen-address {address}, both IPv4 and IPv6): {e}"
+            )),
+        };
+    }
+    let parsed: SocketAddr = address.parse().map_err(|_| not_host_port(address))?;
+    bind_addr(parsed).await
+}
+
+fn not_host_port(address: &str) -> String {
+    format!(
+        "--web.listen-address `{address}` is not HOST:PORT; write e.g. `:9207`, \
+         `127.0.0.1:9207` or `[::1]:9207`"
+    )
+}
+
+async fn bind_addr(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {parsed} (--web.listen-address): {e}"))
+        .map_err(|e| format!("cannot listen on {addr} (--web.listen-address): {e}"))
+}
+
+/// One listening socket on `[::]:port` that accepts IPv4 too (as `::ffff:a.b.c.d`).
+fn dual_stack(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Whether the error means "no IPv6 here" (kernel without it, or disabled), not a port in
+/// use or a permission problem.
+fn ipv6_missing(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL) | Some(libc::EPROTONOSUPPORT)
+    )
 }
 
 /// Binds every address given; the first that fails stops start-up (a half-listening
@@ -74,4 +117,38 @@ pub fn systemd_sockets() -> Result<Vec<TcpListener>, String> {
 #[cfg(not(unix))]
 pub fn systemd_sockets() -> Result<Vec<TcpListener>, String> {
     Err("--web.systemd-socket works on Linux only".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `:PORT` answers on IPv4 and, where the host has IPv6, on IPv6 too; only loopback is
+    /// dialled.
+    #[tokio::test]
+    async fn colon_port_listens_on_both_families() {
+        let listener = bind(":0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = tokio::spawn(async move {
+            for _ in 0..2 {
+                if listener.accept().await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("IPv4 loopback reaches :PORT");
+        let has_ipv6 = std::net::UdpSocket::bind("[::1]:0").is_ok();
+        if has_ipv6 {
+            tokio::net::TcpStream::connect(("::1", port))
+                .await
+                .expect("IPv6 loopback reaches :PORT");
+        } else {
+            eprintln!("no IPv6 on this host: only IPv4 checked");
+        }
+        accept.abort();
+        assert!(bind("9207").await.unwrap_err().contains("is not HOST:PORT"));
+        assert!(bind(":x").await.unwrap_err().contains("is not HOST:PORT"));
+    }
 }
