@@ -301,7 +301,8 @@ fn both_session_tables_give_the_same_counts() {
             let shape = |g: &[snapshot::ThreadGroup]| -> Vec<String> {
                 g.iter()
                     .filter(|g| {
-                        mysql_pool_exporter::analysis::classify(&g.user, &g.command, None).is_some()
+                        mysql_pool_exporter::analysis::classify(&g.user, &g.command, &g.state, None)
+                            .is_some()
                     })
                     .map(|g| {
                         format!(

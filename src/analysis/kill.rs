@@ -97,8 +97,8 @@ impl Criteria {
         if s.id == own {
             return Err(Refusal::OwnConnection);
         }
-        let state =
-            classify(&s.user, &s.command, s.trx_state.as_deref()).ok_or(Refusal::ServerThread)?;
+        let state = classify(&s.user, &s.command, &s.state, s.trx_state.as_deref())
+            .ok_or(Refusal::ServerThread)?;
         let owner = session_pool(pools, s).map(|i| pools[i].name.clone());
         if owner.as_deref() != Some(self.pool.as_str()) {
             return Err(Refusal::OtherPool(owner));

@@ -3,11 +3,11 @@
 pub mod cap;
 pub mod host;
 pub mod kill;
-pub mod locks;
 pub mod pools;
 pub mod processlist;
 pub mod sessions;
 pub mod verdict;
+pub mod waits;
 
 pub use sessions::{classify, AgeHistogram, SessionState, SessionStats};
 

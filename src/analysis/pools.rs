@@ -118,7 +118,7 @@ pub fn pool_stats(
 ) -> Vec<PoolStats> {
     let mut out = empty_stats(pools, attributes);
     for g in groups {
-        if classify(&g.user, &g.command, g.trx_state.as_deref()).is_none() {
+        if classify(&g.user, &g.command, &g.state, g.trx_state.as_deref()).is_none() {
             continue;
         }
         if let Some(i) = pool_of(pools, &group_client(g)) {

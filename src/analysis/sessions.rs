@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::waits::wait_kind;
 use crate::snapshot::{ThreadGroup, AGE_BUCKETS};
 
 /// The four states a client session can be in (docs/design.md). `IdleInTransaction` is the leak signature: a connection
@@ -52,8 +53,16 @@ const SYSTEM_COMMANDS: [&str; 8] = [
 const SYSTEM_USERS: [&str; 2] = ["system user", "event_scheduler"];
 
 /// The state of a session, or `None` for server threads (replication, event scheduler,
-/// daemons), which are not client sessions.
-pub fn classify(user: &str, command: &str, trx_state: Option<&str>) -> Option<SessionState> {
+/// daemons), which are not client sessions. A session waiting for any lock — a row lock
+/// (its InnoDB transaction says `LOCK WAIT`) or a metadata, global read, backup, flush or
+/// user lock (its processlist `state` says so) — is `LockWait`: it holds its connection and
+/// does no work, which is what tells a lock from a slow query.
+pub fn classify(
+    user: &str,
+    command: &str,
+    state: &str,
+    trx_state: Option<&str>,
+) -> Option<SessionState> {
     if SYSTEM_USERS.contains(&user)
         || SYSTEM_COMMANDS
             .iter()
@@ -61,12 +70,16 @@ pub fn classify(user: &str, command: &str, trx_state: Option<&str>) -> Option<Se
     {
         return None;
     }
-    let in_trx = trx_state.is_some();
-    Some(match (command, trx_state) {
-        (_, Some(s)) if s.eq_ignore_ascii_case("LOCK WAIT") => SessionState::LockWait,
-        (c, _) if c.eq_ignore_ascii_case("Sleep") && in_trx => SessionState::IdleInTransaction,
-        (c, _) if c.eq_ignore_ascii_case("Sleep") => SessionState::Idle,
-        _ => SessionState::Active,
+    let sleeping = command.eq_ignore_ascii_case("Sleep");
+    let row_wait = trx_state.is_some_and(|s| s.eq_ignore_ascii_case("LOCK WAIT"));
+    Some(if row_wait || (!sleeping && wait_kind(state).is_some()) {
+        SessionState::LockWait
+    } else if sleeping && trx_state.is_some() {
+        SessionState::IdleInTransaction
+    } else if sleeping {
+        SessionState::Idle
+    } else {
+        SessionState::Active
     })
 }
 
@@ -126,7 +139,7 @@ impl SessionStats {
 
     /// Adds one group; server threads are ignored.
     pub fn add(&mut self, g: &ThreadGroup) {
-        let Some(state) = classify(&g.user, &g.command, g.trx_state.as_deref()) else {
+        let Some(state) = classify(&g.user, &g.command, &g.state, g.trx_state.as_deref()) else {
             return;
         };
         self.by_user.entry(g.user.clone()).or_default()[state.index()] += g.count;
@@ -187,23 +200,41 @@ mod tests {
     #[test]
     fn classifies_the_four_states_and_skips_server_threads() {
         use SessionState::*;
-        assert_eq!(classify("kefu", "Query", None), Some(Active));
-        assert_eq!(classify("kefu", "Query", Some("RUNNING")), Some(Active));
-        assert_eq!(classify("kefu", "Query", Some("LOCK WAIT")), Some(LockWait));
-        assert_eq!(classify("kefu", "Sleep", None), Some(Idle));
+        assert_eq!(classify("kefu", "Query", "", None), Some(Active));
+        assert_eq!(classify("kefu", "Query", "", Some("RUNNING")), Some(Active));
         assert_eq!(
-            classify("kefu", "Sleep", Some("RUNNING")),
+            classify("kefu", "Query", "", Some("LOCK WAIT")),
+            Some(LockWait)
+        );
+        assert_eq!(classify("kefu", "Sleep", "", None), Some(Idle));
+        // Every lock wait is lock_wait, whatever the lock: not active, not slow.
+        for state in [
+            "Waiting for table metadata lock",
+            "Waiting for global read lock",
+            "Waiting for backup lock",
+            "User lock",
+            "Waiting for table flush",
+        ] {
+            assert_eq!(
+                classify("kefu", "Query", state, None),
+                Some(LockWait),
+                "{state}"
+            );
+        }
+        assert_eq!(classify("kefu", "Query", "User sleep", None), Some(Active));
+        assert_eq!(
+            classify("kefu", "Sleep", "", Some("RUNNING")),
             Some(IdleInTransaction)
         );
-        assert_eq!(classify("kefu", "Killed", None), Some(Active));
+        assert_eq!(classify("kefu", "Killed", "", None), Some(Active));
         assert_eq!(
-            classify("unauthenticated user", "Connect", None),
+            classify("unauthenticated user", "Connect", "", None),
             Some(Active)
         );
-        assert_eq!(classify("system user", "Slave_SQL", None), None);
-        assert_eq!(classify("event_scheduler", "Daemon", None), None);
-        assert_eq!(classify("repl", "Binlog Dump GTID", None), None);
-        assert_eq!(classify("", "Daemon", None), None);
+        assert_eq!(classify("system user", "Slave_SQL", "", None), None);
+        assert_eq!(classify("event_scheduler", "Daemon", "", None), None);
+        assert_eq!(classify("repl", "Binlog Dump GTID", "", None), None);
+        assert_eq!(classify("", "Daemon", "", None), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod flavor;
 mod kill;
+mod lock_tables;
 mod queries;
 mod tls;
 

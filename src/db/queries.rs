@@ -5,10 +5,11 @@ use std::borrow::Cow;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
+use super::lock_tables;
 use crate::snapshot::{
-    Capabilities, ClientProcessGroup, ConnectAttributes, Flavor, InnodbMetric, LockWait, Outcome,
-    Plan, ProcesslistTable, ServerInfo, SessionBrief, SessionFold, SessionRow, Snapshot, Source,
-    ThreadGroup,
+    Capabilities, ClientProcessGroup, ConnectAttributes, Flavor, InnodbMetric, LockWait,
+    MetadataLockTable, Outcome, Plan, ProcesslistTable, ServerInfo, SessionBrief, SessionFold,
+    SessionRow, Snapshot, Source, ThreadGroup,
 };
 
 /// A query error, sorted by what the scrape should do about it.
@@ -88,10 +89,12 @@ pub async fn detect_capabilities(conn: &mut Conn) -> Result<Capabilities, mysql_
     } else {
         ConnectAttributes::Available
     };
+    let metadata_locks = super::lock_tables::detect(conn, on).await?;
     Ok(Capabilities {
         processlist,
         connect_attributes: attributes,
         sees_all_sessions,
+        metadata_locks,
     })
 }
 
@@ -195,6 +198,37 @@ pub async fn fetch(
                             blocking_host,
                         }
                     })
+                    .collect(),
+            );
+        }
+        Source::MetadataLocks => {
+            // Read only when someone waits for a lock the tables can explain.
+            if !lock_tables::someone_waits(snap, true) {
+                snap.metadata_locks = Outcome::Ok(Default::default());
+                return Ok(());
+            }
+            if let MetadataLockTable::Unavailable(why) = &caps.metadata_locks {
+                return Err(SourceError::Unavailable(why.clone()));
+            }
+            let rows = lock_tables::read(conn, &caps.metadata_locks)
+                .await
+                .map_err(|e| classify(e, source))?;
+            snap.metadata_locks = Outcome::Ok(rows);
+        }
+        Source::LockSessions => {
+            if snap.sessions.ok().is_some() || !lock_tables::someone_waits(snap, false) {
+                snap.lock_sessions = Outcome::Ok(Vec::new());
+                return Ok(());
+            }
+            let sql = format!(
+                "{}{}",
+                sessions_sql(table, attrs),
+                lock_tables::LOCK_SESSIONS_WHERE
+            );
+            let rows: Vec<Row> = conn.query(sql).await.map_err(|e| classify(e, source))?;
+            snap.lock_sessions = Outcome::Ok(
+                rows.into_iter()
+                    .map(|r| session_row(r.unwrap(), attrs))
                     .collect(),
             );
         }

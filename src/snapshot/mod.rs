@@ -5,10 +5,12 @@
 //! query; a collector reads one or more sources, and a source read by two collectors is
 //! queried once.
 
+mod locks;
 mod rows;
 
 use std::time::{Duration, SystemTime};
 
+pub use locks::{MetadataLock, MetadataLocks};
 pub use rows::{
     parse_status_value, strip_port, ClientProcessGroup, InnodbMetric, LockWait, SessionBrief,
     SessionFold, SessionRow, ThreadGroup, AGE_BUCKETS,
@@ -125,6 +127,18 @@ sources! {
     LockWaits, "lock_waits", lock_waits: Vec<LockWait>,
         reads_sessions: true,
         needs: "lock waits need GRANT PROCESS ON *.* TO the exporter's account, and on MySQL GRANT SELECT ON performance_schema.* too";
+    /// Metadata locks, granted and pending: `performance_schema.metadata_locks` (waiters
+    /// listed) or MariaDB's `METADATA_LOCK_INFO` plugin (holders only). Read only when the
+    /// session list shows a session waiting for a lock that is not a row lock.
+    MetadataLocks, "metadata_locks", metadata_locks: MetadataLocks,
+        reads_sessions: true,
+        needs: "who holds a metadata, global read, backup or user lock is then inferred from the processlist (shown as \"probably\"); to see it exactly: on MySQL GRANT SELECT ON performance_schema.* TO the exporter's account (the MDL instrument is on by default); on MariaDB INSTALL SONAME 'metadata_lock_info', or start it with --performance-schema=ON --performance-schema-instrument='wait/lock/metadata/sql/mdl=ON'";
+    /// The sessions a wait-for graph needs, in detail: those waiting for a lock and those
+    /// that may hold one (open transactions, running statements). Read by scrapes only when
+    /// the session list shows a lock wait; `check` has every session anyway.
+    LockSessions, "lock_sessions", lock_sessions: Vec<SessionRow>,
+        reads_sessions: true,
+        needs: "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";
     /// Accounts with a `MAX_USER_CONNECTIONS` of their own (`mysql.user`): (user, host
     /// pattern, limit).
     AccountLimits, "account_limits", account_limits: Vec<(String, String, u64)>,
@@ -256,6 +270,21 @@ pub struct Capabilities {
     /// Whether the account holds PROCESS: without it both session tables list only its own
     /// sessions, which MySQL returns without an error (an empty list is not "no sessions").
     pub sees_all_sessions: bool,
+    /// Where metadata locks can be read from.
+    pub metadata_locks: MetadataLockTable,
+}
+
+/// Where the metadata locks are listed, detected per connection by what the server has on:
+/// never by version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataLockTable {
+    /// `performance_schema.metadata_locks` with the MDL instrument on: holders and waiters.
+    PerformanceSchema,
+    /// MariaDB's `information_schema.METADATA_LOCK_INFO` (plugin `metadata_lock_info`):
+    /// holders only.
+    Plugin,
+    /// Neither: why, and how to turn one on.
+    Unavailable(String),
 }
 
 impl Default for Capabilities {
@@ -265,6 +294,7 @@ impl Default for Capabilities {
             processlist: ProcesslistTable::InformationSchema,
             connect_attributes: ConnectAttributes::Available,
             sees_all_sessions: true,
+            metadata_locks: MetadataLockTable::PerformanceSchema,
         }
     }
 }

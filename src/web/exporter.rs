@@ -72,7 +72,7 @@ pub struct TargetState {
 pub const READY_RETRY: Duration = Duration::from_secs(5);
 
 /// What the status page reads: what `check`'s verdict needs.
-pub const PAGE_SOURCES: [Source; 5] = REPORT_SOURCES;
+pub const PAGE_SOURCES: [Source; 6] = REPORT_SOURCES;
 pub const PAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Everything `serve` needs: targets, enabled collectors, the scrape histogram.

@@ -5,28 +5,30 @@
 //! "45/45 held" and the sessions it names can never come from two different moments.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use super::{Cause, Culprit, Finding, PoolReport, SessionView, Status, TargetReport};
+use super::{Cause, ChainReport, Culprit, Finding, PoolReport, SessionView, Status, TargetReport};
 use crate::analysis::connection_ratio;
-use crate::analysis::locks::{root_blockers, RootBlocker};
 use crate::analysis::pools::{
     overcommit_ratio, session_pool, session_pool_stats, user_limit, user_sessions, PoolStats,
 };
 use crate::analysis::sessions::SessionState;
+use crate::analysis::waits::{self, statement, Chain, LockKind, WaitGraph};
 use crate::config::{PoolConfig, Thresholds};
 use crate::snapshot::{parse_status_value, SessionRow, Snapshot};
 
-use super::{view, WORST_SESSIONS};
+use super::view;
 
 /// What one snapshot's sessions are, read once for every finding.
 struct Facts<'a> {
     /// Every client session with the index of its pool.
     views: Vec<(Option<usize>, SessionView)>,
-    /// The root blockers of every lock chain, most waiters first.
-    roots: Vec<RootBlocker>,
-    /// The same, as culprits (those the session list lacks, ended meanwhile, are left out).
+    /// Who waits for whom, for every kind of lock.
+    graph: WaitGraph,
+    /// Its roots, most waiters first.
+    chains: Vec<Chain>,
+    /// The roots as culprits (those the session list lacks, ended meanwhile, are left out).
     root_culprits: Vec<Culprit>,
     pools: &'a [PoolConfig],
     stats: Vec<PoolStats>,
@@ -70,13 +72,17 @@ pub fn target_report(
     };
     let facts = Facts::of(snap, sessions, pools);
     let mut findings = Vec::new();
-    let judged = pool_findings(&facts, t, &mut findings);
+    let (mut judged, explained) = chain_findings(&facts, t, &mut findings);
+    unexplained_findings(snap, &facts, t, &mut judged, &mut findings);
+    judged.extend(pool_findings(&facts, t, &explained, &judged, &mut findings));
     server_findings(&facts, t, &judged, &mut findings);
     capacity_findings(snap, &facts, t, &mut findings);
-    // Worst first; at equal status a pool's finding before the server's, then by cause.
+    // Worst first; at equal status the one that holds up more sessions, a pool's before the
+    // server's, then by cause.
     findings.sort_by(|a, b| {
         b.status
             .cmp(&a.status)
+            .then(b.weight().cmp(&a.weight()))
             .then(b.pool.is_some().cmp(&a.pool.is_some()))
             .then(a.cause.cmp(&b.cause))
     });
@@ -93,29 +99,39 @@ impl<'a> Facts<'a> {
             .iter()
             .filter_map(|s| Some((session_pool(pools, s), view(s)?)))
             .collect();
-        let by_id: BTreeMap<u64, &SessionView> = views.iter().map(|(_, v)| (v.id, v)).collect();
-        let roots = snap
-            .lock_waits
-            .ok()
-            .map(|w| root_blockers(w))
-            .unwrap_or_default();
-        let root_culprits = roots
+        let graph = waits::of_snapshot(snap);
+        let chains = waits::chains(&graph);
+        let mut facts = Facts {
+            stats: session_pool_stats(pools, sessions, &snap.connect_attributes()),
+            views,
+            graph,
+            chains,
+            root_culprits: Vec::new(),
+            pools,
+            sessions,
+        };
+        facts.root_culprits = facts
+            .chains
             .iter()
-            .filter_map(|r| {
+            .filter_map(|c| {
                 Some(Culprit {
-                    session: (*by_id.get(&r.id)?).clone(),
-                    blocks: Some(r.waiters),
+                    session: facts.view_of(c.root)?.clone(),
+                    blocks: Some(c.waiters.len()),
                 })
             })
             .collect();
-        Facts {
-            stats: session_pool_stats(pools, sessions, &snap.connect_attributes()),
-            views,
-            roots,
-            root_culprits,
-            pools,
-            sessions,
-        }
+        facts
+    }
+
+    fn view_of(&self, id: u64) -> Option<&SessionView> {
+        self.views.iter().map(|(_, v)| v).find(|v| v.id == id)
+    }
+
+    fn pool_of(&self, id: u64) -> Option<usize> {
+        self.views
+            .iter()
+            .find(|(_, v)| v.id == id)
+            .and_then(|(p, _)| *p)
     }
 
     /// The sessions of pool `i` (`None`: outside every pool).
@@ -124,20 +140,6 @@ impl<'a> Facts<'a> {
             .iter()
             .filter(move |(pool, _)| *pool == i)
             .map(|(_, v)| v)
-    }
-
-    /// The root blockers some of `waiting` wait behind.
-    fn roots_of(&self, waiting: &[&SessionView]) -> Vec<Culprit> {
-        self.root_culprits
-            .iter()
-            .filter(|c| {
-                self.roots.iter().any(|root| {
-                    root.id == c.session.id
-                        && waiting.iter().any(|w| root.waiting_ids.contains(&w.id))
-                })
-            })
-            .cloned()
-            .collect()
     }
 }
 
@@ -216,29 +218,197 @@ fn slow_summary(slow: &[&SessionView], t: &Thresholds) -> String {
     )
 }
 
-fn chain_summary(roots: &[Culprit]) -> String {
-    let r = &roots[0];
-    let behind = r.blocks.unwrap_or(0);
-    let s = &r.session;
-    let mut out = format!(
-        "{behind} session{} wait{} for session {} ({}@{}, {} {}s)",
-        plural(behind),
-        if behind == 1 { "s" } else { "" },
-        s.id,
-        s.user,
-        s.host,
-        s.state.label(),
-        s.age_seconds
-    );
-    if roots.len() > 1 {
-        let _ = write!(out, " and {} more blocker(s)", roots.len() - 1);
+/// `session 10 (app@10.0.0.7, idle in transaction 31s)`.
+fn who(facts: &Facts, id: u64) -> String {
+    match facts.view_of(id) {
+        Some(v) => {
+            let doing = match v.state {
+                SessionState::IdleInTransaction => "idle in transaction",
+                SessionState::Idle => "idle",
+                SessionState::Active => "running",
+                SessionState::LockWait => "waiting",
+            };
+            format!(
+                "session {id} ({}@{}, {doing} {}s)",
+                v.user, v.host, v.age_seconds
+            )
+        }
+        None => format!("session {id}"),
+    }
+}
+
+/// `metadata lock on appdb.t, 14 sessions wait behind ALTER TABLE (session 11,
+/// migrate@10.0.0.5, waiting 29s), which waits for session 10 (app@10.0.0.7, idle in
+/// transaction 31s)`; "probably" where an edge is inferred, and how many other sessions may
+/// be the root as well.
+fn chain_summary(facts: &Facts, c: &Chain) -> String {
+    let what = match &c.object {
+        Some(o) => format!("{} on {o}", c.kind.describe()),
+        None => c.kind.describe().to_string(),
+    };
+    let probably = if c.inferred { "probably " } else { "" };
+    let root = who(facts, c.root);
+    let mut out = match c.head {
+        Some(h) => {
+            let n = c.waiters.len().saturating_sub(1);
+            let verb = facts
+                .sessions
+                .iter()
+                .find(|s| s.id == h)
+                .and_then(|s| s.info.as_deref())
+                .map_or_else(|| "a statement".to_string(), statement::verb);
+            let head = facts.view_of(h);
+            format!(
+                "{what}, {n} session{} wait{} behind {verb} (session {h}{}, waiting {}s), which {probably}waits for {root}",
+                plural(n),
+                if n == 1 { "s" } else { "" },
+                head.map(|v| format!(", {}@{}", v.user, v.host)).unwrap_or_default(),
+                head.map_or(0, |v| v.age_seconds),
+            )
+        }
+        None => {
+            let n = c.waiters.len();
+            format!(
+                "{what}, {n} session{} {probably}wait{} for {root}",
+                plural(n),
+                if n == 1 { "s" } else { "" }
+            )
+        }
+    };
+    // Inferred roots of the same queue: every open transaction may hold the lock.
+    let alike = facts
+        .chains
+        .iter()
+        .filter(|o| o.root != c.root && o.inferred && o.waiters == c.waiters)
+        .count();
+    if c.inferred && alike > 0 {
+        let _ = write!(
+            out,
+            " or one of {alike} other open transaction{}",
+            plural(alike)
+        );
     }
     out
 }
 
+/// The pool most of a chain's waiters belong to, and how many of them.
+fn chain_pool(facts: &Facts, c: &Chain) -> Option<(usize, usize)> {
+    let mut count: BTreeMap<usize, usize> = BTreeMap::new();
+    for id in &c.waiters {
+        if let Some(p) = facts.pool_of(*id) {
+            *count.entry(p).or_default() += 1;
+        }
+    }
+    count.into_iter().max_by_key(|(p, n)| (*n, Reverse(*p)))
+}
+
+/// One finding per lock chain that matters: its waiters fill their pool, or have waited past
+/// `lock_wait`. A chain is a finding of its own, full pool or not, and ranks by the
+/// sessions stuck behind it. Returns the sessions named (root and waiters: never culprits
+/// of another finding) and the pools whose state a chain explains.
+fn chain_findings(facts: &Facts, t: &Thresholds, out: &mut Vec<Finding>) -> (Vec<u64>, Vec<usize>) {
+    let mut judged = Vec::new();
+    let mut explained = Vec::new();
+    let mut shown: Vec<&BTreeSet<u64>> = Vec::new();
+    for c in &facts.chains {
+        // Several inferred roots of one queue: one finding, the oldest first.
+        if shown.contains(&&c.waiters) {
+            continue;
+        }
+        let pool = chain_pool(facts, c);
+        let pool_status = pool.map_or(Status::Ok, |(i, _)| {
+            Status::of_ratio(facts.stats[i].utilization(), t.pool_utilization)
+        });
+        let status = if pool_status != Status::Ok {
+            pool_status
+        } else if c.longest_wait >= t.lock_wait.as_secs() {
+            Status::Warning
+        } else {
+            continue;
+        };
+        shown.push(&c.waiters);
+        let pool_name = pool.map(|(i, _)| facts.pools[i].name.as_str());
+        let mut summary = chain_summary(facts, c);
+        if let Some((i, _)) = pool {
+            let _ = write!(summary, ", {}", held(&facts.stats[i]));
+            if pool_status != Status::Ok {
+                explained.push(i);
+            }
+        }
+        let mut f = Finding::plain(status, Cause::LockChain, pool_name, summary);
+        f.culprits = facts
+            .root_culprits
+            .iter()
+            .filter(|r| r.session.id == c.root)
+            .cloned()
+            .collect();
+        f.chain = Some(ChainReport::of(c));
+        judged.push(c.root);
+        judged.extend(c.waiters.iter().copied());
+        out.push(f);
+    }
+    (judged, explained)
+}
+
+/// Waiters whose holder no source shows: counted, never guessed at.
+fn unexplained_findings(
+    snap: &Snapshot,
+    facts: &Facts,
+    t: &Thresholds,
+    judged: &mut Vec<u64>,
+    out: &mut Vec<Finding>,
+) {
+    for (kind, object, ids) in &facts.graph.unexplained {
+        let longest = ids
+            .iter()
+            .filter_map(|id| facts.view_of(*id))
+            .map(|v| v.age_seconds)
+            .max()
+            .unwrap_or(0);
+        if longest < t.lock_wait.as_secs() {
+            continue;
+        }
+        let what = match object {
+            Some(o) => format!("{} on {o}", kind.describe()),
+            None => kind.describe().to_string(),
+        };
+        let how = snap
+            .metadata_locks
+            .reason()
+            .map(|r| format!("; {r}"))
+            .unwrap_or_else(|| hint(*kind).to_string());
+        let n = ids.len();
+        let summary = format!(
+            "{what}, {n} session{} wait{} (longest {longest}s) for a holder no lock table shows{how}",
+            plural(n),
+            if n == 1 { "s" } else { "" }
+        );
+        let mut f = Finding::plain(Status::Warning, Cause::LockChain, None, summary);
+        f.more_ids = ids.clone();
+        judged.extend(ids.iter().copied());
+        out.push(f);
+    }
+}
+
+/// What shows the holder of a lock of this kind when nothing did.
+fn hint(kind: LockKind) -> &'static str {
+    match kind {
+        LockKind::User | LockKind::Backup | LockKind::GlobalRead => {
+            "; its holder may be idle: on MariaDB INSTALL SONAME 'metadata_lock_info' to see it"
+        }
+        _ => "",
+    }
+}
+
 /// One finding per pool in trouble; returns the ids of the sessions they name, which the
 /// server-wide findings do not name again.
-fn pool_findings(facts: &Facts, t: &Thresholds, out: &mut Vec<Finding>) -> Vec<u64> {
+fn pool_findings(
+    facts: &Facts,
+    t: &Thresholds,
+    explained: &[usize],
+    named: &[u64],
+    out: &mut Vec<Finding>,
+) -> Vec<u64> {
     let mut judged = Vec::new();
     for (i, (p, stats)) in facts.pools.iter().zip(&facts.stats).enumerate() {
         if let Some(why) = &stats.unknown {
@@ -246,7 +416,16 @@ fn pool_findings(facts: &Facts, t: &Thresholds, out: &mut Vec<Finding>) -> Vec<u
             out.push(f);
             continue;
         }
-        let mine = Troubles::of(facts.sessions_of(Some(i)), t);
+        if explained.contains(&i) {
+            continue;
+        }
+        // A chain's root and waiters are that chain's finding, not a leak or load here.
+        let mine = Troubles::of(
+            facts
+                .sessions_of(Some(i))
+                .filter(|v| !named.contains(&v.id)),
+            t,
+        );
         let status = Status::of_ratio(stats.utilization(), t.pool_utilization);
         let f = if status == Status::Ok {
             // Not near its limit: a leak is still a leak.
@@ -262,7 +441,7 @@ fn pool_findings(facts: &Facts, t: &Thresholds, out: &mut Vec<Finding>) -> Vec<u
                 &mine.leaked,
             )
         } else {
-            why_full(facts, &p.name, stats, &mine, status, t)
+            why_full(&p.name, stats, &mine, status, t)
         };
         judged.extend(f.culprits.iter().map(|c| c.session.id));
         judged.extend(f.more_ids.iter().copied());
@@ -275,10 +454,9 @@ fn held(stats: &PoolStats) -> String {
     format!("{}/{} held", stats.held(), stats.capacity)
 }
 
-/// A pool near or at its limit: what holds most of its slots decides why. A chain is the
-/// pool's when the pool's own sessions wait in it.
+/// A pool near or at its limit that no lock chain explains: what holds most of its slots
+/// decides why.
 fn why_full(
-    facts: &Facts,
     pool: &str,
     stats: &PoolStats,
     mine: &Troubles,
@@ -286,16 +464,6 @@ fn why_full(
     t: &Thresholds,
 ) -> Finding {
     let held = held(stats);
-    let roots = facts.roots_of(&mine.waiting);
-    if !mine.waiting.is_empty()
-        && mine.waiting.len() >= mine.leaked.len().max(mine.slow.len())
-        && !roots.is_empty()
-    {
-        let summary = format!("{}, {held}", chain_summary(&roots));
-        let mut f = Finding::plain(status, Cause::LockChain, Some(pool), summary);
-        f.culprits = roots.into_iter().take(WORST_SESSIONS).collect();
-        return f;
-    }
     if !mine.leaked.is_empty() && mine.leaked.len() >= mine.slow.len() {
         let summary = format!("{}, {held}", leak_summary(&mine.leaked));
         return Finding::about(status, Cause::Leak, Some(pool), summary, &mine.leaked);
@@ -313,32 +481,9 @@ fn why_full(
     Finding::about(status, Cause::Load, Some(pool), summary, &mine.active)
 }
 
-/// What no pool's finding covers: lock chains whose waiters waited past `lock_wait`, slow
-/// statements, and leaks outside the configured pools.
+/// What no other finding covers: slow statements, and leaks outside the configured pools.
 fn server_findings(facts: &Facts, t: &Thresholds, judged: &[u64], out: &mut Vec<Finding>) {
     let fresh = |id: &u64| !judged.contains(id);
-    let chains: Vec<Culprit> = facts
-        .root_culprits
-        .iter()
-        .filter(|c| {
-            facts
-                .roots
-                .iter()
-                .any(|root| root.id == c.session.id && root.longest_wait >= t.lock_wait.as_secs())
-        })
-        .filter(|c| fresh(&c.session.id))
-        .cloned()
-        .collect();
-    if !chains.is_empty() {
-        let mut f = Finding::plain(
-            Status::Warning,
-            Cause::LockChain,
-            None,
-            chain_summary(&chains),
-        );
-        f.culprits = chains.into_iter().take(WORST_SESSIONS).collect();
-        out.push(f);
-    }
     let all = Troubles::of(facts.views.iter().map(|(_, v)| v), t);
     let slow: Vec<&SessionView> = all.slow.into_iter().filter(|s| fresh(&s.id)).collect();
     if !slow.is_empty() {

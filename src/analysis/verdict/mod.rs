@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use super::host::strip_port;
 use super::sessions::{classify, SessionState};
+use super::waits::{Chain, LockKind};
 use crate::config::Levels;
 use crate::snapshot::{SessionRow, Source};
 
@@ -32,11 +33,12 @@ pub use judge::target_report;
 /// What the verdict reads: every session in detail (`check`, and the status page at most
 /// every few seconds; scrapes never pay for it). The pools' numbers are counted from the
 /// same session list the culprits are named from, so the two always agree.
-pub const REPORT_SOURCES: [Source; 5] = [
+pub const REPORT_SOURCES: [Source; 6] = [
     Source::GlobalStatus,
     Source::GlobalVariables,
     Source::Sessions,
     Source::LockWaits,
+    Source::MetadataLocks,
     Source::AccountLimits,
 ];
 
@@ -106,10 +108,11 @@ impl PartialOrd for Status {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
+    /// Sessions waiting for a lock (of any kind) behind a root blocker: first, because the
+    /// waiters are victims and the root is the one session to look at.
+    LockChain,
     /// Sessions idle inside a transaction past `idle_in_transaction`.
     Leak,
-    /// Sessions waiting for locks behind a root blocker past `lock_wait`.
-    LockChain,
     /// Statements running past `long_query`.
     SlowQueries,
     /// Declared pools past `max_connections`, the server or a user near its limit.
@@ -148,11 +151,53 @@ pub struct Finding {
     /// The sessions to look at, worst first (at most [`WORST_SESSIONS`]); for a lock chain,
     /// the root blockers.
     pub culprits: Vec<Culprit>,
-    /// Further culprits' ids beyond those listed.
+    /// Further culprits' ids beyond those listed (for waiters whose holder is unknown: the
+    /// waiters).
     pub more_ids: Vec<u64>,
+    /// For a lock chain: the lock, the root, the queue's head and how many wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainReport>,
+}
+
+/// A lock chain as `check --format json` gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    pub lock: LockKind,
+    pub object: Option<String>,
+    /// The session at the root: it waits for nothing and the others wait for it.
+    pub root_id: u64,
+    /// The waiter the others queue behind (a DDL behind an idle transaction), if any.
+    pub queue_head_id: Option<u64>,
+    pub waiters: usize,
+    pub longest_wait_seconds: u64,
+    /// Some edge was inferred from processlist states, not read from a lock table.
+    pub inferred: bool,
+}
+
+impl ChainReport {
+    fn of(c: &Chain) -> Self {
+        ChainReport {
+            lock: c.kind,
+            object: c.object.clone(),
+            root_id: c.root,
+            queue_head_id: c.head,
+            waiters: c.waiters.len(),
+            longest_wait_seconds: c.longest_wait,
+            inferred: c.inferred,
+        }
+    }
 }
 
 impl Finding {
+    /// How many sessions the finding is about: a chain's waiters and root, the sessions
+    /// named otherwise. Ranks findings of equal status.
+    fn weight(&self) -> usize {
+        match &self.chain {
+            Some(c) => c.waiters + 1,
+            None => self.culprits.len() + self.more_ids.len(),
+        }
+    }
+
     /// A finding that names no session (capacity, unknown).
     fn plain(status: Status, cause: Cause, pool: Option<&str>, summary: String) -> Self {
         Finding {
@@ -162,6 +207,7 @@ impl Finding {
             summary,
             culprits: Vec::new(),
             more_ids: Vec::new(),
+            chain: None,
         }
     }
 
@@ -245,7 +291,7 @@ pub struct TargetReport {
     /// connections / max_connections.
     pub connection_ratio: Option<f64>,
     pub pools: Vec<PoolReport>,
-    /// Sessions that hold locks others wait for and wait for none themselves.
+    /// Sessions that hold a lock others wait for and wait for none themselves.
     pub root_blockers: Vec<Culprit>,
     pub status: Status,
     /// Worst first; the first is the headline.
@@ -254,7 +300,7 @@ pub struct TargetReport {
 
 /// The state and age of one session, or `None` for server threads.
 pub fn view(s: &SessionRow) -> Option<SessionView> {
-    let state = classify(&s.user, &s.command, s.trx_state.as_deref())?;
+    let state = classify(&s.user, &s.command, &s.state, s.trx_state.as_deref())?;
     let age = match state {
         SessionState::IdleInTransaction => s.trx_age.unwrap_or(s.time),
         _ => s.time,

@@ -40,10 +40,11 @@ fn finding_text(r: &TargetReport, f: &Finding, several: bool) -> String {
         (Some(p), false) => p.clone(),
         (None, _) => r.target.clone(),
     };
-    let mut line = if f.cause == Cause::Unknown {
-        format!("{subject}: {}", f.summary)
-    } else {
-        format!("{subject}: {}, {}", f.cause.label(), f.summary)
+    // A chain's summary starts with its lock ("metadata lock on appdb.t, …"): that is its
+    // cause, said more precisely than "lock chain".
+    let mut line = match f.cause {
+        Cause::Unknown | Cause::LockChain => format!("{subject}: {}", f.summary),
+        c => format!("{subject}: {}, {}", c.label(), f.summary),
     };
     let ids: Vec<String> = f
         .culprits

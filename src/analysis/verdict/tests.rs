@@ -108,8 +108,8 @@ fn a_lock_chain_names_the_root_not_the_queue() {
         (1, Some(20))
     );
     assert!(headline(&[r]).starts_with(
-        "MYSQL POOL CRITICAL - kefu-flask: lock chain, 20 sessions wait for session 1 \
-         (kefu@10.0.0.7, idle_in_transaction 35s), 21/20 held"
+        "MYSQL POOL CRITICAL - kefu-flask: row lock, 20 sessions wait for session 1 \
+         (kefu@10.0.0.7, idle in transaction 35s), 21/20 held"
     ));
 }
 
@@ -256,4 +256,141 @@ fn the_user_limit_has_its_own_levels() {
         ..t
     };
     assert_eq!(judge(7, &strict), Some(Status::Critical));
+}
+
+/// The row-lock chain while the pool is not full (15 + 30, 21 held): the 20 stuck requests
+/// are the verdict, ahead of the one leaked session that causes them, which is named as the
+/// root; the same chain `MySQLLockWaitChain` alerts on.
+#[test]
+fn a_chain_is_a_finding_of_its_own_full_pool_or_not() {
+    let mut sessions = vec![s(10, "Sleep", 31, Some(("RUNNING", 31)))];
+    let mut waits = Vec::new();
+    for i in 11..=30u64 {
+        sessions.push(s(i, "Query", 31, Some(("LOCK WAIT", 31))));
+        waits.push(LockWait {
+            waiting: i,
+            blocking: 10,
+            wait_seconds: 31,
+            blocking_user: "kefu".into(),
+            blocking_host: "10.0.0.7:4000".into(),
+        });
+    }
+    let r = report(
+        &snapshot(sessions, 300, waits),
+        &[pool("kefu-flask", 15, 30)],
+    );
+    assert_eq!(
+        headline(std::slice::from_ref(&r)),
+        "MYSQL POOL WARNING - kefu-flask: row lock, 20 sessions wait for session 10 \
+         (kefu@10.0.0.7, idle in transaction 31s), 21/45 held"
+    );
+    let f = &r.findings[0];
+    let chain = f.chain.as_ref().unwrap();
+    assert_eq!(
+        (chain.root_id, chain.waiters, chain.inferred),
+        (10, 20, false)
+    );
+    assert!(
+        r.findings.iter().all(|f| f.cause != Cause::Leak),
+        "the root is named once, as the root: {:#?}",
+        r.findings
+    );
+    assert_eq!(r.pools[0].by_state[&SessionState::LockWait], 20);
+}
+
+/// A migration behind an idle transaction on MariaDB's defaults (no lock table): the pool
+/// is full of queries queued behind the ALTER; the verdict names the lock, the object, the
+/// head and, probably, the root; no waiter is blamed and none counts as active.
+#[test]
+fn a_schema_change_behind_a_leak_blames_the_leak_not_the_victims() {
+    let mut sessions = vec![
+        SessionRow {
+            state: String::new(),
+            db: Some("appdb".into()),
+            ..s(10, "Sleep", 31, Some(("RUNNING", 31)))
+        },
+        SessionRow {
+            user: "migrate".into(),
+            host: "10.0.0.5:3999".into(),
+            db: Some("appdb".into()),
+            state: "Waiting for table metadata lock".into(),
+            info: Some("ALTER TABLE t ADD COLUMN w INT".into()),
+            ..s(11, "Query", 29, None)
+        },
+    ];
+    for i in 12..=25u64 {
+        sessions.push(SessionRow {
+            db: Some("appdb".into()),
+            state: "Waiting for table metadata lock".into(),
+            info: Some("SELECT * FROM t WHERE id = 1".into()),
+            ..s(i, "Query", 28, None)
+        });
+    }
+    let r = report(
+        &snapshot(sessions, 300, vec![]),
+        &[pool("kefu-flask", 5, 10)],
+    );
+    assert_eq!(
+        headline(std::slice::from_ref(&r)),
+        "MYSQL POOL CRITICAL - kefu-flask: metadata lock on appdb.t, 14 sessions wait behind \
+         ALTER TABLE (session 11, migrate@10.0.0.5, waiting 29s), which probably waits for \
+         session 10 (kefu@10.0.0.7, idle in transaction 31s), 15/15 held"
+    );
+    let f = &r.findings[0];
+    let chain = f.chain.as_ref().unwrap();
+    assert_eq!(
+        (
+            chain.lock,
+            chain.root_id,
+            chain.queue_head_id,
+            chain.waiters,
+            chain.inferred
+        ),
+        (
+            crate::analysis::waits::LockKind::Metadata,
+            10,
+            Some(11),
+            15,
+            true
+        )
+    );
+    let blamed: Vec<u64> = r
+        .findings
+        .iter()
+        .flat_map(|f| f.culprits.iter().map(|c| c.session.id))
+        .collect();
+    assert_eq!(
+        blamed,
+        [10],
+        "waiters are never culprits: {:#?}",
+        r.findings
+    );
+    assert_eq!(r.pools[0].by_state[&SessionState::Active], 0);
+    assert_eq!(r.pools[0].by_state[&SessionState::LockWait], 14);
+}
+
+/// A user lock held by a session nobody can see (MariaDB without the plugin): the waiters
+/// are counted and the fix is said; nobody is guessed at.
+#[test]
+fn waiters_without_a_visible_holder_are_said_not_guessed() {
+    let mut sessions = vec![s(21, "Sleep", 60, None)];
+    for i in 22..=23u64 {
+        sessions.push(SessionRow {
+            state: "User lock".into(),
+            info: Some("SELECT GET_LOCK('gl', 100)".into()),
+            ..s(i, "Query", 40, None)
+        });
+    }
+    let mut snap = snapshot(sessions, 300, vec![]);
+    snap.metadata_locks = Outcome::Skipped("install the plugin".into());
+    let r = report(&snap, &[pool("kefu-flask", 15, 30)]);
+    let f = &r.findings[0];
+    assert_eq!((f.status, f.cause), (Status::Warning, Cause::LockChain));
+    assert!(f.culprits.is_empty());
+    assert_eq!(f.more_ids, [22, 23]);
+    assert!(
+        f.summary.starts_with("user lock on gl, 2 sessions wait (longest 40s) for a holder no lock table shows; install the plugin"),
+        "{}",
+        f.summary
+    );
 }
