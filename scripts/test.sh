@@ -16,6 +16,8 @@ command -v cargo >/dev/null || die "cargo is missing: install the Rust toolchain
 
 say "cargo fmt --check"
 cargo fmt --check
+say "vendor/mysql_async: the published mysql_async 0.37.1 + vendor/mysql_async.patch, nothing else"
+bash scripts/check_vendor.sh
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 say "cargo test (unit tests, and integration tests against a real MariaDB 10.11 and Prometheus)"
