@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """leaky_app.py - reproduce the kefu-flask connection-pool exhaustion.
 
-The incident (shared/seed/000_6608568b54bdf000.txt): a Flask + Flask-SQLAlchemy
+The incident (docs/incident.md): a Flask + Flask-SQLAlchemy
 customer-service app on MySQL died with
 
     QueuePool limit of size 15 overflow 30 reached, connection timed out, timeout 10.00
@@ -24,7 +24,7 @@ This program has the same shape without Flask:
   never commits and never calls `Session.remove()`, then stays alive (the visitor's
   socket is still open), so its connection never returns to the pool;
 * `--fixed`: the same thread commits and calls `Session.remove()` in `finally`
-  (the fix from the incident report); the thread still stays alive, which shows
+  (the operators' fix, docs/incident.md); the thread still stays alive, which shows
   that the thread living on is harmless once the session is removed.
 
 Every second it logs the pool's checkedout()/size()/overflow(); when the pool is
