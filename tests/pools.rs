@@ -1,4 +1,4 @@
-//! The seed incident on a real MariaDB: a pool of size 15 + overflow 30 whose 45
+//! The founding incident (docs/incident.md) on a real server: a pool of size 15 + overflow 30 whose 45
 //! connections leak with open transactions. The exporter must say which pool, why and who;
 //! `check` must exit 2 naming them; `kill-idle` must free exactly those sessions.
 
@@ -90,7 +90,7 @@ fn sessions_in(db: &Server, filter: &str) -> Vec<u64> {
 }
 
 #[test]
-fn the_seed_leak_is_seen_reported_and_ended() {
+fn the_incidents_leak_is_seen_reported_and_ended() {
     let db = server();
     db.sql(&format!(
         "CREATE USER IF NOT EXISTS 'dba'@'%' IDENTIFIED BY 'dba-pw'; GRANT PROCESS, {} ON *.* TO 'dba'@'%';",

@@ -273,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_pool_is_exhausted_by_45_leaked_sessions() {
+    fn the_incidents_pool_is_exhausted_by_45_leaked_sessions() {
         let pools = [pool(
             "kefu-flask",
             Some("kefu"),

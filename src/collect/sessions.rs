@@ -152,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_leak_is_seen() {
+    fn the_incidents_leak_is_seen() {
         let s = om::parse(&encode_with(&Sessions, &leak_snapshot(), 50));
         let get = |user: &str, state: &str| {
             om::get(

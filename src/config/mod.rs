@@ -1,4 +1,5 @@
-//! The configuration file (DESIGN.md): what to watch, which pools exist, when to worry.
+//! The configuration file (examples/config.yml documents every field): what to watch, which
+//! pools exist, when to worry.
 //!
 //! Loading is two steps: serde reads the YAML into `file::*` structs (unknown fields are
 //! refused, every error carries its field path and line), then [`validate`] turns them into

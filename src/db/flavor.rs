@@ -37,7 +37,7 @@ pub const QUIET_NO_INDEX: &str = "SET SESSION min_examined_row_limit = 429496729
 pub const WAIT_TIMEOUT_SECS: usize = 28800;
 
 /// The statements that bound every query of the exporter on the server side, so a query
-/// abandoned by a client-side timeout does not keep running (DESIGN.md).
+/// abandoned by a client-side timeout does not keep running (docs/design.md).
 pub fn session_setup(flavor: Flavor, statement_timeout_secs: f64) -> Vec<String> {
     let lock_wait = statement_timeout_secs.ceil().max(1.0) as u64;
     let mut sql = vec![

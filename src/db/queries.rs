@@ -226,11 +226,13 @@ pub async fn fetch(
                 lock_tables::LOCK_SESSIONS_WHERE
             );
             let rows: Vec<Row> = conn.query(sql).await.map_err(|e| classify(e, source))?;
-            snap.lock_sessions = Outcome::Ok(
-                rows.into_iter()
-                    .map(|r| session_row(r.unwrap(), attrs))
-                    .collect(),
-            );
+            let mut sessions: Vec<SessionRow> = rows
+                .into_iter()
+                .map(|r| session_row(r.unwrap(), attrs))
+                .collect();
+            // An idle holder's last statement can name its lock (FTWRL, GET_LOCK).
+            add_last_statements(conn, &mut sessions).await;
+            snap.lock_sessions = Outcome::Ok(sessions);
         }
         Source::AccountLimits => {
             let rows: Vec<(String, String, u64)> = conn

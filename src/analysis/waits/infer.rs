@@ -34,37 +34,84 @@ pub fn rest(g: &mut WaitGraph, sessions: &[SessionRow], metadata: Option<&Metada
         queues.entry((kind, object)).or_default().push(s);
     }
     for ((kind, object), waiters) in queues {
-        let holders = holders(kind, object.as_deref(), &waiters, sessions, &open, metadata);
-        let Some((holders, exact)) = holders.filter(|(h, _)| !h.is_empty()) else {
-            let ids = waiters.iter().map(|s| s.id).collect();
-            g.unexplained.push((kind, object, ids));
-            continue;
-        };
-        // A metadata-lock queue is headed by the statement that asked for the exclusive
-        // lock (a DDL); the rest queue behind it, not behind the holders directly.
-        let head = (kind == LockKind::Metadata || kind == LockKind::Table)
-            .then(|| {
-                waiters
-                    .iter()
-                    .filter(|s| statement::is_ddl(s.info.as_deref().unwrap_or("")))
-                    .max_by_key(|s| (s.time, Reverse(s.id)))
-            })
-            .flatten();
-        let edge = |waiter: &SessionRow, holder: u64| WaitEdge {
+        let head = head_of(kind, &waiters);
+        let found = holders(kind, object.as_deref(), &waiters, sessions, &open, metadata);
+        let edge = |waiter: &SessionRow, holder: u64, inferred: bool| WaitEdge {
             waiter: waiter.id,
             holder,
             kind,
             object: object.clone(),
             wait_seconds: waiter.time,
-            inferred: !exact,
+            inferred,
         };
-        for w in &waiters {
-            match head {
-                Some(h) if h.id != w.id => g.edges.push(edge(w, h.id)),
-                _ => g.edges.extend(holders.iter().map(|&id| edge(w, id))),
+        let global = matches!(kind, LockKind::GlobalRead | LockKind::Backup);
+        let mut unexplained = Vec::new();
+        match (head, found) {
+            // FTWRL (or a backup stage) waiting itself: the others queue behind it, and it
+            // waits for the statements that ran before it (what it waits to see finish).
+            (Some(h), found) if global => {
+                let exact = found
+                    .as_ref()
+                    .is_some_and(|(ids, exact)| *exact && ids.contains(&h.id));
+                for w in waiters.iter().filter(|w| w.id != h.id) {
+                    g.edges.push(edge(w, h.id, !exact));
+                }
+                let before = running_before(h, &open);
+                if before.is_empty() {
+                    unexplained.push(h.id);
+                }
+                g.edges
+                    .extend(before.into_iter().map(|id| edge(h, id, true)));
             }
+            (_, Some((holders, exact))) if !holders.is_empty() => {
+                for w in &waiters {
+                    match head {
+                        // A metadata-lock queue: the rest wait behind the DDL, which asked
+                        // for the exclusive lock first.
+                        Some(h) if h.id != w.id => g.edges.push(edge(w, h.id, !exact)),
+                        _ => g
+                            .edges
+                            .extend(holders.iter().map(|&id| edge(w, id, !exact))),
+                    }
+                }
+            }
+            _ => unexplained.extend(waiters.iter().map(|s| s.id)),
+        }
+        if !unexplained.is_empty() {
+            g.unexplained.push((kind, object, unexplained));
         }
     }
+}
+
+/// The waiter the others queue behind: for a metadata or table lock the DDL (it asked for
+/// the exclusive lock), for a global read or backup lock the FTWRL or backup stage that is
+/// waiting itself; the longest waiting of them.
+fn head_of<'s>(kind: LockKind, waiters: &[&'s SessionRow]) -> Option<&'s SessionRow> {
+    let heads = |s: &&SessionRow| {
+        let info = s.info.as_deref().unwrap_or("");
+        match kind {
+            LockKind::Metadata | LockKind::Table => statement::is_ddl(info),
+            LockKind::GlobalRead | LockKind::Backup => statement::takes_global_lock(info),
+            _ => false,
+        }
+    };
+    waiters
+        .iter()
+        .copied()
+        .filter(heads)
+        .max_by_key(|s| (s.time, Reverse(s.id)))
+}
+
+/// The statements running since before `waiter` began to wait (not waiting themselves):
+/// what a flush or FTWRL waits to see finish. Oldest first.
+fn running_before(waiter: &SessionRow, open: &[&SessionRow]) -> Vec<u64> {
+    let mut running: Vec<&&SessionRow> = open
+        .iter()
+        .filter(|s| s.id != waiter.id && !s.command.eq_ignore_ascii_case("Sleep"))
+        .filter(|s| s.time >= waiter.time && s.info.as_deref().is_some_and(|i| !i.is_empty()))
+        .collect();
+    running.sort_by_key(|s| (Reverse(s.time), s.id));
+    running.iter().map(|s| s.id).collect()
 }
 
 /// Who holds what `waiters` wait for, and whether a lock table says so (exact): `None` when
@@ -123,11 +170,23 @@ fn holders(
         }
         LockKind::User => {
             let name = object?;
-            metadata?;
-            Some((
-                granted(&|r| r.object_type == "USER LEVEL LOCK" && r.name.as_deref() == Some(name)),
-                true,
-            ))
+            let exact =
+                granted(&|r| r.object_type == "USER LEVEL LOCK" && r.name.as_deref() == Some(name));
+            if !exact.is_empty() {
+                return Some((exact, true));
+            }
+            // An idle holder's last statement (performance_schema keeps it) may show it.
+            let ids = open
+                .iter()
+                .filter(|s| {
+                    s.info
+                        .as_deref()
+                        .and_then(statement::user_lock_of)
+                        .is_some_and(|n| n == name)
+                })
+                .map(|s| s.id)
+                .collect();
+            Some((ids, false))
         }
         LockKind::Flush => {
             // A flush waits until every statement that has the table open ends: those

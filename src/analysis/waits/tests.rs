@@ -400,3 +400,78 @@ fn states_name_their_lock() {
     assert_eq!(wait_kind("Waiting for next activation"), None);
     assert_eq!(wait_kind(""), None);
 }
+
+/// MariaDB: FTWRL waits for a long write (its backup lock must wait for running DML), and
+/// the writers queue behind FTWRL — all three in "Waiting for backup lock".
+#[test]
+fn ftwrl_behind_a_long_write_on_mariadb() {
+    let sessions = vec![
+        s(
+            17,
+            "Query",
+            40,
+            "Updating",
+            Some("UPDATE visitors SET name = SLEEP(60) WHERE id = 3"),
+            Some(("RUNNING", 40)),
+        ),
+        s(
+            18,
+            "Query",
+            30,
+            "Waiting for backup lock",
+            Some("FLUSH TABLES WITH READ LOCK"),
+            None,
+        ),
+        s(
+            19,
+            "Query",
+            20,
+            "Waiting for backup lock",
+            Some("INSERT INTO visitors VALUES (10, 'x')"),
+            None,
+        ),
+        s(
+            20,
+            "Query",
+            19,
+            "Waiting for backup lock",
+            Some("INSERT INTO visitors VALUES (11, 'y')"),
+            None,
+        ),
+        s(21, "Query", 2, "User sleep", Some("SELECT SLEEP(1)"), None),
+    ];
+    let g = build(&sessions, &[], None);
+    let c = the_chain(&g);
+    assert_eq!((c.root, c.head, c.kind), (17, Some(18), LockKind::Backup));
+    assert_eq!(c.waiters, [18, 19, 20].into());
+    assert!(c.inferred);
+    assert!(g.unexplained.is_empty(), "{:?}", g.unexplained);
+}
+
+/// An idle session holds a user lock: its last statement (performance_schema keeps it)
+/// names the lock, so it is probably the holder.
+#[test]
+fn an_idle_user_lock_holder_is_found_by_its_last_statement() {
+    let sessions = vec![
+        s(21, "Sleep", 6, "", Some("SELECT GET_LOCK('gl', 0)"), None),
+        s(
+            24,
+            "Sleep",
+            9,
+            "",
+            Some("SELECT GET_LOCK('other', 0)"),
+            None,
+        ),
+        s(
+            22,
+            "Query",
+            5,
+            "User lock",
+            Some("SELECT GET_LOCK('gl', 40)"),
+            None,
+        ),
+    ];
+    let c = the_chain(&build(&sessions, &[], None));
+    assert_eq!((c.root, c.kind, c.inferred), (21, LockKind::User, true));
+    assert_eq!(chains(&build(&sessions, &[], None)).len(), 1);
+}
