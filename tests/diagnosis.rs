@@ -1,7 +1,8 @@
 //! The verdict in the four shapes of a pool incident, with real application processes on a
 //! real server, `check` as Nagios runs it, and the bundled rules in a real Prometheus:
 //! - a leak (SQLAlchemy's QueuePool emptied by sessions never returned);
-//! - a lock chain (one idle transaction holds a row, 20 sessions queue for it);
+//! - a row-lock chain (one idle transaction holds a row, 20 sessions queue for it; the other
+//!   kinds of lock are in tests/locks.rs);
 //! - capacity (pools declared to 80 connections, max_connections 60, honest load);
 //! - healthy and busy (14 of 20 busy with short queries, 6 parked in the pool), and the same
 //!   sessions judged as an autocommit app's that keeps idle connections checked out.
@@ -15,51 +16,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{
-    eventually, run_cli, App, AppProcess, AppState, Exporter, Prometheus, Server, EXPORTER_PASSWORD,
-};
+use common::{check, eventually, ids, App, AppProcess, AppState, Exporter, Prometheus, Server};
 
 fn config(db: &Server, pools: &str, thresholds: &str) -> String {
     format!(
         "targets:\n  - name: primary\n    dsn: mysql://exporter@127.0.0.1:{}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\npools:\n{pools}{thresholds}",
         db.port
     )
-}
-
-/// `check --format json` and the text `check`: (exit code, json, first line of the text).
-/// The two runs read a live workload one after the other: when it moved in between (a busy
-/// session finished a query), they are run again, up to three times.
-fn check(cfg: &str) -> (i32, serde_json::Value, String) {
-    let mut attempt = 0;
-    let (code, v, text) = loop {
-        attempt += 1;
-        let (code, json, err) = run_cli(&["check", "--format", "json"], cfg, EXPORTER_PASSWORD);
-        let v: serde_json::Value =
-            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}{err}"));
-        let (text_code, text, _) = run_cli(&["check"], cfg, EXPORTER_PASSWORD);
-        let first = text.lines().next().unwrap_or("");
-        let same = text_code == code && first.split(" | ").next() == v["headline"].as_str();
-        if same || attempt == 3 {
-            assert_eq!(text_code, code, "{text}");
-            assert_eq!(
-                first.split(" | ").next().unwrap(),
-                v["headline"].as_str().unwrap()
-            );
-            break (code, v, text);
-        }
-    };
-    let first = text.lines().next().unwrap_or("").to_string();
-    assert!(first.contains(" | "), "performance data after `|`: {first}");
-    eprintln!("check: {first}");
-    (code, v, first)
-}
-
-fn ids(v: &serde_json::Value) -> BTreeSet<u64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_u64().unwrap())
-        .collect()
 }
 
 /// The names of the alerts pending or firing, once the rules saw a few scrapes.
@@ -179,13 +142,16 @@ fn a_lock_chain_names_the_root_blocker_never_a_waiter() {
     let holder_id = holder.ids[0];
     assert!(
         first.starts_with(&format!(
-            "MYSQL POOL CRITICAL - kefu-flask: lock chain, 20 sessions wait for session {holder_id} (kefu@127.0.0.1, idle_in_transaction "
+            "MYSQL POOL CRITICAL - kefu-flask: row lock, 20 sessions wait for session {holder_id} (kefu@127.0.0.1, idle in transaction "
         )),
         "{first}"
     );
     let t = &v["targets"][0];
     let f = &t["findings"][0];
     assert_eq!(f["cause"], "lock_chain");
+    assert_eq!(f["chain"]["lock"], "row");
+    assert_eq!(f["chain"]["root_id"], holder_id);
+    assert_eq!(f["chain"]["inferred"], false);
     assert_eq!(f["culprits"][0]["id"], holder_id);
     assert_eq!(f["culprits"][0]["blocks"], 20);
     // InnoDB lists queued requests as blocking each other: none of them is a blocker here.
@@ -202,12 +168,24 @@ fn a_lock_chain_names_the_root_blocker_never_a_waiter() {
         common::om::get(
             &s,
             "mysql_lock_root_blocker_waiters",
-            &[("mysql_user", "kefu"), ("client_host", "127.0.0.1")]
+            &[
+                ("mysql_user", "kefu"),
+                ("client_host", "127.0.0.1"),
+                ("lock", "row")
+            ]
         ),
         Some(20.0)
     );
     assert_eq!(
-        common::om::get(&s, "mysql_lock_waiting_sessions", &[]),
+        common::om::get(&s, "mysql_lock_waiting_sessions", &[("lock", "row")]),
+        Some(20.0)
+    );
+    assert_eq!(
+        common::om::get(
+            &s,
+            "mysql_pool_sessions",
+            &[("pool", "kefu-flask"), ("state", "lock_wait")]
+        ),
         Some(20.0)
     );
     let prom = Prometheus::with_bundled_rules(exporter.port);
@@ -218,6 +196,7 @@ fn a_lock_chain_names_the_root_blocker_never_a_waiter() {
     });
     assert_eq!(alert.2["mysql_user"], "kefu");
     assert_eq!(alert.2["client_host"], "127.0.0.1");
+    assert_eq!(alert.2["lock"], "row");
     drop((holder, waiters));
 }
 

@@ -172,8 +172,9 @@ fn plugin_row((session, kind, schema, name, mode): Row5) -> MetadataLock {
     }
 }
 
-/// The condition that keeps, of the detailed session list, what a wait-for graph needs:
-/// the waiters and whoever may hold a lock (an open transaction, a running statement).
+/// The condition that keeps, of the detailed session list, what a graph of row-lock waits
+/// needs: the waiters and whoever may hold a row lock (an open transaction, a running
+/// statement).
 pub const LOCK_SESSIONS_WHERE: &str = " AND (p.COMMAND <> 'Sleep' \
      OR t.trx_mysql_thread_id IS NOT NULL)";
 

@@ -220,11 +220,14 @@ pub async fn fetch(
                 snap.lock_sessions = Outcome::Ok(Vec::new());
                 return Ok(());
             }
-            let sql = format!(
-                "{}{}",
-                sessions_sql(table, attrs),
+            // A row-lock holder has an open transaction; a user, backup or global-lock
+            // holder may be any idle session: then every session is read.
+            let only = if lock_tables::someone_waits(snap, true) {
+                ""
+            } else {
                 lock_tables::LOCK_SESSIONS_WHERE
-            );
+            };
+            let sql = format!("{}{only}", sessions_sql(table, attrs));
             let rows: Vec<Row> = conn.query(sql).await.map_err(|e| classify(e, source))?;
             let mut sessions: Vec<SessionRow> = rows
                 .into_iter()

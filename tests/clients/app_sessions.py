@@ -12,7 +12,10 @@ Both send the connect attributes PyMySQL always sends (`_pid`, `_client_name`, .
   trx          reads a row inside an open transaction, then nothing (the leak shape);
   lock-holder  updates row 1 of `visitors` inside an open transaction, then nothing;
   lock-waiter  tries to update row 1 too (and waits, innodb_lock_wait_timeout 300 s);
-  busy         runs `SELECT SLEEP(0.3)` in a loop, like a pool serving short requests.
+  busy         runs `SELECT SLEEP(0.3)` in a loop, like a pool serving short requests;
+  do           runs --sql, then nothing (e.g. takes a user lock and keeps it);
+  wait         runs --sql in a thread of its own (it may wait for a lock: lock_wait_timeout
+               and innodb_lock_wait_timeout are 300 s).
 --exhaust (sqlalchemy) then asks the pool for one more connection and reports its
 `QueuePool limit ... reached` error; --checkin K returns K of the N connections to the pool
 (SQLAlchemy rolls them back: idle, parked in the pool, still open).
@@ -59,6 +62,14 @@ def run(conn, sql):
     return rows
 
 
+def run_quietly(conn, sql):
+    """A statement that may be killed or time out while the test looks elsewhere."""
+    try:
+        run(conn, sql)
+    except Exception:  # noqa: BLE001 - the test judges the server, not this client
+        pass
+
+
 def busy_loop(conn, stop):
     while not stop.is_set():
         run(conn, "SELECT SLEEP(0.3)")
@@ -74,7 +85,8 @@ def main():
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--driver", choices=["pymysql", "sqlalchemy"], default="pymysql")
     p.add_argument("--state", default="idle",
-                   choices=["idle", "trx", "lock-holder", "lock-waiter", "busy"])
+                   choices=["idle", "trx", "lock-holder", "lock-waiter", "busy", "do", "wait"])
+    p.add_argument("--sql", help="the statement of --state do/wait")
     p.add_argument("--pool-size", type=int)
     p.add_argument("--max-overflow", type=int, default=0)
     p.add_argument("--exhaust", action="store_true")
@@ -101,6 +113,14 @@ def main():
             run(c, "SET SESSION innodb_lock_wait_timeout = 300")
             t = threading.Thread(target=run, args=(c, "UPDATE visitors SET name = 'waited' WHERE id = 1"),
                                  daemon=True)
+            t.start()
+            threads.append(t)
+        elif args.state == "do":
+            run(c, args.sql)
+        elif args.state == "wait":
+            run(c, "SET SESSION lock_wait_timeout = 300")
+            run(c, "SET SESSION innodb_lock_wait_timeout = 300")
+            t = threading.Thread(target=run_quietly, args=(c, args.sql), daemon=True)
             t.start()
             threads.append(t)
         elif args.state == "busy":

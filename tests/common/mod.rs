@@ -230,7 +230,12 @@ impl Server {
              CREATE USER 'kefu'@'%' IDENTIFIED BY '{APP_PASSWORD}';
              GRANT ALL ON kefu.* TO 'kefu'@'%';
              CREATE USER 'report'@'%' IDENTIFIED BY '{APP_PASSWORD}';
-             GRANT SELECT ON kefu.* TO 'report'@'%';"
+             GRANT SELECT, UPDATE ON kefu.* TO 'report'@'%';
+             CREATE USER 'migrate'@'%' IDENTIFIED BY '{APP_PASSWORD}';
+             GRANT ALL ON kefu.* TO 'migrate'@'%';
+             CREATE USER 'backup'@'%' IDENTIFIED BY '{APP_PASSWORD}';
+             GRANT RELOAD, LOCK TABLES ON *.* TO 'backup'@'%';
+             GRANT SELECT ON kefu.* TO 'backup'@'%';"
         ));
         db
     }
@@ -865,6 +870,10 @@ pub enum AppState {
     LockWaiter,
     /// `SELECT SLEEP(0.3)` in a loop: short requests.
     Busy,
+    /// Ran this statement, then nothing.
+    Do(&'static str),
+    /// Runs this statement in a thread of its own (it may wait for a lock, up to 300 s).
+    Wait(&'static str),
 }
 
 /// An application process to start.
@@ -905,6 +914,8 @@ impl<'a> App<'a> {
             AppState::LockHolder => "lock-holder",
             AppState::LockWaiter => "lock-waiter",
             AppState::Busy => "busy",
+            AppState::Do(_) => "do",
+            AppState::Wait(_) => "wait",
         };
         let mut cmd = Command::new(python());
         cmd.arg(repo().join("tests/clients/app_sessions.py"))
@@ -920,6 +931,9 @@ impl<'a> App<'a> {
             .args(["--program-name", self.program_name])
             .args(["--count", &self.count.to_string(), "--state", state])
             .args(["--checkin", &self.checkin.to_string()]);
+        if let AppState::Do(sql) | AppState::Wait(sql) = self.state {
+            cmd.args(["--sql", sql]);
+        }
         if let Some((size, overflow)) = self.pool {
             cmd.args(["--pool-size", &size.to_string()])
                 .args(["--max-overflow", &overflow.to_string()]);
@@ -1002,4 +1016,40 @@ pub fn run_cli(args: &[&str], config: &str, password: &str) -> (i32, String, Str
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `check --format json` and the text `check`: (exit code, json, first line of the text).
+/// The two runs read a live workload one after the other: when it moved in between (a busy
+/// session finished a query), they are run again, up to three times.
+pub fn check(cfg: &str) -> (i32, serde_json::Value, String) {
+    let mut attempt = 0;
+    let (code, v, text) = loop {
+        attempt += 1;
+        let (code, json, err) = run_cli(&["check", "--format", "json"], cfg, EXPORTER_PASSWORD);
+        let v: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}{err}"));
+        let (text_code, text, _) = run_cli(&["check"], cfg, EXPORTER_PASSWORD);
+        let first = text.lines().next().unwrap_or("");
+        let same = text_code == code && first.split(" | ").next() == v["headline"].as_str();
+        if same || attempt == 3 {
+            assert_eq!(text_code, code, "{text}");
+            assert_eq!(
+                first.split(" | ").next().unwrap(),
+                v["headline"].as_str().unwrap()
+            );
+            break (code, v, text);
+        }
+    };
+    let first = text.lines().next().unwrap_or("").to_string();
+    assert!(first.contains(" | "), "performance data after `|`: {first}");
+    eprintln!("check: {first}");
+    (code, v, first)
+}
+
+pub fn ids(v: &serde_json::Value) -> std::collections::BTreeSet<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect()
 }
