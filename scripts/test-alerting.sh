@@ -81,15 +81,15 @@ done
 section "alerts: labels, annotations, runbooks, tests"
 # One line per alerting rule: name severity has_summary has_description runbook_url
 alert_table() {
-  awk '
-    function flush() { if (name != "") print name, (sev == "" ? "-" : sev), summ, desc, (url == "" ? "-" : url) }
-    /^ *- (alert|record): / { flush(); name = ""; if ($2 == "alert:") { name = $3; sev = ""; url = ""; summ = 0; desc = 0 }; next }
-    name != "" && /^ +severity: / { sev = $2 }
-    name != "" && /^ +summary:/ { summ = 1 }
-    name != "" && /^ +description:/ { desc = 1 }
-    name != "" && /^ +runbook_url: / { url = $2 }
-    END { flush() }
-  ' "$1"
+  /usr/bin/python3 - "$1" <<'PY'
+import sys, yaml
+for g in yaml.safe_load(open(sys.argv[1]))["groups"]:
+    for r in g["rules"]:
+        if "alert" in r:
+            a = r.get("annotations") or {}
+            print(r["alert"], (r.get("labels") or {}).get("severity", "-"), int("summary" in a),
+                  int("description" in a), a.get("runbook_url", "-"))
+PY
 }
 alert_table "$RULES" >"$WORK/alerts.txt"
 check "the rules define alerts" test -s "$WORK/alerts.txt"
@@ -271,12 +271,24 @@ mutant_killed() {
   rm -rf "$dir"
   mkdir -p "$dir"
   cp -r alerting-rules "$dir/"
-  if ! awk -v name="$rule" -v old="$old" -v new="$new" '
-      /^ *- (alert|record): / { inblock = ($3 == name) }
-      inblock && !done && (i = index($0, old)) { $0 = substr($0, 1, i - 1) new substr($0, i + length(old)); done = 1 }
-      { print }
-      END { if (!done) exit 3 }
-    ' "$RULES" >"$dir/$RULES"; then
+  # OLD is matched against the rule's fields written as `key: value` (labels and
+  # annotations flattened), so that the table below reads as the rules do.
+  if ! /usr/bin/python3 - "$RULES" "$dir/$RULES" "$rule" "$old" "$new" <<'PY'; then
+import sys, yaml
+src, dst, name, old, new = sys.argv[1:]
+doc = yaml.safe_load(open(src))
+for r in (r for g in doc["groups"] for r in g["rules"]):
+    if name not in (r.get("alert"), r.get("record")):
+        continue
+    for parent in [r, r.get("labels") or {}, r.get("annotations") or {}]:
+        for k, v in parent.items():
+            text = "%s: %s" % (k, v)
+            if isinstance(v, str) and old in text:
+                parent[k] = text.replace(old, new, 1).split(": ", 1)[1]
+                yaml.safe_dump(doc, open(dst, "w"), sort_keys=False)
+                sys.exit(0)
+sys.exit(3)
+PY
     echo "mutation did not apply: '$old' not found in rule $rule"
     return 1
   fi

@@ -41,13 +41,7 @@ done
 
 # ------------------------------------------------------------------ 2: default render
 render() { # render DIR [TLA_CODE]: the files the mixin renders, as generate_mixin.sh writes them
-  local dir="$1"
-  shift
-  if (($#)); then
-    python3 scripts/render_mixin.py "$dir" --tla-code "mixin=$1" >/dev/null
-  else
-    python3 scripts/render_mixin.py "$dir" >/dev/null
-  fi
+  bash scripts/generate_mixin.sh --render "$@"
 }
 mixin_json() { # mixin_json FILE [TLA_CODE]: the single-group rules object, as JSON
   local out="$1" code="${2:-import \"mixin.libsonnet\"}"
@@ -57,7 +51,7 @@ mixin_json() { # mixin_json FILE [TLA_CODE]: the single-group rules object, as J
 # scripts/test.sh installs).
 YAML_PY=python3
 python3 -c 'import yaml' 2>/dev/null || YAML_PY=/usr/bin/python3
-# The YAML emitter of render_mixin.py must write back exactly the strings of the mixin.
+# What the driver adds around std.manifestYamlDoc (comments, indentation) must not change a value.
 yaml_reads_back() {
   local yml="$1" json="$2"
   "$YAML_PY" - "$yml" "$json" <<'EOF'
@@ -83,7 +77,7 @@ import json, sys
 got = json.load(sys.stdin)
 want = {"idle_in_transaction_seconds": 30, "long_query_seconds": 60, "lock_wait_seconds": 10,
         "pool_utilization_warning": 0.8, "pool_utilization_critical": 1.0,
-        "connections_warning": 0.8, "connections_critical": 0.98}
+        "connections_warning": 0.8, "connections_critical": 0.98, "user_connections_warning": 0.8}
 if got != want:
     sys.exit("thresholds.jsonnet: %s, expected %s" % (got, want))
 '
