@@ -1,27 +1,24 @@
 #!/usr/bin/env python3
-"""The checks of scripts/check_kubernetes.sh that need Python: run by that script under the
-virtualenv it makes (target/k8s-venv: PyYAML and kubernetes-validate), not on its own.
+"""The Python half of scripts/check_kubernetes.sh, run under the virtualenv it makes
+(target/k8s-venv, scripts/check_kubernetes.requirements.txt), not on its own.
 
     check_kubernetes.py static --exporter-bin BIN
-        every manifest under deploy/kubernetes/ parses; the core kinds validate against the
-        Kubernetes JSON schemas that kubernetes-validate bundles (strict: unknown fields are
-        errors), offline; the prometheus-operator kinds, whose schemas it does not bundle,
-        are checked by hand (known fields, selectors, ports, paths, relabelings); the
-        exporter containers (image, args, ports, probes, securityContext, resources, the
-        password as a file) agree with the Dockerfile, Cargo.toml, their ConfigMap, Secret
-        and Service; each exporter config passes `BIN config check`; the PrometheusRule is
-        what scripts/render_kubernetes.py makes of the rules file.
+        the schemas: core kinds by kubernetes-validate's bundled Kubernetes schemas, the
+        prometheus-operator kinds by cloudcoil's generated models of its CRDs, both strict
+        (an unknown field fails); then what no schema knows: the manifests agree with each
+        other, the Dockerfile and Cargo.toml, and each exporter config passes `BIN config check`.
     check_kubernetes.py live-files DIR --db-port P --password-file F --sidecar-port S --central-port C
         writes what the live test runs: both exporter configs and container args with only
         addresses and paths substituted, the sidecar's first-start script, and a
-        prometheus.yml whose jobs are the ScrapeConfig and the PodMonitor translated to
-        plain scrape configs (their relabelings verbatim, camelCase keys in snake_case).
+        prometheus.yml whose jobs are the ScrapeConfig and the PodMonitor as plain scrape
+        configs (their relabelings verbatim, camelCase keys in snake_case): the relabeling
+        itself is Prometheus' own.
     check_kubernetes.py live-assert DIR --prometheus URL
-        asks that Prometheus' HTTP API whether both jobs' targets are up with the right
-        `instance`, and mysql_up{instance=...} == 1.
+        asks that Prometheus whether both jobs' targets are up with the right `instance`,
+        and mysql_up{instance=...} == 1.
 
-Prints one `ok - ...` / `not ok - ...` line per check (and `# ...` notes); the shell script
-counts them.
+Prints one `ok - ...` / `not ok - ...` line per check (and `# ...` notes) for the shell script
+to count.
 """
 
 from __future__ import annotations
@@ -35,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -43,48 +41,10 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K8S = os.path.join(ROOT, "deploy", "kubernetes")
 RULES = os.path.join(ROOT, "alerting-rules", "mysql_pool_exporter.rules.yml")
-SETS = ("sidecar", "central")
 EXPORTER_IMAGE = "mysql_pool_exporter"
-EXPORTER_PORT = 9207
-PORT_NAME = "http-metrics"
 PLACEHOLDER = "CHANGE-ME"
 # The oldest Kubernetes the manifests are meant for; the newest bundled schemas are checked too.
 KUBE_MIN = "1.30"
-OPERATOR_GROUP = "monitoring.coreos.com"
-
-# Fields of the prometheus-operator CRDs these manifests use, as the CRDs of
-# prometheus-operator v0.93.0 (example/prometheus-operator-crd/) define them: a key not
-# listed here is a typo, or needs a newer operator than this list knows.
-PODMONITOR_SPEC = {
-    "attachMetadata", "bodySizeLimit", "convertClassicHistogramsToNHCB", "fallbackScrapeProtocol",
-    "jobLabel", "keepDroppedTargets", "labelLimit", "labelNameLengthLimit", "labelValueLengthLimit",
-    "namespaceSelector", "nativeHistogramBucketLimit", "nativeHistogramMinBucketFactor",
-    "podMetricsEndpoints", "podTargetLabels", "sampleLimit", "scrapeClass", "scrapeClassicHistograms",
-    "scrapeNativeHistograms", "scrapeProtocols", "selector", "selectorMechanism", "targetLimit",
-}
-PODMONITOR_ENDPOINT = {
-    "authorization", "basicAuth", "bearerTokenSecret", "enableHttp2", "filterRunning",
-    "followRedirects", "honorLabels", "honorTimestamps", "interval", "metricRelabelings", "noProxy",
-    "oauth2", "params", "path", "port", "portNumber", "proxyConnectHeader", "proxyFromEnvironment",
-    "proxyUrl", "relabelings", "scheme", "scrapeTimeout", "targetPort", "tlsConfig",
-    "trackTimestampsStaleness",
-}
-SCRAPECONFIG_SPEC = {
-    "authorization", "basicAuth", "bodySizeLimit", "enableCompression", "enableHTTP2", "honorLabels",
-    "honorTimestamps", "jobName", "keepDroppedTargets", "labelLimit", "labelNameLengthLimit",
-    "labelValueLengthLimit", "metricRelabelings", "metricsPath", "nativeHistogramBucketLimit",
-    "nativeHistogramMinBucketFactor", "noProxy", "oauth2", "params", "proxyConnectHeader",
-    "proxyFromEnvironment", "proxyUrl", "relabelings", "sampleLimit", "scheme", "scrapeClass",
-    "scrapeClassicHistograms", "scrapeInterval", "scrapeProtocols", "scrapeTimeout", "staticConfigs",
-    "targetLimit", "tlsConfig", "trackTimestampsStaleness",
-}
-STATIC_CONFIG = {"labels", "targets"}
-RELABEL = {"action", "modulus", "regex", "replacement", "separator", "sourceLabels", "targetLabel"}
-RELABEL_ACTIONS = {"replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep",
-                   "lowercase", "uppercase", "keepequal", "dropequal"}
-RULE_GROUP = {"interval", "labels", "limit", "name", "partial_response_strategy", "query_offset", "rules"}
-RULE = {"alert", "annotations", "expr", "for", "keep_firing_for", "labels", "record"}
-DURATION = re.compile(r"^(0|(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?)$")
 
 
 class Checks:
@@ -92,70 +52,39 @@ class Checks:
         self.failed = 0
 
     def check(self, name, cond, detail=""):
-        if cond:
-            print(f"ok - {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"not ok - {name}" + (f": {detail}" if detail else ""), flush=True)
+        print(f"ok - {name}" if cond else f"not ok - {name}" + (f": {detail}" if detail else ""), flush=True)
+        self.failed += not cond
         return bool(cond)
 
 
-def note(msg):
-    print(f"# {msg}", flush=True)
-
-
-def rel(path):
-    return os.path.relpath(path, ROOT)
-
-
-# ----------------------------------------------------------------- loading
 class Doc:
     def __init__(self, path, obj):
-        self.path = path
-        self.obj = obj
+        self.path, self.obj = path, obj
         self.set = os.path.basename(os.path.dirname(path)) if os.path.dirname(path) != K8S else None
-
-    @property
-    def kind(self):
-        return self.obj.get("kind")
-
-    @property
-    def name(self):
-        return (self.obj.get("metadata") or {}).get("name")
-
-    @property
-    def namespace(self):
-        return (self.obj.get("metadata") or {}).get("namespace")
+        self.kind = obj.get("kind")
+        self.name = (obj.get("metadata") or {}).get("name")
+        self.namespace = (obj.get("metadata") or {}).get("namespace")
 
     def __str__(self):
-        return f"{rel(self.path)}: {self.kind}/{self.name}"
+        return f"{os.path.relpath(self.path, ROOT)}: {self.kind}/{self.name}"
 
 
-def manifest_files():
-    return sorted(p for p in glob.glob(os.path.join(K8S, "**", "*"), recursive=True)
-                  if p.endswith((".yaml", ".yml", ".json")) and os.path.isfile(p))
-
-
-def load_docs(c):
+def load_docs(c=None):
     docs = []
-    for path in manifest_files():
+    for path in sorted(glob.glob(os.path.join(K8S, "**", "*.yaml"), recursive=True)):
         try:
             with open(path, encoding="utf-8") as f:
                 objs = [o for o in yaml.safe_load_all(f) if o is not None]
         except yaml.YAMLError as e:
-            c.check(f"{rel(path)} parses as YAML", False, str(e).replace("\n", " "))
+            if c:
+                c.check(f"{os.path.relpath(path, ROOT)} parses as YAML", False, str(e).replace("\n", " "))
             continue
-        shaped = all(isinstance(o, dict) and o.get("apiVersion") and o.get("kind")
-                     and isinstance(o.get("metadata"), dict) and o["metadata"].get("name") for o in objs)
-        c.check(f"{rel(path)} parses as YAML: {len(objs)} document(s), each with apiVersion, kind and "
-                f"metadata.name", objs and shaped)
         docs += [Doc(path, o) for o in objs if isinstance(o, dict)]
     return docs
 
 
 def find(docs, kind, set_=None, name=None):
-    return [d for d in docs if d.kind == kind and (set_ is None or d.set == set_)
-            and (name is None or d.name == name)]
+    return [d for d in docs if d.kind == kind and (set_ is None or d.set == set_) and (name is None or d.name == name)]
 
 
 def one(docs, kind, set_, name=None):
@@ -164,8 +93,7 @@ def one(docs, kind, set_, name=None):
 
 
 def workloads(docs, set_=None):
-    return [d for d in docs if d.kind in ("Deployment", "StatefulSet", "DaemonSet")
-            and (set_ is None or d.set == set_)]
+    return [d for d in docs if d.kind in ("Deployment", "StatefulSet") and (set_ is None or d.set == set_)]
 
 
 def pod_spec(workload):
@@ -176,107 +104,51 @@ def pod_labels(workload):
     return (workload.obj["spec"]["template"].get("metadata") or {}).get("labels") or {}
 
 
-def is_exporter(container):
-    image = container.get("image", "")
-    return image.rsplit("/", 1)[-1].split(":")[0] == EXPORTER_IMAGE
-
-
 def exporter_containers(docs):
     for w in workloads(docs):
         for ctr in pod_spec(w).get("containers") or []:
-            if is_exporter(ctr):
+            if ctr.get("image", "").rsplit("/", 1)[-1].split(":")[0] == EXPORTER_IMAGE:
                 yield w, ctr
 
 
 def arg(args, name):
-    for i, a in enumerate(args or []):
-        if a.startswith(name + "="):
-            return a[len(name) + 1:]
-        if a == name and i + 1 < len(args):
-            return args[i + 1]
-    return None
+    return next((a[len(name) + 1:] for a in args or [] if a.startswith(name + "=")), None)
 
 
 def selects(selector, labels):
-    """A label selector (matchLabels, or a Service's plain map) matches `labels`."""
-    if not selector or "matchExpressions" in selector:
-        return False  # matchExpressions are not used here: say no rather than guess
-    match = selector["matchLabels"] if "matchLabels" in selector else selector
-    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+    """matchLabels (or a Service's plain map) matches `labels`; matchExpressions are not used here."""
+    match = (selector or {}).get("matchLabels", selector) or {}
+    return bool(match) and "matchExpressions" not in (selector or {}) \
+        and all(labels.get(k) == v for k, v in match.items())
 
 
-def volume_for_mount(pod, mount_path, container):
-    """The pod volume mounted at mount_path in the container (or None)."""
+def volume_for_mount(pod, mount_dir, container):
     for m in container.get("volumeMounts") or []:
-        if m.get("mountPath") == mount_path:
-            for v in pod.get("volumes") or []:
-                if v.get("name") == m.get("name"):
-                    return v, m
+        if m.get("mountPath") == mount_dir:
+            return next((v for v in pod.get("volumes") or [] if v.get("name") == m.get("name")), None), m
     return None, None
 
 
 def exporter_config(docs, workload, container):
-    """(ConfigMap doc, key, config text, config path) for the container's --config.file."""
-    path = arg(container.get("args"), "--config.file") or arg(container.get("command"), "--config.file")
-    if not path:
-        return None, None, None, None
-    vol, _ = volume_for_mount(pod_spec(workload), os.path.dirname(path), container)
+    """(ConfigMap doc, key, config text, config path) of the container's --config.file."""
+    path = arg(container.get("args"), "--config.file")
+    vol, _ = volume_for_mount(pod_spec(workload), os.path.dirname(path or ""), container)
     if not vol or "configMap" not in vol:
         return None, None, None, path
     cm = one(docs, "ConfigMap", workload.set, vol["configMap"]["name"])
     key = os.path.basename(path)
-    text = ((cm.obj.get("data") or {}).get(key)) if cm else None
-    return cm, key, text, path
-
-
-def quantity(q):
-    """A Kubernetes quantity as a float (CPU in cores, memory in bytes)."""
-    s = str(q)
-    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
-    for u, f in sorted(units.items(), key=lambda x: -len(x[0])):
-        if s.endswith(u):
-            return float(s[: -len(u)]) * f
-    return float(s)
-
-
-def seconds(d):
-    m = re.fullmatch(r"(\d+)(ms|s|m|h)", str(d))
-    if not m:
-        return None
-    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    return cm, key, ((cm.obj.get("data") or {}).get(key) if cm else None), path
 
 
 def up_job_regex():
-    """The job regex of the rules' exporter-scrape alert, `up{job=~"..."}`."""
+    """The job regex of the rules' `up{job=~"..."}` (MySQLExporterScrapeFailing)."""
     with open(RULES, encoding="utf-8") as f:
-        m = re.search(r'\bup\{job=~"([^"]+)"\}', f.read())
-    return m.group(1) if m else None
-
-
-def cargo_version():
-    with open(os.path.join(ROOT, "Cargo.toml"), encoding="utf-8") as f:
-        m = re.search(r'^\[package\][^\[]*?^version\s*=\s*"([^"]+)"', f.read(), re.M | re.S)
-    return m.group(1) if m else None
-
-
-def dockerfile():
-    """(USER uid, gid), EXPOSE ports, the CMD's --config.file of the Dockerfile."""
-    with open(os.path.join(ROOT, "Dockerfile"), encoding="utf-8") as f:
-        text = f.read()
-    user = re.findall(r"^USER\s+(\d+):(\d+)\s*$", text, re.M)
-    expose = [int(p) for line in re.findall(r"^EXPOSE\s+(.+)$", text, re.M) for p in line.split()]
-    cmd = re.findall(r"^CMD\s+(\[.*\])\s*$", text, re.M)
-    config = arg(json.loads(cmd[-1]), "--config.file") if cmd else None
-    return (tuple(int(x) for x in user[-1]) if user else None), expose, config
-
-
-def dsn_parts(dsn):
-    m = re.fullmatch(r"mysql://([^:@/]+)(?::[^@]*)?@([^:/]+)(?::(\d+))?(/.*)?", dsn)
-    return (m.group(1), m.group(2), int(m.group(3) or 3306)) if m else (None, None, None)
+        exprs = [r["expr"] for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+    return next((m.group(1) for e in exprs for m in [re.search(r'\bup\{job=~"([^"]+)"\}', e)] if m), None)
 
 
 def relabel_to_prometheus(r):
-    """A prometheus-operator RelabelConfig as a Prometheus relabel_config: same values."""
+    """A prometheus-operator RelabelConfig as a Prometheus relabel_config: the same values."""
     keys = {"sourceLabels": "source_labels", "targetLabel": "target_label"}
     out = {keys.get(k, k): v for k, v in r.items()}
     if "action" in out:
@@ -284,375 +156,143 @@ def relabel_to_prometheus(r):
     return out
 
 
-def relabel(labels, rules):
-    """Prometheus' relabeling (replace only), enough to check the recipe without Prometheus."""
-    labels = dict(labels)
-    for r in rules:
-        if r.get("action", "replace").lower() != "replace":
-            continue
-        value = r.get("separator", ";").join(labels.get(s, "") for s in r.get("sourceLabels", []))
-        m = re.fullmatch(r.get("regex", "(.*)"), value)
-        if m and r.get("targetLabel"):
-            repl = re.sub(r"\$\{?(\d+)\}?", lambda g: m.group(int(g.group(1))) or "", r.get("replacement", "$1"))
-            if repl:
-                labels[r["targetLabel"]] = repl
-            else:
-                labels.pop(r["targetLabel"], None)
-    return labels
-
-
 # ----------------------------------------------------------------- static checks
+def dropped_fields(model, obj):
+    """The fields of `obj` the model does not know: pydantic drops them without a word, so
+    what does not come back from the model is a typo (or needs a newer operator)."""
+    back = model.model_validate(obj).model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+    def walk(a, b, path):
+        if isinstance(a, dict):
+            return [x for k in a for x in ([f"{path}.{k}"] if not isinstance(b, dict) or k not in b
+                                           else walk(a[k], b[k], f"{path}.{k}"))]
+        if isinstance(a, list) and isinstance(b, list):
+            return [x for i, (p, q) in enumerate(zip(a, b)) for x in walk(p, q, f"{path}[{i}]")]
+        return []
+    return walk(obj, back, "")
+
+
 def check_schemas(c, docs):
     import kubernetes_validate
-    from kubernetes_validate import utils as kvu
+    from cloudcoil.models.prometheus_operator import v1, v1alpha1
+    from importlib.metadata import version
 
-    versions = [KUBE_MIN, kvu.latest_version()]
-    versions = sorted(set(versions), key=lambda v: tuple(int(x) for x in v.split(".")))
-    note(f"kubernetes-validate {kubernetes_validate.__version__}: bundled schemas for Kubernetes "
-         f"{kvu.all_versions()[0]} to {kvu.all_versions()[-1]}; checking against {' and '.join(versions)} (strict)")
+    operator = {("monitoring.coreos.com/v1", "PodMonitor"): v1.PodMonitor,
+                ("monitoring.coreos.com/v1", "PrometheusRule"): v1.PrometheusRule,
+                ("monitoring.coreos.com/v1alpha1", "ScrapeConfig"): v1alpha1.ScrapeConfig}
+    versions = sorted({KUBE_MIN, kubernetes_validate.utils.latest_version()}, key=lambda v: [int(x) for x in v.split(".")])
+    print(f"# kubernetes-validate {kubernetes_validate.__version__} (Kubernetes {' and '.join(versions)}), "
+          f"cloudcoil-models-prometheus-operator {version('cloudcoil.models.prometheus_operator')}", flush=True)
     for d in docs:
-        if d.obj.get("apiVersion", "").split("/")[0] == OPERATOR_GROUP:
-            continue
         problems = []
-        for v in versions:
+        model = operator.get((d.obj.get("apiVersion"), d.kind))
+        if model:
             try:
-                kubernetes_validate.validate(d.obj, v, strict=True)
-            except kubernetes_validate.ValidationError as e:
-                problems.append(f"{v}: {'.'.join(str(p) for p in e.path)}: {e.message}")
-            except kubernetes_validate.SchemaNotFoundError as e:
-                problems.append(f"{v}: no schema ({e.message})")
-        c.check(f"{d} validates against the Kubernetes {' and '.join(versions)} schemas (strict)",
-                not problems, "; ".join(problems))
+                problems = [f"unknown field {p}" for p in dropped_fields(model, d.obj)]
+            except ValueError as e:  # pydantic's ValidationError
+                problems = [str(e).replace("\n", " ")[:600]]
+        elif d.obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
+            problems = ["no model for this prometheus-operator kind"]
+        else:
+            for v in versions:
+                try:
+                    kubernetes_validate.validate(d.obj, v, strict=True)
+                except kubernetes_validate.ValidationError as e:
+                    problems.append(f"{v}: {'.'.join(str(p) for p in e.path)}: {e.message}")
+                except kubernetes_validate.SchemaNotFoundError as e:
+                    problems.append(f"{v}: no schema ({e.message})")
+        c.check(f"{d} validates (strict)", not problems, "; ".join(problems))
 
 
-def check_relabelings(c, where, rules):
-    bad = []
-    for i, r in enumerate(rules or []):
-        unknown = set(r) - RELABEL
-        if unknown:
-            bad.append(f"[{i}] unknown {sorted(unknown)}")
-        if r.get("action", "replace").lower() not in RELABEL_ACTIONS:
-            bad.append(f"[{i}] action {r.get('action')!r}")
-        if r.get("action", "replace").lower() == "replace" and not r.get("targetLabel"):
-            bad.append(f"[{i}] replace without targetLabel")
-        if not isinstance(r.get("sourceLabels", []), list):
-            bad.append(f"[{i}] sourceLabels is not a list")
-    c.check(f"{where}: relabelings use only RelabelConfig fields, each replace has a targetLabel", not bad,
-            "; ".join(bad))
+def dockerfile():
+    """(runtime USER uid:gid, the CMD's --config.file) of the Dockerfile."""
+    with open(os.path.join(ROOT, "Dockerfile"), encoding="utf-8") as f:
+        text = f.read()
+    user = re.findall(r"^USER\s+(\d+):(\d+)\s*$", text, re.M)
+    cmd = re.findall(r"^CMD\s+(\[.*\])\s*$", text, re.M)
+    return (tuple(int(x) for x in user[-1]) if user else None), (arg(json.loads(cmd[-1]), "--config.file") if cmd else None)
 
 
-def check_podmonitor(c, docs, d, job_regex):
-    o = d.obj
-    spec = o.get("spec") or {}
-    c.check(f"{d}: apiVersion monitoring.coreos.com/v1, spec fields known to the PodMonitor CRD",
-            o.get("apiVersion") == f"{OPERATOR_GROUP}/v1" and set(spec) <= PODMONITOR_SPEC,
-            f"{o.get('apiVersion')}, unknown {sorted(set(spec) - PODMONITOR_SPEC)}")
-    eps = spec.get("podMetricsEndpoints") or []
-    c.check(f"{d}: has podMetricsEndpoints, fields known to the CRD", eps and all(set(e) <= PODMONITOR_ENDPOINT for e in eps),
-            str([sorted(set(e) - PODMONITOR_ENDPOINT) for e in eps]))
-    selected = [w for w in workloads(docs, d.set) if selects(spec.get("selector"), pod_labels(w))]
-    c.check(f"{d}: selector {spec.get('selector')} matches the pods of {[str(w.name) for w in selected]}",
-            selected, "matches no workload of its directory")
-    for e in eps:
-        port = e.get("port")
-        ctrs = [ctr for w in selected for ctr in pod_spec(w)["containers"]
-                if any(p.get("name") == port for p in ctr.get("ports") or [])]
-        c.check(f"{d}: endpoint port {port!r} is a named port of the exporter container of the selected pods",
-                ctrs and all(is_exporter(x) for x in ctrs), f"containers {[x.get('name') for x in ctrs]}")
-        c.check(f"{d}: endpoint path is /metrics", e.get("path") == "/metrics", repr(e.get("path")))
-        iv, to = seconds(e.get("interval", "30s")), seconds(e.get("scrapeTimeout", "10s"))
-        c.check(f"{d}: scrapeTimeout ({e.get('scrapeTimeout')}) below interval ({e.get('interval')})",
-                iv and to and to < iv and DURATION.match(str(e.get("interval", ""))))
-        check_relabelings(c, str(d), e.get("relabelings"))
-        after = relabel({"__address__": "10.0.0.7:9207", "__meta_kubernetes_pod_name": "mysql-0"},
-                        e.get("relabelings") or [])
-        c.check(f"{d}: the relabelings set instance to the pod's name (as the rules and dashboards name a server)",
-                after.get("instance") == "mysql-0", str(after))
-    job = f"{d.namespace or 'NAMESPACE'}/{d.name}"
-    c.check(f"{d}: its job label {job!r} matches the rules' up{{job=~{job_regex!r}}}",
-            job_regex and re.fullmatch(job_regex, job) and not spec.get("jobLabel"))
-
-
-def check_scrapeconfig(c, docs, d, job_regex):
-    o = d.obj
-    spec = o.get("spec") or {}
-    c.check(f"{d}: apiVersion monitoring.coreos.com/v1alpha1, spec fields known to the ScrapeConfig CRD",
-            o.get("apiVersion") == f"{OPERATOR_GROUP}/v1alpha1" and set(spec) <= SCRAPECONFIG_SPEC,
-            f"{o.get('apiVersion')}, unknown {sorted(set(spec) - SCRAPECONFIG_SPEC)}")
-    c.check(f"{d}: metricsPath is /probe", spec.get("metricsPath") == "/probe", repr(spec.get("metricsPath")))
-    iv, to = seconds(spec.get("scrapeInterval", "")), seconds(spec.get("scrapeTimeout", ""))
-    c.check(f"{d}: scrapeTimeout ({spec.get('scrapeTimeout')}) below scrapeInterval ({spec.get('scrapeInterval')})",
-            iv and to and to < iv)
-    statics = spec.get("staticConfigs") or []
-    c.check(f"{d}: staticConfigs use known fields and list targets",
-            statics and all(set(s) <= STATIC_CONFIG and s.get("targets") for s in statics))
-    check_relabelings(c, str(d), spec.get("relabelings"))
-    names = [t for s in statics for t in s.get("targets") or []]
-    # The exporter it probes: the Service of this directory in front of the exporter pods.
-    svcs = [s for s in find(docs, "Service", d.set)
-            if any(selects((s.obj.get("spec") or {}).get("selector"), pod_labels(w))
-                   for w, _ in exporter_containers(docs) if w.set == d.set)]
-    c.check(f"{d}: one Service of its directory selects the exporter pods", len(svcs) == 1,
-            str([s.name for s in svcs]))
-    if len(svcs) == 1:
-        svc = svcs[0]
-        ports = [p for p in svc.obj["spec"].get("ports") or [] if p.get("name") == PORT_NAME]
-        want = f"{svc.name}.{svc.namespace}.svc:{ports[0]['port'] if ports else '?'}"
-        for name in names:
-            after = relabel({"__address__": name, "job": f"scrapeConfig/{d.namespace}/{d.name}"},
-                            spec.get("relabelings") or [])
-            c.check(f"{d}: target {name!r} -> /probe?target={name} at {want}, instance={name!r}",
-                    after.get("__param_target") == name and after.get("instance") == name
-                    and after.get("__address__") == want and d.namespace == svc.namespace, str(after))
-    # The names are exactly the exporter config's targets.
-    cfg_names = set()
-    for w, ctr in exporter_containers(docs):
-        if w.set == d.set:
-            _, _, text, _ = exporter_config(docs, w, ctr)
-            cfg_names |= {t.get("name") for t in (yaml.safe_load(text or "") or {}).get("targets") or []}
-    c.check(f"{d}: static targets {names} are the exporter config's targets {sorted(cfg_names)}",
-            sorted(names) == sorted(cfg_names) and len(names) == len(set(names)))
-    job = spec.get("jobName") or f"scrapeConfig/{d.namespace}/{d.name}"
-    c.check(f"{d}: its job label {job!r} matches the rules' up{{job=~{job_regex!r}}}",
-            job_regex and re.fullmatch(job_regex, job))
-
-
-def check_prometheusrule(c, d):
-    o = d.obj
-    spec = o.get("spec") or {}
-    with open(RULES, encoding="utf-8") as f:
-        rules = yaml.safe_load(f)
-    c.check(f"{d}: apiVersion monitoring.coreos.com/v1, spec holds groups only",
-            o.get("apiVersion") == f"{OPERATOR_GROUP}/v1" and set(spec) == {"groups"})
-    groups = spec.get("groups") or []
-    bad = [f"{g.get('name')}: {sorted(set(g) - RULE_GROUP)}" for g in groups if set(g) - RULE_GROUP or not g.get("name")]
-    bad += [f"{r.get('alert') or r.get('record')}: {sorted(set(r) - RULE)}" for g in groups for r in g.get("rules") or []
-            if set(r) - RULE or not r.get("expr") or bool(r.get("alert")) == bool(r.get("record"))]
-    c.check(f"{d}: groups and rules use only the CRD's fields; each rule has expr and one of alert/record",
-            groups and not bad, "; ".join(bad))
-    c.check(f"{d}: its groups are exactly those of {rel(RULES)} "
-            f"({len(rules.get('groups') or [])} group(s), {sum(len(g.get('rules') or []) for g in rules.get('groups') or [])} rules)",
-            spec.get("groups") == rules.get("groups"))
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "render_kubernetes.py"), "--check"],
-                       capture_output=True, text=True)
-    c.check(f"{d}: scripts/render_kubernetes.py --check (the committed file is what the rules file gives)",
-            p.returncode == 0, (p.stderr or p.stdout).strip()[-600:])
-
-
-def check_exporter_container(c, docs, w, ctr, exporter_bin):
-    where = f"{rel(w.path)}: {w.kind}/{w.name} container {ctr.get('name')}"
-    pod = pod_spec(w)
-    version = cargo_version()
-    (uid_gid, exposed, image_config) = dockerfile()
-    image = ctr.get("image", "")
-    c.check(f"{where}: image {image} is {EXPORTER_IMAGE}:<Cargo.toml version {version}>",
-            image.rsplit("/", 1)[-1] == f"{EXPORTER_IMAGE}:{version}")
-    args = ctr.get("args") or []
-    config_path = arg(args, "--config.file")
-    c.check(f"{where}: args pass --config.file={config_path}, the image's default (Dockerfile CMD)",
-            config_path and config_path == image_config and not ctr.get("command"), f"Dockerfile: {image_config}")
-    listen = arg(args, "--web.listen-address") or f":{EXPORTER_PORT}"
-    ports = [p for p in ctr.get("ports") or [] if p.get("name") == PORT_NAME]
-    c.check(f"{where}: port {EXPORTER_PORT} named {PORT_NAME} (TCP), where --web.listen-address={listen} listens and "
-            f"the Dockerfile EXPOSEs",
-            len(ports) == 1 and ports[0].get("containerPort") == EXPORTER_PORT
-            and ports[0].get("protocol", "TCP") == "TCP" and listen.rsplit(":", 1)[-1] == str(EXPORTER_PORT)
-            and EXPORTER_PORT in exposed)
-    for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
-        get = (ctr.get(probe) or {}).get("httpGet") or {}
-        c.check(f"{where}: {probe} GETs {path} on {PORT_NAME}",
-                get.get("path") == path and get.get("port") in (PORT_NAME, EXPORTER_PORT)
-                and get.get("scheme", "HTTP") == "HTTP", str(get))
-    sc = ctr.get("securityContext") or {}
-    psc = pod.get("securityContext") or {}
-    seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
-    want_ids = uid_gid or (None, None)
-    c.check(f"{where}: runs as the image's user {want_ids[0]}:{want_ids[1]} (Dockerfile USER), non-root",
-            sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True
-            and (sc.get("runAsUser", psc.get("runAsUser")), sc.get("runAsGroup", psc.get("runAsGroup"))) == want_ids,
-            str(sc))
-    c.check(f"{where}: readOnlyRootFilesystem, no privilege escalation, capabilities ALL dropped, seccomp "
-            f"RuntimeDefault",
-            sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
-            and "ALL" in ((sc.get("capabilities") or {}).get("drop") or []) and not (sc.get("capabilities") or {}).get("add")
-            and seccomp == "RuntimeDefault" and not sc.get("privileged"), str(sc))
-    res = ctr.get("resources") or {}
-    req, lim = res.get("requests") or {}, res.get("limits") or {}
-    ok = all(k in req and k in lim for k in ("cpu", "memory"))
-    ok = ok and all(quantity(req[k]) <= quantity(lim[k]) for k in ("cpu", "memory"))
-    # docs/benchmarks.md: RSS 10.9 MiB for one target; a limit below that would OOM-kill it.
-    ok = ok and quantity(lim["memory"]) >= 2 * 10.9 * 2**20 and quantity(req["memory"]) >= 10.9 * 2**20
-    c.check(f"{where}: cpu and memory requests <= limits; memory request >= the measured RSS (10.9 MiB, "
-            f"docs/benchmarks.md), limit >= twice it", ok, str(res))
-    env = ctr.get("env") or []
-    secretish = re.compile(r"(?i)pass|pwd|secret|dsn|token")
-    leaks = [e.get("name") for e in env if secretish.search(e.get("name", "")) or "valueFrom" in e]
-    leaks += ["envFrom"] if ctr.get("envFrom") else []
-    c.check(f"{where}: no password in the environment (no env var named like one, no valueFrom, no envFrom)",
-            not leaks, str(leaks))
-
-    # The config: a ConfigMap mounted where --config.file points; every password_file is a key
-    # of a Secret mounted as a file.
-    cm, key, text, _ = exporter_config(docs, w, ctr)
-    c.check(f"{where}: --config.file is key {key!r} of ConfigMap {cm.name if cm else None!r} mounted at its "
-            f"directory", cm is not None and text is not None)
-    if not text:
+def check_exporter(c, docs, w, ctr, exporter_bin):
+    where = f"{os.path.relpath(w.path, ROOT)}: container {ctr.get('name')}"
+    with open(os.path.join(ROOT, "Cargo.toml"), encoding="utf-8") as f:
+        version = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.M).group(1)
+    uid_gid, image_config = dockerfile()
+    c.check(f"{where}: image is {EXPORTER_IMAGE}:{version} (Cargo.toml)", ctr["image"].endswith(f"{EXPORTER_IMAGE}:{version}"))
+    sc, psc = ctr.get("securityContext") or {}, pod_spec(w).get("securityContext") or {}
+    ids = (sc.get("runAsUser", psc.get("runAsUser")), sc.get("runAsGroup", psc.get("runAsGroup")))
+    c.check(f"{where}: runs as the Dockerfile's USER {uid_gid}", ids == uid_gid, str(ids))
+    leaks = [e.get("name") for e in ctr.get("env") or [] if re.search(r"(?i)pass|pwd|secret|dsn|token", e.get("name", ""))
+             or "valueFrom" in e] + (["envFrom"] if ctr.get("envFrom") else [])
+    c.check(f"{where}: no password in the environment", not leaks, str(leaks))
+    cm, key, text, path = exporter_config(docs, w, ctr)
+    if not c.check(f"{where}: --config.file={path} (the Dockerfile CMD's) is key {key!r} of a ConfigMap mounted there",
+                   text is not None and path == image_config, f"Dockerfile: {image_config}"):
         return
     cfg = yaml.safe_load(text) or {}
     for t in cfg.get("targets") or []:
-        pw = t.get("password_file")
-        vol, mount = volume_for_mount(pod, os.path.dirname(pw or ""), ctr)
+        pw = t.get("password_file") or ""
+        vol, mount = volume_for_mount(pod_spec(w), os.path.dirname(pw), ctr)
         secret = one(docs, "Secret", w.set, ((vol or {}).get("secret") or {}).get("secretName"))
-        keys = set((secret.obj.get("stringData") or {}) | (secret.obj.get("data") or {})) if secret else set()
-        mode = ((vol or {}).get("secret") or {}).get("defaultMode", 0o644)
-        fs_group = psc.get("fsGroup")
-        c.check(f"{where}: target {t.get('name')!r}: password_file {pw} is key of Secret "
-                f"{secret.name if secret else None!r}, mounted read-only, mode {mode:#o} (no world bits), "
-                f"readable through fsGroup {fs_group}",
-                pw and secret and os.path.basename(pw) in keys and mount.get("readOnly") is True
-                and not (mode & 0o007) and (mode & 0o040) and fs_group is not None, str(vol))
-        c.check(f"{where}: target {t.get('name')!r}: no password in the DSN",
-                ":" not in t.get("dsn", "").split("@")[0].replace("mysql://", ""))
-
+        keys = set(secret.obj.get("stringData") or {}) if secret else set()
+        c.check(f"{where}: target {t.get('name')!r}: password_file {pw} is a key of a Secret mounted read-only, "
+                f"and the DSN holds no password",
+                os.path.basename(pw) in keys and mount.get("readOnly") is True
+                and ":" not in t.get("dsn", "").split("@")[0].replace("mysql://", ""), str(vol))
     # `config check` on the very text, with only the password_file paths made to exist.
     with tempfile.TemporaryDirectory(prefix="check_kubernetes.") as tmp:
         body = text
         for i, t in enumerate(cfg.get("targets") or []):
-            pw = t.get("password_file")
-            if pw:
-                local = os.path.join(tmp, f"password-{i}")
-                with open(local, "w") as f:
-                    f.write("not-the-password\n")
-                body = body.replace(f"password_file: {pw}\n", f"password_file: {local}\n")
-        path = os.path.join(tmp, "config.yml")
-        with open(path, "w") as f:
+            local = os.path.join(tmp, f"password-{i}")
+            with open(local, "w") as f:
+                f.write("not-the-password\n")
+            body = body.replace(f"password_file: {t.get('password_file')}\n", f"password_file: {local}\n")
+        with open(os.path.join(tmp, "config.yml"), "w") as f:
             f.write(body)
-        if not (exporter_bin and os.access(exporter_bin, os.X_OK)):
-            c.check(f"{where}: `config check` of ConfigMap {cm.name}/{key}", False,
-                    f"no exporter binary at {exporter_bin} (build it, or set EXPORTER_BIN)")
-            return
-        p = subprocess.run([exporter_bin, "config", "check", path], capture_output=True, text=True)
-        c.check(f"{where}: `mysql_pool_exporter config check` accepts ConfigMap {cm.name}/{key} "
-                f"(password_file paths swapped for temp files)",
-                p.returncode == 0 and body.count(tmp) == len([t for t in cfg.get("targets") or [] if t.get("password_file")]),
-                (p.stderr or p.stdout).strip()[-400:])
-
-
-def check_secrets(c, docs):
-    for s in find(docs, "Secret"):
-        string_data = s.obj.get("stringData") or {}
-        c.check(f"{s}: holds only the {PLACEHOLDER} placeholder (no real password committed)",
-                string_data and not s.obj.get("data") and all(v == PLACEHOLDER for v in string_data.values()),
-                str(sorted(string_data)))
-
-
-def check_services(c, docs):
-    for s in find(docs, "Service"):
-        spec = s.obj.get("spec") or {}
-        backing = [w for w in workloads(docs, s.set) if selects(spec.get("selector"), pod_labels(w))]
-        c.check(f"{s}: selects the pods of {[w.name for w in backing]}", backing)
-        for p in spec.get("ports") or []:
-            tp = p.get("targetPort", p.get("port"))
-            found = [cp for w in backing for ctr in pod_spec(w)["containers"] for cp in ctr.get("ports") or []
-                     if (cp.get("name") == tp if isinstance(tp, str) else cp.get("containerPort") == tp)]
-            c.check(f"{s}: port {p.get('name')} {p.get('port')} -> targetPort {tp!r} is a container port of those "
-                    f"pods", found)
-            if p.get("name") == PORT_NAME:
-                c.check(f"{s}: serves the exporter on {EXPORTER_PORT} and publishes not-ready addresses "
-                        f"(/-/ready waits for a target to answer, which after start-up needs a scrape)",
-                        p.get("port") == EXPORTER_PORT and found and found[0].get("containerPort") == EXPORTER_PORT
-                        and spec.get("publishNotReadyAddresses") is True)
-    for w in find(docs, "StatefulSet"):
-        svc = one(docs, "Service", w.set, w.obj["spec"].get("serviceName"))
-        c.check(f"{w}: serviceName {w.obj['spec'].get('serviceName')!r} is a headless Service of its directory",
-                svc is not None and svc.obj["spec"].get("clusterIP") == "None")
-
-
-def check_namespaces(c, docs):
-    for set_ in SETS:
-        nss = {d.namespace for d in docs if d.set == set_}
-        shown = "none set: `kubectl apply -n`" if nss == {None} else ", ".join(sorted(str(n) for n in nss))
-        c.check(f"{set_}/: every object in the same namespace ({shown})", len(nss) == 1)
-
-
-def check_sidecar(c, docs):
-    """The sidecar's own wiring: DSN on the pod's loopback, the first-start script's account."""
-    for w, ctr in exporter_containers(docs):
-        if w.set != "sidecar":
-            continue
-        _, _, text, _ = exporter_config(docs, w, ctr)
-        cfg = yaml.safe_load(text or "") or {}
-        others = [x for x in pod_spec(w)["containers"] if x is not ctr]
-        mysql_ports = [p.get("containerPort") for x in others for p in x.get("ports") or []]
-        for t in cfg.get("targets") or []:
-            user, host, port = dsn_parts(t.get("dsn", ""))
-            c.check(f"{rel(w.path)}: the sidecar's DSN {t.get('dsn')} is the pod's loopback and the MySQL "
-                    f"container's port", host == "127.0.0.1" and port in mysql_ports, f"ports {mysql_ports}")
-            init = one(docs, "ConfigMap", "sidecar", "mysql-initdb")
-            script = "\n".join((init.obj.get("data") or {}).values()) if init else ""
-            mysql = [x for x in others if any(m.get("mountPath") == "/docker-entrypoint-initdb.d"
-                                              for m in x.get("volumeMounts") or [])]
-            reads = re.findall(r"\$\(cat ([^\s)]+)\)", script)
-            mounted = mysql and all(volume_for_mount(pod_spec(w), os.path.dirname(r), mysql[0])[0]
-                                    == volume_for_mount(pod_spec(w), os.path.dirname(t["password_file"]), ctr)[0]
-                                    for r in reads)
-            c.check(f"{rel(w.path)}: the first-start script creates '{user}'@'{host}' with the password file the "
-                    f"exporter reads ({t.get('password_file')}), mounted from the same Secret",
-                    f"CREATE USER '{user}'@'{host}'" in script and reads == [t.get("password_file")] and mounted)
+        p = subprocess.run([exporter_bin, "config", "check", os.path.join(tmp, "config.yml")],
+                           capture_output=True, text=True) if os.access(exporter_bin, os.X_OK) else None
+        c.check(f"{where}: `mysql_pool_exporter config check` accepts ConfigMap {cm.name}/{key}",
+                p is not None and p.returncode == 0,
+                (p.stderr or p.stdout).strip()[-400:] if p else f"no exporter binary at {exporter_bin}")
 
 
 def static(args):
     c = Checks()
     docs = load_docs(c)
-    kinds = {}
-    for d in docs:
-        kinds.setdefault(d.kind, []).append(d)
-    note("kinds: " + ", ".join(f"{k} x{len(v)}" for k, v in sorted(kinds.items())))
-    for set_ in SETS:
-        c.check(f"deploy/kubernetes/{set_}/ exists and holds no kustomization.yaml (`kubectl apply -f DIR` would "
-                f"try to apply it)", os.path.isdir(os.path.join(K8S, set_))
-                and not glob.glob(os.path.join(K8S, set_, "kustomization.*")))
-    known = {"Deployment", "StatefulSet", "Service", "ConfigMap", "Secret", "PodMonitor", "ScrapeConfig",
-             "PrometheusRule"}
-    c.check(f"every kind is one this script checks ({', '.join(sorted(known))})", set(kinds) <= known,
-            str(sorted(set(kinds) - known)))
     check_schemas(c, docs)
-    job_regex = up_job_regex()
-    c.check(f"the rules select the exporter's scrapes with up{{job=~{job_regex!r}}}", job_regex)
-    for d in find(docs, "PodMonitor"):
-        check_podmonitor(c, docs, d, job_regex)
-    for d in find(docs, "ScrapeConfig"):
-        check_scrapeconfig(c, docs, d, job_regex)
-    c.check("sidecar/ has a PodMonitor, central/ a ScrapeConfig, deploy/kubernetes/ one PrometheusRule",
-            len(find(docs, "PodMonitor", "sidecar")) == 1 and len(find(docs, "ScrapeConfig", "central")) == 1
-            and len(find(docs, "PrometheusRule", None)) == 1 and find(docs, "PrometheusRule")[0].set is None)
-    for d in find(docs, "PrometheusRule"):
-        check_prometheusrule(c, d)
     exporters = list(exporter_containers(docs))
-    c.check("an exporter container in each set: "
-            + ", ".join(f"{w.set}/{w.kind}/{w.name}" for w, _ in exporters),
-            sorted(w.set for w, _ in exporters) == sorted(SETS))
+    c.check("an exporter container in sidecar/ and in central/",
+            sorted(w.set for w, _ in exporters) == ["central", "sidecar"])
     for w, ctr in exporters:
-        check_exporter_container(c, docs, w, ctr, args.exporter_bin)
-    check_secrets(c, docs)
-    check_services(c, docs)
-    check_namespaces(c, docs)
-    check_sidecar(c, docs)
+        check_exporter(c, docs, w, ctr, args.exporter_bin)
+    for s in find(docs, "Secret"):
+        values = s.obj.get("stringData") or {}
+        c.check(f"{s}: holds only the {PLACEHOLDER} placeholder", values and not s.obj.get("data")
+                and all(v == PLACEHOLDER for v in values.values()))
+    for s in find(docs, "Service"):
+        spec = s.obj["spec"]
+        ports = [cp for w in workloads(docs, s.set) if selects(spec.get("selector"), pod_labels(w))
+                 for ctr in pod_spec(w)["containers"] for cp in ctr.get("ports") or []]
+        missing = [p.get("targetPort", p.get("port")) for p in spec.get("ports") or []
+                   if not any(p.get("targetPort", p.get("port")) in (cp.get("name"), cp.get("containerPort")) for cp in ports)]
+        c.check(f"{s}: selects pods that have its target ports", ports and not missing, str(missing))
+    for pm in find(docs, "PodMonitor"):
+        pods = [w for w in workloads(docs, pm.set) if selects(pm.obj["spec"].get("selector"), pod_labels(w))]
+        names = [p.get("name") for w, ctr in exporters if w in pods for p in ctr.get("ports") or []]
+        c.check(f"{pm}: selects the exporter's pods, scrapes its named port",
+                pods and all(e.get("port") in names for e in pm.obj["spec"]["podMetricsEndpoints"]), str(names))
+    for sc in find(docs, "ScrapeConfig"):
+        names = sorted(t for s in sc.obj["spec"].get("staticConfigs") or [] for t in s.get("targets") or [])
+        cfg = [exporter_config(docs, w, ctr)[2] for w, ctr in exporters if w.set == sc.set]
+        want = sorted(t.get("name") for text in cfg for t in (yaml.safe_load(text or "") or {}).get("targets") or [])
+        c.check(f"{sc}: its targets are the exporter config's", names == want, f"{names} vs {want}")
     return 1 if c.failed else 0
 
 
 # ----------------------------------------------------------------- live test
-def load_docs_quietly():
-    docs = []
-    for path in manifest_files():
-        with open(path, encoding="utf-8") as f:
-            docs += [Doc(path, o) for o in yaml.safe_load_all(f) if isinstance(o, dict)]
-    return docs
-
-
 def live_files(args):
     """What the live test runs, derived from the manifests with only addresses and paths changed."""
-    docs = load_docs_quietly()
+    docs = load_docs()
     os.makedirs(args.dir, exist_ok=True)
     expect = {}
     ports = {"sidecar": args.sidecar_port, "central": args.central_port}

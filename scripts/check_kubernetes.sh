@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
 # scripts/check_kubernetes.sh - the Kubernetes manifests of deploy/kubernetes/, checked offline.
 #
-#   1. Every manifest parses; Deployment, StatefulSet, Service, ConfigMap and Secret validate
-#      against the Kubernetes JSON schemas bundled in the PyPI package kubernetes-validate
-#      (strict, Kubernetes 1.30 and the newest it bundles), with no network.
-#   2. PodMonitor, ScrapeConfig and PrometheusRule (prometheus-operator; their CRD schemas are
-#      not bundled) are checked by hand: known fields, selectors that match the pods, port
-#      names, paths, relabelings, job names the rules select.
-#   3. Consistency: every exporter config passes `$EXPORTER_BIN config check`; image, args,
-#      ports, probes, securityContext, resources and mounts agree with the Dockerfile,
-#      Cargo.toml, the ConfigMaps, Secrets and Services; passwords only as files;
-#      deploy/kubernetes/prometheusrule.yaml is what scripts/render_kubernetes.py makes of
-#      alerting-rules/ (`--check`).
-#   4. Live, on 127.0.0.1 only: a throwaway MariaDB gets the account of the sidecar's
+#   1. Schemas, strict (an unknown field fails), offline: Deployment, StatefulSet, Service,
+#      ConfigMap and Secret against the Kubernetes JSON schemas bundled in kubernetes-validate
+#      (Kubernetes 1.30 and the newest it bundles); PodMonitor, ScrapeConfig and PrometheusRule
+#      against cloudcoil's models of the prometheus-operator CRDs. Both from PyPI, pinned.
+#   2. What no schema knows: image tag = Cargo.toml version, config path and user = the
+#      Dockerfile's, passwords only as files of placeholder Secrets, Services and the
+#      PodMonitor reach the exporter's pods and port, the ScrapeConfig's targets are the
+#      exporter config's, and every exporter config passes `$EXPORTER_BIN config check`.
+#      (deploy/kubernetes/prometheusrule.yaml is generated: scripts/generate_mixin.sh --check.)
+#   3. Live, on 127.0.0.1 only: a throwaway MariaDB gets the account of the sidecar's
 #      first-start script (run for real, with a password that needs quoting); the exporter
 #      runs with each set's ConfigMap and container args (only addresses and paths
 #      substituted); a real Prometheus runs the ScrapeConfig's and the PodMonitor's
@@ -80,11 +78,11 @@ need_packages python3:python3 mariadbd:mariadb-server mariadb-install-db:mariadb
     mariadb:mariadb-client prometheus:prometheus promtool:prometheus
 venv_ready() {
     [ -x "$K8S_VENV/bin/python" ] && cmp -s "$REQUIREMENTS" "$K8S_VENV/.requirements.txt" \
-        && "$K8S_VENV/bin/python" -c 'import kubernetes_validate, yaml' >/dev/null 2>&1
+        && "$K8S_VENV/bin/python" -c 'import kubernetes_validate, cloudcoil.models.prometheus_operator, yaml' >/dev/null 2>&1
 }
 if ! venv_ready; then
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_install python3-venv
-    say "creating $K8S_VENV (pip install -r ${REQUIREMENTS#"$ROOT"/}; once, ~10 s)"
+    say "creating $K8S_VENV (pip install -r ${REQUIREMENTS#"$ROOT"/}; once, ~20 s)"
     rm -rf "$K8S_VENV"
     python3 -m venv "$K8S_VENV" >"$TMP/venv.log" 2>&1 \
         || { tail -20 "$TMP/venv.log" >&2; die "python3 -m venv $K8S_VENV failed"; }
@@ -92,13 +90,13 @@ if ! venv_ready; then
         || { tail -20 "$TMP/venv.log" >&2; die "pip install -r $REQUIREMENTS failed (log above)"; }
     cp "$REQUIREMENTS" "$K8S_VENV/.requirements.txt"
 fi
-ok "venv ${K8S_VENV#"$ROOT"/}: $("$K8S_VENV/bin/python" -c 'import kubernetes_validate as k, yaml; print("kubernetes-validate", k.__version__, "PyYAML", yaml.__version__)')"
+ok "venv ${K8S_VENV#"$ROOT"/} (${REQUIREMENTS#"$ROOT"/})"
 
-# ------------------------------------------------------------------ 1-3: static
+# ------------------------------------------------------------------ 1, 2: static
 note "exporter: $EXPORTER_BIN"
 py_checks static --exporter-bin "$EXPORTER_BIN"
 
-# ------------------------------------------------------------------ 4: live
+# ------------------------------------------------------------------ 3: live
 [ -x "$EXPORTER_BIN" ] || die "no exporter binary at $EXPORTER_BIN: build it (cargo build) or set EXPORTER_BIN"
 
 start_db "$TMP/db"
