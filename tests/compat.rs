@@ -5,56 +5,51 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use openmetrics_parser::OpenMetricsType;
 
 use common::{target_config, Exporter, Server};
 
-/// family name as Prometheus sees it (counters with `_total`) → (type, label-name sets).
-type Families = BTreeMap<String, (String, BTreeSet<Vec<String>>)>;
+/// family name as Prometheus sees it (counters with `_total`) → (type, label names).
+type Families = BTreeMap<String, (String, Vec<String>)>;
 
-fn label_names(sample: &str) -> Vec<String> {
-    let Some(open) = sample.find('{') else {
-        return Vec::new();
-    };
-    let close = sample.rfind('}').unwrap();
-    let mut names: Vec<String> = sample[open + 1..close]
-        .split("\",")
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.trim().to_string()))
-        .filter(|k| !k.is_empty())
-        .collect();
+fn sorted(names: &[String]) -> Vec<String> {
+    let mut names = names.to_vec();
     names.sort();
     names
 }
 
-/// Reads `# TYPE` lines and samples of the Prometheus text or the OpenMetrics format. An
-/// OpenMetrics counter family `x` has samples `x_total`; it is keyed as `x_total`, as the
-/// Prometheus text format (and Prometheus itself) names it.
-fn families(text: &str, openmetrics: bool) -> Families {
-    let mut out = Families::new();
-    let mut types: BTreeMap<String, String> = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, ty) = rest.split_once(' ').unwrap();
-            let (name, ty) = match (openmetrics, ty) {
-                (true, "counter") => (format!("{name}_total"), "counter"),
-                (true, "unknown") => (name.to_string(), "untyped"),
-                (_, ty) => (name.to_string(), ty),
+/// mysqld_exporter's recording, in the Prometheus text format.
+fn theirs(text: &str) -> Families {
+    let exposition = openmetrics_parser::prometheus::parse_prometheus(text).unwrap();
+    exposition
+        .families
+        .into_values()
+        .map(|f| {
+            let labels = sorted(f.get_label_names());
+            (f.family_name, (f.family_type.to_string(), labels))
+        })
+        .collect()
+}
+
+/// Ours, in OpenMetrics: a counter family `x` is keyed `x_total` and `unknown` is `untyped`,
+/// as the Prometheus text format (and Prometheus itself) name them.
+fn ours(text: &str) -> Families {
+    let exposition = openmetrics_parser::openmetrics::parse_openmetrics(text).unwrap();
+    exposition
+        .families
+        .into_values()
+        .map(|f| {
+            let labels = sorted(f.get_label_names());
+            let (name, ty) = match f.family_type {
+                OpenMetricsType::Counter => (format!("{}_total", f.family_name), "counter".into()),
+                OpenMetricsType::Unknown => (f.family_name, "untyped".into()),
+                ty => (f.family_name, ty.to_string()),
             };
-            types.insert(name, ty.to_string());
-            continue;
-        }
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let name = line.split(['{', ' ']).next().unwrap();
-        if let Some(ty) = types.get(name) {
-            out.entry(name.to_string())
-                .or_insert_with(|| (ty.clone(), BTreeSet::new()))
-                .1
-                .insert(label_names(line));
-        }
-    }
-    out
+            (name, (ty, labels))
+        })
+        .collect()
 }
 
 #[test]
@@ -65,18 +60,17 @@ fn shared_families_have_mysqld_exporters_types_and_labels() {
     } else {
         "0.14-mariadb-10.11.txt"
     };
-    let theirs = families(
+    let theirs = theirs(
         &std::fs::read_to_string(
             common::repo()
                 .join("tests/fixtures/mysqld_exporter")
                 .join(fixture),
         )
         .unwrap(),
-        false,
     );
     let exporter = Exporter::start(&target_config(&db), &[]);
     let body = exporter.get("/metrics").body;
-    let ours = families(&body, true);
+    let ours = ours(&body);
     let mut shared = 0;
     let mut wrong = Vec::new();
     for (name, (ty, labels)) in &ours {
@@ -89,7 +83,7 @@ fn shared_families_have_mysqld_exporters_types_and_labels() {
                 "{name}: ours is {ty}, mysqld_exporter's {their_ty}"
             ));
         }
-        if labels.iter().any(|l| !their_labels.contains(l)) {
+        if labels != their_labels {
             wrong.push(format!(
                 "{name}: our labels {labels:?}, mysqld_exporter's {their_labels:?}"
             ));

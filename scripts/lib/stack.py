@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP/JSON helper of scripts/lib/stack.sh (the demo and the live-stack test): read the
 exporter's /metrics, Prometheus' and Alertmanager's APIs, and receive Alertmanager's webhooks.
-Standard library only. Every subcommand prints plain lines for the shell; exit 0 when it found
+Needs prometheus_client (Debian's python3-prometheus-client) for reading /metrics. Every subcommand prints plain lines for the shell; exit 0 when it found
 what was asked, 1 when not (absent series, alert not in that state), 2 on an HTTP/API error.
 
     stack.py metric EXPORTER_URL NAME [LABEL=VALUE ...]      value of one sample of /metrics
@@ -21,7 +21,6 @@ what was asked, 1 when not (absent series, alert not in that state), 2 on an HTT
 import argparse
 import http.server
 import json
-import re
 import sys
 import time
 import urllib.error
@@ -29,8 +28,6 @@ import urllib.parse
 import urllib.request
 
 TIMEOUT = 5.0
-SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
-LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 class ApiError(Exception):
@@ -71,30 +68,15 @@ def matches(labels, want):
 
 
 # ------------------------------------------------------------------ exporter /metrics
-def unescape(v):
-    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
-
-
-def parse_metrics(text):
-    """[(name, {labels}, float)] of an OpenMetrics/Prometheus text exposition."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE_RE.match(line)
-        if not m:
-            continue
-        labels = {k: unescape(v) for k, v in LABEL_RE.findall(m.group(2) or "")}
-        try:
-            value = float(m.group(3))
-        except ValueError:
-            continue
-        out.append((m.group(1), labels, value))
-    return out
-
-
 def exporter_samples(url):
-    return parse_metrics(get(url.rstrip("/") + "/metrics"))
+    """[(sample name, {labels}, value)] of the exporter's /metrics."""
+    from prometheus_client import parser
+    from prometheus_client.openmetrics import parser as om_parser
+
+    text = get(url.rstrip("/") + "/metrics")
+    # The exporter speaks OpenMetrics, which ends in `# EOF`; anything else is the older text format.
+    parse = om_parser if text.rstrip().endswith("# EOF") else parser
+    return [(s.name, s.labels, s.value) for f in parse.text_string_to_metric_families(text) for s in f.samples]
 
 
 def fmt(v):

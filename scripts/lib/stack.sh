@@ -12,6 +12,9 @@
 # then set STACK_DIR (a temp dir) and call the start_* functions in order.
 
 STACK_PY="$ROOT/scripts/lib/stack.py"
+# stack.py reads /metrics with prometheus_client's parser: Debian's, so Debian's python3.
+STACK_PYTHON=/usr/bin/python3
+"$STACK_PYTHON" -c 'import prometheus_client' 2>/dev/null || apt_install python3-prometheus-client
 VENV="$ROOT/demo/.venv"
 POOL=kefu-flask                         # the pool of deploy/exporter.yml that the demo app fills
 KEFU_PW='kefu-demo-password'            # demo values from deploy/mysql/init/01-users.sql
@@ -153,7 +156,7 @@ start_webhook_sink() {
     SINK_PORT=$(free_port)
     SINK_FILE="$STACK_DIR/notifications.jsonl"
     : >"$SINK_FILE"
-    python3 "$STACK_PY" webhook-sink --port "$SINK_PORT" --out "$SINK_FILE" >"$STACK_DIR/webhook-sink.log" 2>&1 &
+    "$STACK_PYTHON" "$STACK_PY" webhook-sink --port "$SINK_PORT" --out "$SINK_FILE" >"$STACK_DIR/webhook-sink.log" 2>&1 &
     SINK_PID=$!
     stack_track webhook-sink "$SINK_PID" "$STACK_DIR/webhook-sink.log"
     WAIT_PID=$SINK_PID WAIT_LOG="$STACK_DIR/webhook-sink.log" \
@@ -238,7 +241,7 @@ stop_app() {
 }
 
 # ------------------------------------------------------------------ reading the stack
-stack_py() { python3 "$STACK_PY" "$@"; }
+stack_py() { "$STACK_PYTHON" "$STACK_PY" "$@"; }
 exporter_metric() { stack_py metric "$EXPORTER_URL" "$@"; }     # NAME [LABEL=VALUE...]
 exporter_up() { [ "$(exporter_metric mysql_up)" = 1 ]; }
 prom_value() { stack_py value "$PROM_URL" "$1"; }               # EXPR (exactly one series)
