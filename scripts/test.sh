@@ -35,11 +35,11 @@ bash scripts/generate_mixin.sh --check
 bash scripts/test_mixin.sh
 say "alerting rules: promtool check/test, amtool routing, live Alertmanager inhibition"
 bash scripts/test-alerting.sh
-say "dashboards: structure lint and its self-test"
+say "dashboards: every queried metric documented (docs/metrics.md) or recorded; the lint's self-test"
 python3 scripts/lint_dashboards.py --self-test
-say "docker-compose.yml and Dockerfile: docker-compose config, pinned tags, mounts, ports"
+say "docker-compose.yml: docker-compose config; pinned tags, mounted files exist and are the tests' own, loopback ports"
 python3 scripts/check_compose.py
-say "Kubernetes manifests: schemas, prometheus-operator objects, config check, PrometheusRule, the ScrapeConfig's relabeling in a real Prometheus"
+say "Kubernetes manifests: Kubernetes and prometheus-operator schemas, consistency, config check, the relabelings in a real Prometheus"
 cargo build --quiet   # the debug binary cargo test already built
 EXPORTER_BIN="$ROOT/target/debug/mysql_pool_exporter" bash scripts/check_kubernetes.sh
 say "bench/fleet.sh, tiny (2 servers, 4 targets, debug build): /metrics within its deadline with the hung target down, one log line per target and problem"

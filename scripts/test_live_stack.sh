@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# scripts/test_live_stack.sh — the seed's leak, reproduced against the real stack, must light up
-# every dashboard panel and really fire the alerts.
+# scripts/test_live_stack.sh — the connection leak of the incident demo/leaky_app.py replays,
+# run against the real stack, must light up every dashboard panel and really fire the alerts.
+# (Every panel query parsing and returning data is the dashboards' PromQL check: no other
+# script parses their PromQL.)
 #
 # Starts with scripts/lib/stack.sh (the functions scripts/demo.sh uses), on 127.0.0.1 with
 # throwaway data: MariaDB (performance_schema ON, deploy/mysql/init/*.sql), the exporter
