@@ -6,9 +6,11 @@
 //! exactly when the server is full. Here the connection is opened once and kept; a scrape
 //! only opens a new one after the old one broke, and not more often than the backoff allows.
 
+mod capabilities;
+mod decode;
 mod flavor;
 mod kill;
-mod queries;
+mod sources;
 mod tls;
 
 use std::time::{Duration, Instant};
@@ -18,11 +20,12 @@ use mysql_async::{Conn, OptsBuilder, SslOpts};
 use tokio::sync::Mutex;
 use tokio::time::timeout_at;
 
+pub use capabilities::detect_capabilities;
 pub use flavor::{detect as detect_flavor, session_setup};
 pub use kill::KillOutcome;
-pub use queries::{
-    attributes_sql, detect_capabilities, fetch, session_list_sql, sessions_sql, SessionCache,
-    SourceError, TRANSACTIONS_SQL,
+pub use sources::{
+    attributes_sql, fetch, session_list_sql, sessions_sql, Handover, SessionCache, SourceError,
+    TRANSACTIONS_SQL,
 };
 
 use crate::config::{TargetConfig, TlsMode};
@@ -104,7 +107,10 @@ impl Database {
         let mut snap = Snapshot::up(server.clone());
         let mut broken: Option<String> = None;
         let mut answered = false;
-        for &source in sources {
+        // In `read_order`, where a source comes after the one whose pass it reuses; what one
+        // leaves for the other goes through `handover`, made anew each scrape.
+        let mut handover = Handover::default();
+        for source in sources::read_order(sources) {
             let interval = self.plan.interval(source);
             if let (Some(kept), Some(at)) = (&state.kept, state.kept_at.get(&source)) {
                 if !interval.is_zero() && at.elapsed() < interval {
@@ -115,12 +121,13 @@ impl Database {
             let started = Instant::now();
             let result = timeout_at(
                 deadline.into(),
-                queries::fetch(
+                sources::fetch(
                     &mut conn,
                     source,
                     &mut snap,
                     &self.plan,
                     &mut state.sessions,
+                    &mut handover,
                 ),
             )
             .await;
@@ -295,7 +302,7 @@ impl Database {
                 );
             }
         }
-        let caps = queries::detect_capabilities(&mut conn).await.map_err(|e| {
+        let caps = detect_capabilities(&mut conn).await.map_err(|e| {
             format!(
                 "{where_}: reading what the server offers failed: {}",
                 describe(&e)
