@@ -66,6 +66,15 @@ impl ConnState {
             .copy_source(snap, source);
         self.kept_at.insert(source, Instant::now());
     }
+
+    /// Gives up a connection that broke mid-scrape; the next connect waits for the backoff.
+    fn broke(&mut self, conn: Conn, why: &str) {
+        self.failures += 1;
+        self.retry_at = Some(Instant::now() + backoff(self.failures));
+        self.last_error = Some(why.to_string());
+        // Dropping a connection mid-query may block on I/O: not on this task.
+        tokio::spawn(async move { drop(conn) });
+    }
 }
 
 impl Database {
@@ -132,7 +141,7 @@ impl Database {
             )
             .await;
             snap.durations.push((source, started.elapsed()));
-            let problem = match result {
+            let error = match result {
                 Ok(Ok(())) => {
                     answered = true;
                     if !interval.is_zero() {
@@ -140,32 +149,14 @@ impl Database {
                     }
                     continue;
                 }
-                Ok(Err(SourceError::Unavailable(why))) => {
-                    answered = true;
-                    Problem::Skipped(why)
-                }
-                Ok(Err(SourceError::Failed(e))) => {
-                    let why = describe(&e);
-                    // A server error leaves the connection usable; anything else may not.
-                    if matches!(e, mysql_async::Error::Server(_)) {
-                        answered = true;
-                    } else {
-                        broken = Some(why.clone());
-                    }
-                    Problem::Failed(why)
-                }
-                Err(_) => {
-                    // Abandoned mid-protocol, the connection cannot be reused; the server
-                    // stops the query itself (max_statement_time / max_execution_time).
-                    let why = format!(
-                        "{}: no answer to the {} query before the scrape deadline; the server is hung or overloaded",
-                        self.config.dsn,
-                        source.name()
-                    );
-                    broken = Some(why.clone());
-                    Problem::Failed(why)
-                }
+                Ok(Err(e)) => Some(e),
+                Err(_) => None,
             };
+            let (problem, usable) = self.problem(source, error);
+            answered |= usable;
+            if let (false, Problem::Failed(why)) = (usable, &problem) {
+                broken = Some(why.clone());
+            }
             let skipped = matches!(problem, Problem::Skipped(_));
             snap.set_problem(source, problem);
             if skipped && !interval.is_zero() {
@@ -180,11 +171,7 @@ impl Database {
             state.conn = Some((conn, server));
             return snap;
         };
-        state.failures += 1;
-        state.retry_at = Some(Instant::now() + backoff(state.failures));
-        state.last_error = Some(why.clone());
-        // Dropping a connection mid-query may block on I/O: not on this task.
-        tokio::spawn(async move { drop(conn) });
+        state.broke(conn, &why);
         if answered {
             snap
         } else {
@@ -192,6 +179,30 @@ impl Database {
             let mut down = Snapshot::down(why);
             down.durations = snap.durations;
             down
+        }
+    }
+
+    /// What a source that did not deliver means for the scrape (`error`: `None` when the
+    /// scrape deadline passed first): its problem, and whether the connection is still
+    /// usable, which also says the server answered.
+    fn problem(&self, source: Source, error: Option<SourceError>) -> (Problem, bool) {
+        match error {
+            Some(SourceError::Unavailable(why)) => (Problem::Skipped(why), true),
+            // A server error leaves the connection usable; anything else may not.
+            Some(SourceError::Failed(e)) => (
+                Problem::Failed(describe(&e)),
+                matches!(e, mysql_async::Error::Server(_)),
+            ),
+            // Abandoned mid-protocol, the connection cannot be reused; the server stops the
+            // query itself (max_statement_time / max_execution_time).
+            None => (
+                Problem::Failed(format!(
+                    "{}: no answer to the {} query before the scrape deadline; the server is hung or overloaded",
+                    self.config.dsn,
+                    source.name()
+                )),
+                false,
+            ),
         }
     }
 
@@ -291,16 +302,7 @@ impl Database {
                 .map_err(|e| format!("{where_}: `{sql}` failed: {}", describe(&e)))?;
         }
         if no_index_logged == Some(1) {
-            if let Err(e) = conn.query_drop(flavor::QUIET_NO_INDEX).await {
-                tracing::warn!(
-                    target_name = %self.name(),
-                    "log_queries_not_using_indexes is on and the exporter may not raise its \
-                     session's min_examined_row_limit ({}), so its information_schema reads \
-                     will be in the slow query log; grant the exporter's user \
-                     SESSION_VARIABLES_ADMIN (MySQL) to keep them out",
-                    e
-                );
-            }
+            self.quiet_no_index_log(&mut conn).await;
         }
         let caps = detect_capabilities(&mut conn).await.map_err(|e| {
             format!(
@@ -327,6 +329,21 @@ impl Database {
                 capabilities: caps,
             },
         ))
+    }
+
+    /// With `log_queries_not_using_indexes` on, the exporter's information_schema reads
+    /// would land in the slow query log; when the account may not keep them out, say how.
+    async fn quiet_no_index_log(&self, conn: &mut Conn) {
+        if let Err(e) = conn.query_drop(flavor::QUIET_NO_INDEX).await {
+            tracing::warn!(
+                target_name = %self.name(),
+                "log_queries_not_using_indexes is on and the exporter may not raise its \
+                 session's min_examined_row_limit ({}), so its information_schema reads \
+                 will be in the slow query log; grant the exporter's user \
+                 SESSION_VARIABLES_ADMIN (MySQL) to keep them out",
+                e
+            );
+        }
     }
 
     fn opts(&self, ssl: Option<SslOpts>) -> OptsBuilder {
