@@ -270,7 +270,15 @@ fn both_session_tables_give_the_same_counts() {
             info.capabilities.processlist = table;
             let mut snap = Snapshot::up(info);
             let mut cache = db::SessionCache::default();
-            let r = db::fetch(&mut conn, Source::Threads, &mut snap, &plan, &mut cache).await;
+            let r = db::fetch(
+                &mut conn,
+                Source::Threads,
+                &mut snap,
+                &plan,
+                &mut cache,
+                &mut db::Handover::default(),
+            )
+            .await;
             let _ = conn.disconnect().await;
             r.map(|()| snap.threads)
         })

@@ -8,7 +8,7 @@ use std::time::Instant;
 use mysql_async::prelude::Queryable;
 use tokio::time::timeout_at;
 
-use super::{describe, queries, Database};
+use super::{describe, sources, Database};
 use crate::snapshot::SessionRow;
 
 /// What became of one kill attempt; `R` is why the re-check spared the session.
@@ -46,7 +46,7 @@ impl Database {
                     "refusing to kill the exporter's own connection".into(),
                 );
             }
-            let row = match queries::fetch_session(&mut conn, &server, &self.plan, id).await {
+            let row = match sources::fetch_session(&mut conn, &server, &self.plan, id).await {
                 Ok(Some(row)) => row,
                 Ok(None) => return KillOutcome::Gone,
                 Err(e) => {

@@ -6,10 +6,11 @@
 //! exactly when the server is full. Here the connection is opened once and kept; a scrape
 //! only opens a new one after the old one broke, and not more often than the backoff allows.
 
+mod capabilities;
+mod decode;
 mod flavor;
 mod kill;
-mod lock_tables;
-mod queries;
+mod sources;
 mod tls;
 
 use std::time::{Duration, Instant};
@@ -19,11 +20,12 @@ use mysql_async::{Conn, OptsBuilder, SslOpts};
 use tokio::sync::Mutex;
 use tokio::time::timeout_at;
 
+pub use capabilities::detect_capabilities;
 pub use flavor::{detect as detect_flavor, session_setup};
 pub use kill::KillOutcome;
-pub use queries::{
-    attributes_sql, detect_capabilities, fetch, session_list_sql, sessions_sql, SessionCache,
-    SourceError, TRANSACTIONS_SQL,
+pub use sources::{
+    attributes_sql, fetch, session_list_sql, sessions_sql, Handover, SessionCache, SourceError,
+    TRANSACTIONS_SQL,
 };
 
 use crate::config::{TargetConfig, TlsMode};
@@ -63,6 +65,15 @@ impl ConnState {
             .get_or_insert_with(|| Box::new(Snapshot::down("")))
             .copy_source(snap, source);
         self.kept_at.insert(source, Instant::now());
+    }
+
+    /// Gives up a connection that broke mid-scrape; the next connect waits for the backoff.
+    fn broke(&mut self, conn: Conn, why: &str) {
+        self.failures += 1;
+        self.retry_at = Some(Instant::now() + backoff(self.failures));
+        self.last_error = Some(why.to_string());
+        // Dropping a connection mid-query may block on I/O: not on this task.
+        tokio::spawn(async move { drop(conn) });
     }
 }
 
@@ -105,7 +116,10 @@ impl Database {
         let mut snap = Snapshot::up(server.clone());
         let mut broken: Option<String> = None;
         let mut answered = false;
-        for &source in sources {
+        // In `read_order`, where a source comes after the one whose pass it reuses; what one
+        // leaves for the other goes through `handover`, made anew each scrape.
+        let mut handover = Handover::default();
+        for source in sources::read_order(sources) {
             let interval = self.plan.interval(source);
             if let (Some(kept), Some(at)) = (&state.kept, state.kept_at.get(&source)) {
                 if !interval.is_zero() && at.elapsed() < interval {
@@ -116,17 +130,18 @@ impl Database {
             let started = Instant::now();
             let result = timeout_at(
                 deadline.into(),
-                queries::fetch(
+                sources::fetch(
                     &mut conn,
                     source,
                     &mut snap,
                     &self.plan,
                     &mut state.sessions,
+                    &mut handover,
                 ),
             )
             .await;
             snap.durations.push((source, started.elapsed()));
-            let problem = match result {
+            let error = match result {
                 Ok(Ok(())) => {
                     answered = true;
                     if !interval.is_zero() {
@@ -134,32 +149,14 @@ impl Database {
                     }
                     continue;
                 }
-                Ok(Err(SourceError::Unavailable(why))) => {
-                    answered = true;
-                    Problem::Skipped(why)
-                }
-                Ok(Err(SourceError::Failed(e))) => {
-                    let why = describe(&e);
-                    // A server error leaves the connection usable; anything else may not.
-                    if matches!(e, mysql_async::Error::Server(_)) {
-                        answered = true;
-                    } else {
-                        broken = Some(why.clone());
-                    }
-                    Problem::Failed(why)
-                }
-                Err(_) => {
-                    // Abandoned mid-protocol, the connection cannot be reused; the server
-                    // stops the query itself (max_statement_time / max_execution_time).
-                    let why = format!(
-                        "{}: no answer to the {} query before the scrape deadline; the server is hung or overloaded",
-                        self.config.dsn,
-                        source.name()
-                    );
-                    broken = Some(why.clone());
-                    Problem::Failed(why)
-                }
+                Ok(Err(e)) => Some(e),
+                Err(_) => None,
             };
+            let (problem, usable) = self.problem(source, error);
+            answered |= usable;
+            if let (false, Problem::Failed(why)) = (usable, &problem) {
+                broken = Some(why.clone());
+            }
             let skipped = matches!(problem, Problem::Skipped(_));
             snap.set_problem(source, problem);
             if skipped && !interval.is_zero() {
@@ -174,11 +171,7 @@ impl Database {
             state.conn = Some((conn, server));
             return snap;
         };
-        state.failures += 1;
-        state.retry_at = Some(Instant::now() + backoff(state.failures));
-        state.last_error = Some(why.clone());
-        // Dropping a connection mid-query may block on I/O: not on this task.
-        tokio::spawn(async move { drop(conn) });
+        state.broke(conn, &why);
         if answered {
             snap
         } else {
@@ -186,6 +179,30 @@ impl Database {
             let mut down = Snapshot::down(why);
             down.durations = snap.durations;
             down
+        }
+    }
+
+    /// What a source that did not deliver means for the scrape (`error`: `None` when the
+    /// scrape deadline passed first): its problem, and whether the connection is still
+    /// usable, which also says the server answered.
+    fn problem(&self, source: Source, error: Option<SourceError>) -> (Problem, bool) {
+        match error {
+            Some(SourceError::Unavailable(why)) => (Problem::Skipped(why), true),
+            // A server error leaves the connection usable; anything else may not.
+            Some(SourceError::Failed(e)) => (
+                Problem::Failed(describe(&e)),
+                matches!(e, mysql_async::Error::Server(_)),
+            ),
+            // Abandoned mid-protocol, the connection cannot be reused; the server stops the
+            // query itself (max_statement_time / max_execution_time).
+            None => (
+                Problem::Failed(format!(
+                    "{}: no answer to the {} query before the scrape deadline; the server is hung or overloaded",
+                    self.config.dsn,
+                    source.name()
+                )),
+                false,
+            ),
         }
     }
 
@@ -285,18 +302,9 @@ impl Database {
                 .map_err(|e| format!("{where_}: `{sql}` failed: {}", describe(&e)))?;
         }
         if no_index_logged == Some(1) {
-            if let Err(e) = conn.query_drop(flavor::QUIET_NO_INDEX).await {
-                tracing::warn!(
-                    target_name = %self.name(),
-                    "log_queries_not_using_indexes is on and the exporter may not raise its \
-                     session's min_examined_row_limit ({}), so its information_schema reads \
-                     will be in the slow query log; grant the exporter's user \
-                     SESSION_VARIABLES_ADMIN (MySQL) to keep them out",
-                    e
-                );
-            }
+            self.quiet_no_index_log(&mut conn).await;
         }
-        let caps = queries::detect_capabilities(&mut conn).await.map_err(|e| {
+        let caps = detect_capabilities(&mut conn).await.map_err(|e| {
             format!(
                 "{where_}: reading what the server offers failed: {}",
                 describe(&e)
@@ -321,6 +329,21 @@ impl Database {
                 capabilities: caps,
             },
         ))
+    }
+
+    /// With `log_queries_not_using_indexes` on, the exporter's information_schema reads
+    /// would land in the slow query log; when the account may not keep them out, say how.
+    async fn quiet_no_index_log(&self, conn: &mut Conn) {
+        if let Err(e) = conn.query_drop(flavor::QUIET_NO_INDEX).await {
+            tracing::warn!(
+                target_name = %self.name(),
+                "log_queries_not_using_indexes is on and the exporter may not raise its \
+                 session's min_examined_row_limit ({}), so its information_schema reads \
+                 will be in the slow query log; grant the exporter's user \
+                 SESSION_VARIABLES_ADMIN (MySQL) to keep them out",
+                e
+            );
+        }
     }
 
     fn opts(&self, ssl: Option<SslOpts>) -> OptsBuilder {

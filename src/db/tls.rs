@@ -72,9 +72,15 @@ pub fn describe_connect(config: &TargetConfig, e: &mysql_async::Error, port: u16
         }
         _ => {}
     }
-    let Some(err) = rustls_error(e) else {
-        return describe(e);
-    };
+    match rustls_error(e) {
+        Some(err) => describe_rustls(tls, host, &peer, err),
+        None => describe(e),
+    }
+}
+
+/// A failed handshake, by the rustls error's type: the certificate's names, an untrusted
+/// chain, another certificate problem, or TLS itself.
+fn describe_rustls(tls: &TlsConfig, host: &str, peer: &str, err: &rustls::Error) -> String {
     let (trust, fix) = match &tls.ca_file {
         Some(p) => (
             format!("tls.ca_file {}", p.display()),
@@ -89,7 +95,7 @@ pub fn describe_connect(config: &TargetConfig, e: &mysql_async::Error, port: u16
     match err {
         rustls::Error::InvalidCertificate(
             Cert::NotValidForName | Cert::NotValidForNameContext { .. },
-        ) => match cert_names(e) {
+        ) => match presented_names(err) {
             Some(names) if !names.is_empty() => format!(
                 "TLS certificate verification failed for {peer}: the certificate is for {}, \
                  not for host `{host}`; tls.mode {} checks the DSN's host: connect by a \
@@ -145,18 +151,26 @@ fn rustls_error(e: &mysql_async::Error) -> Option<&rustls::Error> {
 /// if the handshake failed on the host name only: rustls checks the chain first, so the chain
 /// was trusted.
 pub(super) fn cert_names(e: &mysql_async::Error) -> Option<Vec<String>> {
+    presented_names(rustls_error(e)?)
+}
+
+/// The names of a name-mismatch error, from its `presented` field.
+fn presented_names(err: &rustls::Error) -> Option<Vec<String>> {
     let rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
         presented,
         ..
-    }) = rustls_error(e)?
+    }) = err
     else {
         return None;
     };
     Some(presented.iter().filter_map(|n| server_name(n)).collect())
 }
 
-/// A name as rustls-webpki presents it (`DnsName("db.example")`, `IpAddress(10.0.0.1)`),
-/// as a server name to connect by; `None` for other kinds (URI, directory name).
+/// One entry of `presented` as a server name to connect by; `None` for other kinds of name
+/// (URI, directory name). rustls 0.23 hands the names over as text only, each written by
+/// rustls-webpki's `Debug` of its `GeneralName` (`DnsName("db.example")`,
+/// `IpAddress(10.0.0.1)`), so that text is read here; the test that drives rustls' own
+/// verifier keeps this in step with the rustls-webpki in Cargo.lock.
 fn server_name(presented: &str) -> Option<String> {
     let bare = if let Some(dns) = presented.strip_prefix("DnsName(\"") {
         dns.strip_suffix("\")")?
@@ -194,7 +208,99 @@ impl std::error::Error for TlsOnly {}
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{ServerName, UnixTime};
+
     use super::*;
+
+    /// The error rustls' own verifier raises when the server presents a certificate for
+    /// `names` to a client connecting to `host` (trusting the CA that signed it, or another
+    /// one), wrapped as tokio-rustls hands it to mysql_async: no hand-made error or text.
+    fn handshake_error(names: &[&str], host: &str, trust_the_ca: bool) -> mysql_async::Error {
+        let ca = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let der = params.self_signed(&key).unwrap().der().clone();
+            (der, Issuer::new(params, key))
+        };
+        let (ca_der, issuer) = ca("test CA");
+        let (other_der, _) = ca("another CA");
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = params.signed_by(&key, &issuer).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(if trust_the_ca { ca_der } else { other_der })
+            .unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let host = ServerName::try_from(host.to_string()).unwrap();
+        let err = verifier
+            .verify_server_cert(leaf.der(), &[], &host, &[], UnixTime::now())
+            .unwrap_err();
+        mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            err,
+        )))
+    }
+
+    #[test]
+    fn a_name_mismatch_is_told_by_its_type_with_the_certificates_names() {
+        let e = handshake_error(&["*.db.example", "10.99.99.99"], "127.0.0.1", true);
+        assert_eq!(
+            cert_names(&e),
+            Some(vec!["*.db.example".to_string(), "10.99.99.99".to_string()])
+        );
+        let tls = TlsConfig {
+            mode: TlsMode::VerifyIdentity,
+            ca_file: None,
+        };
+        let err = rustls_error(&e).unwrap();
+        let said = describe_rustls(&tls, "127.0.0.1", "127.0.0.1:3306", err);
+        assert!(
+            said.contains(
+                "the certificate is for *.db.example, 10.99.99.99, not for host `127.0.0.1`"
+            ),
+            "{said}"
+        );
+        assert!(said.contains("tls.mode: verify_ca"), "{said}");
+    }
+
+    #[test]
+    fn an_untrusted_chain_is_not_taken_for_a_name_mismatch() {
+        let e = handshake_error(&["db.example"], "db.example", false);
+        assert_eq!(cert_names(&e), None, "verify_ca must not retry it");
+        let tls = TlsConfig {
+            mode: TlsMode::VerifyCa,
+            ca_file: Some("/etc/ca.pem".into()),
+        };
+        let said = describe_rustls(
+            &tls,
+            "db.example",
+            "db.example:3306",
+            rustls_error(&e).unwrap(),
+        );
+        assert!(
+            said.contains("not trusted by tls.ca_file /etc/ca.pem"),
+            "{said}"
+        );
+    }
 
     #[test]
     fn certificate_names_as_rustls_webpki_presents_them() {

@@ -12,14 +12,14 @@ use std::time::{Duration, SystemTime};
 
 pub use locks::{MetadataLock, MetadataLocks};
 pub use rows::{
-    parse_status_value, strip_port, ClientProcessGroup, InnodbMetric, LockWait, SessionBrief,
-    SessionFold, SessionRow, ThreadGroup, AGE_BUCKETS,
+    parse_status_value, strip_port, ClientProcessGroup, InnodbMetric, LockWait, SessionRow,
+    ThreadGroup, AGE_BUCKETS,
 };
 
 /// Declares the sources in one table: each row gives the [`Source`] variant, its name (in
 /// logs), the [`Snapshot`] field that holds its rows and their type, whether it reads the
 /// session list (which needs `PROCESS`), and what turning it on takes when the server or the
-/// account lacks it. Adding a source is a row here, its query in `db::queries` (the compiler
+/// account lacks it. Adding a source is a row here, its reader in `db::sources` (the compiler
 /// asks for it) and the collector that reads it.
 macro_rules! sources {
     ($(
@@ -111,7 +111,7 @@ sources! {
     GlobalVariables, "global_variables", global_variables: Vec<(String, String)>,
         reads_sessions: false, needs: "it needs no privilege: check the server's own log";
     /// The session list (one row a session, nothing computed by the server) joined with
-    /// `INNODB_TRX` and folded into groups in one pass by the exporter (`SessionFold`).
+    /// `INNODB_TRX` and folded into groups in one pass by the exporter (`db::sources::threads`).
     Threads, "threads", threads: Vec<ThreadGroup>,
         reads_sessions: true,
         needs: "session states need the PROCESS privilege: GRANT PROCESS ON *.* TO the exporter's account";

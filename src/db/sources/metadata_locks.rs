@@ -1,13 +1,11 @@
-//! The lock sources beyond InnoDB's row-lock waits: where metadata locks can be read (found
-//! once per connection), the query of each table into one row shape, and the detailed
-//! sessions a wait-for graph needs. Both are read only when the session list shows a
-//! session waiting for a lock, so a server where nobody waits pays nothing for them.
+//! Metadata locks: where this server lists them (found once per connection), and the query
+//! of each table into one row shape. Read only when the session list shows a session
+//! waiting for a lock other than a row lock, so a server where nobody waits pays nothing.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use crate::analysis::waits::wait_kind;
-use crate::snapshot::{MetadataLock, MetadataLockTable, MetadataLocks, Snapshot};
+use crate::snapshot::{MetadataLock, MetadataLockTable, MetadataLocks};
 
 /// Where this server lists metadata locks: performance_schema when its MDL instrument is on
 /// (MySQL's default), else MariaDB's `metadata_lock_info` plugin when installed.
@@ -62,26 +60,6 @@ pub async fn detect(
              restart), or start the server with --performance-schema=ON \
              --performance-schema-instrument='wait/lock/metadata/sql/mdl=ON'"
         ))
-    })
-}
-
-/// Whether any session of this snapshot's session list waits for a lock; `non_row`: for a
-/// lock other than an InnoDB row lock (what the metadata-lock tables can explain).
-pub fn someone_waits(snap: &Snapshot, non_row: bool) -> bool {
-    let row =
-        |trx: Option<&str>| !non_row && trx.is_some_and(|t| t.eq_ignore_ascii_case("LOCK WAIT"));
-    let waits = |command: &str, state: &str| {
-        !command.eq_ignore_ascii_case("Sleep") && wait_kind(state).is_some()
-    };
-    if let Some(rows) = snap.sessions.ok() {
-        return rows
-            .iter()
-            .any(|s| waits(&s.command, &s.state) || row(s.trx_state.as_deref()));
-    }
-    snap.threads.ok().is_some_and(|groups| {
-        groups
-            .iter()
-            .any(|g| waits(&g.command, &g.state) || row(g.trx_state.as_deref()))
     })
 }
 
@@ -171,12 +149,6 @@ fn plugin_row((session, kind, schema, name, mode): Row5) -> MetadataLock {
         granted: true,
     }
 }
-
-/// The condition that keeps, of the detailed session list, what a graph of row-lock waits
-/// needs: the waiters and whoever may hold a row lock (an open transaction, a running
-/// statement).
-pub const LOCK_SESSIONS_WHERE: &str = " AND (p.COMMAND <> 'Sleep' \
-     OR t.trx_mysql_thread_id IS NOT NULL)";
 
 #[cfg(test)]
 mod tests {

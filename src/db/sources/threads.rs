@@ -1,0 +1,311 @@
+//! The session list, read every scrape and folded into groups as it streams in
+//! ([`fold`]), with the connect attributes of each session read once per session and kept
+//! across scrapes ([`SessionCache`]). The same pass counts the sessions per client process
+//! when the plan asks for it, for the ClientProcesses source.
+
+mod fold;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+use rustc_hash::FxHashMap;
+
+use self::fold::{SessionBrief, SessionFold};
+use super::attributes::{joined_attributes, literal};
+use crate::db::decode::{lossy, number_ref, text_ref};
+use crate::snapshot::{
+    Capabilities, ClientProcessGroup, ConnectAttributes, Plan, ProcesslistTable, ThreadGroup,
+};
+
+/// The session list, one row a session and nothing computed per row, columns in
+/// `SHOW PROCESSLIST`'s order (Id, User, Host, db, Command, Time, State). MySQL's
+/// `performance_schema.processlist` walks the threads without the global mutex; elsewhere
+/// `SHOW PROCESSLIST` reads the same thread list as `information_schema.PROCESSLIST`
+/// without filling a temporary table: at 4 000 sessions on MariaDB 10.11 it costs the
+/// server 3.3 ms against 10.7 ms (docs/benchmarks.md). The exporter's own session is
+/// skipped by the reader, not by a WHERE the server would evaluate per row.
+pub fn session_list_sql(table: ProcesslistTable) -> &'static str {
+    match table {
+        ProcesslistTable::InformationSchema => "SHOW PROCESSLIST",
+        ProcesslistTable::PerformanceSchema => {
+            "SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE FROM performance_schema.processlist"
+        }
+    }
+}
+
+/// The open InnoDB transactions (a few rows: only sessions inside one), joined to the
+/// session list by id in the exporter.
+pub const TRANSACTIONS_SQL: &str = "SELECT trx_mysql_thread_id, trx_state, \
+     GREATEST(COALESCE(TIMESTAMPDIFF(SECOND, trx_started, NOW()), 0), 0) \
+     FROM information_schema.INNODB_TRX";
+
+/// The named connect attributes of the sessions `ids`.
+pub fn attributes_sql(ids: &[u64], names: &[String]) -> String {
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let names: Vec<String> = names.iter().map(|n| literal(n)).collect();
+    format!(
+        "SELECT PROCESSLIST_ID, ATTR_NAME, ATTR_VALUE FROM performance_schema.session_connect_attrs \
+         WHERE PROCESSLIST_ID IN ({}) AND ATTR_NAME IN ({})",
+        ids.join(", "),
+        names.join(", ")
+    )
+}
+
+/// The connect attributes read for one session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionAttributes {
+    /// The plan's attributes (what pools match on), part of a group's key.
+    pub grouped: Vec<(String, String)>,
+    /// The same and `_pid`, for counting per client process.
+    pub all: Vec<(String, String)>,
+}
+
+impl SessionAttributes {
+    fn pid(&self) -> Option<&str> {
+        self.all
+            .iter()
+            .find(|(k, _)| k == "_pid")
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What one connection keeps about the server's sessions between scrapes: the connect
+/// attributes read for each session id (a connection's attributes never change, and the
+/// server never reuses an id while it runs), so each session's are read once.
+#[derive(Debug, Default)]
+pub struct SessionCache {
+    /// Session id -> (the pass that last saw it, its attributes).
+    attributes: FxHashMap<u64, (u64, Arc<SessionAttributes>)>,
+    /// Which pass this is: entries not seen in the latest pass are dropped.
+    pass: u64,
+}
+
+/// One pass over the session list.
+#[derive(Debug)]
+pub(super) struct SessionPass {
+    pub groups: Vec<ThreadGroup>,
+    /// The sessions per client process, when the plan asked for them and the server fills
+    /// the connect attributes.
+    pub client_processes: Option<Vec<ClientProcessGroup>>,
+}
+
+/// How many session ids one attribute query asks for.
+const ATTRIBUTE_BATCH: usize = 500;
+
+/// Reads the open transactions, then streams the session list, folding each session with
+/// its connect attributes as it comes; sessions not seen before wait until their attributes
+/// are read (in batches, once per session), then fold too.
+pub(super) async fn read(
+    conn: &mut Conn,
+    caps: &Capabilities,
+    plan: &Plan,
+    cache: &mut SessionCache,
+) -> Result<SessionPass, mysql_async::Error> {
+    let trx = read_transactions(conn).await?;
+    let mut names = joined_attributes(caps, plan).to_vec();
+    let per_process =
+        plan.per_process && matches!(caps.connect_attributes, ConnectAttributes::Available);
+    if per_process {
+        names.push("_pid".to_string());
+    }
+    cache.pass += 1;
+    let pass = cache.pass;
+    let mut folds = SessionFold::new(per_process);
+    let mut pending: Vec<SessionBrief<'static>> = Vec::new();
+    let own_id = u64::from(conn.id());
+    let mut result = conn.query_iter(session_list_sql(caps.processlist)).await?;
+    result
+        .for_each(|row| {
+            let mut s = session_brief(|i| row.as_ref(i));
+            if s.id == own_id {
+                return;
+            }
+            s.trx = trx
+                .get(&s.id)
+                .map(|(state, age)| (state.as_str().into(), *age));
+            if names.is_empty() {
+                folds.add(&s, &[], None);
+                return;
+            }
+            match cache.attributes.get_mut(&s.id) {
+                Some((seen, attrs)) => {
+                    *seen = pass;
+                    folds.add(&s, &attrs.grouped, attrs.pid());
+                }
+                None => pending.push(s.into_owned()),
+            }
+        })
+        .await?;
+    drop(result);
+    for batch in pending.chunks(ATTRIBUTE_BATCH) {
+        let found = read_attributes(conn, batch, &names, plan).await?;
+        fold_new_sessions(batch, found, &mut folds, cache);
+    }
+    cache.attributes.retain(|_, (seen, _)| *seen == pass);
+    let (groups, client_processes) = folds.finish();
+    Ok(SessionPass {
+        groups,
+        client_processes: per_process.then_some(client_processes),
+    })
+}
+
+/// Session id -> (state, age in seconds) of the open InnoDB transactions.
+async fn read_transactions(
+    conn: &mut Conn,
+) -> Result<FxHashMap<u64, (String, u64)>, mysql_async::Error> {
+    let trx: Vec<(u64, Option<Vec<u8>>, Option<u64>)> = conn.query(TRANSACTIONS_SQL).await?;
+    Ok(trx
+        .into_iter()
+        .map(|(id, state, age)| (id, (lossy(state), age.unwrap_or(0))))
+        .collect())
+}
+
+/// The attributes `names` of the sessions of `batch`, those of the plan also kept apart as
+/// the ones groups are keyed by.
+async fn read_attributes(
+    conn: &mut Conn,
+    batch: &[SessionBrief<'_>],
+    names: &[String],
+    plan: &Plan,
+) -> Result<HashMap<u64, SessionAttributes>, mysql_async::Error> {
+    let ids: Vec<u64> = batch.iter().map(|s| s.id).collect();
+    let rows: Vec<(u64, Vec<u8>, Option<Vec<u8>>)> =
+        conn.query(attributes_sql(&ids, names)).await?;
+    let mut found: HashMap<u64, SessionAttributes> = Default::default();
+    for (id, name, value) in rows {
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let value = lossy(value);
+        let a = found.entry(id).or_default();
+        if plan.attributes.contains(&name) {
+            a.grouped.push((name.clone(), value.clone()));
+        }
+        a.all.push((name, value));
+    }
+    Ok(found)
+}
+
+/// Folds sessions not seen before with the attributes just read, and remembers those. A
+/// session still logging in may show its attributes late: only settled sessions are
+/// remembered without any.
+fn fold_new_sessions(
+    batch: &[SessionBrief<'_>],
+    mut found: HashMap<u64, SessionAttributes>,
+    folds: &mut SessionFold,
+    cache: &mut SessionCache,
+) {
+    let pass = cache.pass;
+    for s in batch {
+        let settled = !s.user.is_empty() && !s.command.eq_ignore_ascii_case("Connect");
+        match found.remove(&s.id) {
+            Some(mut a) => {
+                a.grouped.sort();
+                a.all.sort();
+                folds.add(s, &a.grouped, a.pid());
+                cache.attributes.insert(s.id, (pass, Arc::new(a)));
+            }
+            None => {
+                folds.add(s, &[], None);
+                if settled {
+                    cache
+                        .attributes
+                        .insert(s.id, (pass, Arc::new(SessionAttributes::default())));
+                }
+            }
+        }
+    }
+}
+
+/// One row of the session list, read in place: `cell(i)` is the row's i-th value.
+fn session_brief<'r>(cell: impl Fn(usize) -> Option<&'r Value>) -> SessionBrief<'r> {
+    let at = |i| cell(i).unwrap_or(&Value::NULL);
+    SessionBrief {
+        id: number_ref(at(0)).unwrap_or(0),
+        user: text_ref(at(1)).unwrap_or_default(),
+        host: text_ref(at(2)).unwrap_or_default(),
+        db: text_ref(at(3)),
+        command: text_ref(at(4)).unwrap_or_default(),
+        time: number_ref(at(5)).unwrap_or(0),
+        state: text_ref(at(6)).unwrap_or_default(),
+        trx: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// Session-list rows as the servers send them (text protocol: bytes; NULLs): a MariaDB
+    /// client, a MySQL 8.4 / 9.7 background thread without user, host or db, and a value
+    /// that is not UTF-8.
+    #[test]
+    fn recorded_session_rows_decode() {
+        let b = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        // As MariaDB 10.11's SHOW PROCESSLIST sends them (Info and Progress trail).
+        let row = [
+            b("42"),
+            b("kefu"),
+            b("10.0.0.7:51514"),
+            b("kefu"),
+            b("Sleep"),
+            b("12"),
+            b(""),
+            Value::NULL,
+            b("0.000"),
+        ];
+        let s = session_brief(|i| row.get(i));
+        assert_eq!(
+            (s.id, &*s.user, &*s.host, s.db.as_deref(), s.time),
+            (42, "kefu", "10.0.0.7:51514", Some("kefu"), 12)
+        );
+        assert_eq!((&*s.command, &*s.state), ("Sleep", ""));
+        assert!(
+            matches!(s.user, Cow::Borrowed(_)),
+            "read in place, not copied"
+        );
+        // As MySQL 9.7's performance_schema.processlist sends them.
+        let row = [
+            Value::UInt(6),
+            b("system user"),
+            Value::NULL,
+            Value::NULL,
+            b("Daemon"),
+            Value::Int(8),
+            b("Suspending"),
+        ];
+        let daemon = session_brief(|i| row.get(i));
+        assert_eq!((&*daemon.host, daemon.db.as_deref()), ("", None));
+        assert_eq!((daemon.time, &*daemon.state), (8, "Suspending"));
+        let row = [b("7"), Value::Bytes(vec![b'a', 0xff]), b("h:1")];
+        let odd = session_brief(|i| row.get(i));
+        assert_eq!((&*odd.user, &*odd.command, odd.time), ("a\u{fffd}", "", 0));
+    }
+
+    #[test]
+    fn the_session_list_reads_the_detected_table_and_only_the_plans_attributes() {
+        let list = session_list_sql(ProcesslistTable::PerformanceSchema);
+        assert!(
+            list.ends_with("FROM performance_schema.processlist"),
+            "{list}"
+        );
+        assert!(
+            list.starts_with("SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE "),
+            "{list}"
+        );
+        assert_eq!(
+            session_list_sql(ProcesslistTable::InformationSchema),
+            "SHOW PROCESSLIST"
+        );
+        let attrs = vec!["program_name".to_string(), "_pid".to_string()];
+        let sql = attributes_sql(&[3, 4], &attrs);
+        assert!(
+            sql.ends_with(
+                "WHERE PROCESSLIST_ID IN (3, 4) AND ATTR_NAME IN ('program_name', '_pid')"
+            ),
+            "{sql}"
+        );
+    }
+}
