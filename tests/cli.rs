@@ -111,7 +111,7 @@ fn a_bad_listen_address_is_named() {
         &[],
     );
     assert_eq!(code, 1);
-    assert!(err.contains("--web.listen-address `nowhere` is not HOST:PORT; write e.g. `:9207` or `127.0.0.1:9207`"), "{err}");
+    assert!(err.contains("--web.listen-address `nowhere` is not HOST:PORT; write e.g. `:9207`, `127.0.0.1:9207` or `[::1]:9207`"), "{err}");
 }
 
 #[test]

@@ -347,10 +347,12 @@ local u = import '../lib/utils.libsonnet';
           };
           {
             comment:: |||
-              A root blocker (a session that holds row locks and waits for none) with sessions
-              queued behind it for more than %(lockSeconds)s s: InnoDB gives up a wait at
-              innodb_lock_wait_timeout (50 s by default), so a query-age alert on lock_wait
-              could not fire before the waiters fail; this one names the blocker first.
+              A root blocker (a session that holds a lock and waits for none) with sessions
+              queued behind it for more than %(lockSeconds)s s, for any kind of lock (label
+              `lock`: row, metadata, global_read, backup, flush, table, user). InnoDB gives up
+              a row-lock wait at innodb_lock_wait_timeout (50 s by default) and a metadata-lock
+              wait lasts lock_wait_timeout (a year by default), so a query-age alert could not
+              name the blocker in time; this one does.
             ||| % lock,
             alert: 'MySQLLockWaitChain',
             expr: 'mysql_lock_root_blocker_wait_seconds%(sel)s > %(lockSeconds)s' % lock,
@@ -358,17 +360,19 @@ local u = import '../lib/utils.libsonnet';
             labels: { severity: 'warning' },
             annotations: {
               summary: u.fold(|||
-                {{ $labels.mysql_user }}@{{ $labels.client_host }} blocks {{ with printf "mysql_lock_root_blocker_waiters{%(serverQ)s,mysql_user=%%q,client_host=%%q}" %(serverArgs)s $labels.mysql_user $labels.client_host | query }}{{ . | first | value | printf "%%.0f" }}{{ else }}some{{ end }} session(s) on {{ $labels.%(instance)s }}
+                {{ $labels.mysql_user }}@{{ $labels.client_host }} blocks {{ with printf "mysql_lock_root_blocker_waiters{%(serverQ)s,mysql_user=%%q,client_host=%%q,lock=%%q}" %(serverArgs)s $labels.mysql_user $labels.client_host $labels.lock | query }}{{ . | first | value | printf "%%.0f" }}{{ else }}some{{ end }} session(s) on {{ $labels.%(instance)s }} ({{ $labels.lock }} lock)
               ||| % lock),
               description: u.fold(|||
                 A session of {{ $labels.mysql_user }}@{{ $labels.client_host }} on
-                {{ $labels.%(instance)s }} holds row locks that
-                {{ with printf "mysql_lock_root_blocker_waiters{%(serverQ)s,mysql_user=%%q,client_host=%%q}" %(serverArgs)s $labels.mysql_user $labels.client_host | query }}{{ . | first | value | printf "%%.0f" }}{{ else }}some{{ end }}
-                session(s) wait for, directly or queued behind each other; the longest has
-                waited {{ $value | humanizeDuration }} (more than %(lockSeconds)s s, for %(for)s). The
-                waiters hold their pool connections and fail at innodb_lock_wait_timeout.
-                `mysql_pool_exporter check` names the blocking session (often idle in a
-                transaction: a leak); kill-idle can end it.
+                {{ $labels.%(instance)s }} holds a {{ $labels.lock }} lock that
+                {{ with printf "mysql_lock_root_blocker_waiters{%(serverQ)s,mysql_user=%%q,client_host=%%q,lock=%%q}" %(serverArgs)s $labels.mysql_user $labels.client_host $labels.lock | query }}{{ . | first | value | printf "%%.0f" }}{{ else }}some{{ end }}
+                session(s) wait for, directly or queued behind each other (a metadata lock:
+                queries queued behind a schema change that waits for it); the longest has
+                waited {{ $value | humanizeDuration }} (more than %(lockSeconds)s s, for %(for)s).
+                The waiters hold their pool connections. `mysql_pool_exporter check` names the
+                lock, the object, the statement at the head of the queue and the blocking
+                session (often idle in a transaction: a leak); kill-idle --root-blockers can
+                end it.
               ||| % lock),
             },
           },

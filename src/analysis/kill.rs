@@ -3,9 +3,11 @@
 //! re-reading the row ([`Criteria::recheck`]).
 //!
 //! Never: the exporter's own connection, server threads (replication, event scheduler,
-//! daemons), sessions outside the named pool, sessions that are busy, sessions younger than
-//! the limit, or an id that now belongs to another user.
+//! daemons), sessions outside the named pool, sessions that are busy or waiting (so never
+//! the statement at the head of a lock queue: an ALTER behind an idle transaction), sessions
+//! younger than the limit, or an id that now belongs to another user.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -18,16 +20,40 @@ use crate::snapshot::SessionRow;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Criteria {
     pub pool: String,
-    pub idle_in_transaction_older_than: Duration,
+    /// Sessions idle inside a transaction older than this.
+    pub idle_in_transaction_older_than: Option<Duration>,
     /// Also sessions idle without a transaction for longer than this.
     pub idle_older_than: Option<Duration>,
+    /// Also idle sessions at the root of a lock chain whose waiters have waited longer
+    /// than this, however young their own transaction (or with none: a user or backup
+    /// lock held by an idle session).
+    pub root_blockers: Option<Duration>,
+}
+
+/// A session at the root of a lock chain: how many wait behind it and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocks {
+    pub waiters: usize,
+    pub longest_wait: u64,
 }
 
 /// Why a session may be killed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Grounds {
-    IdleInTransaction { age: u64, limit: u64 },
-    Idle { age: u64, limit: u64 },
+    IdleInTransaction {
+        age: u64,
+        limit: u64,
+    },
+    Idle {
+        age: u64,
+        limit: u64,
+    },
+    /// Idle at the root of a lock chain.
+    RootBlocker {
+        waiters: usize,
+        wait: u64,
+        limit: u64,
+    },
 }
 
 impl fmt::Display for Grounds {
@@ -37,6 +63,14 @@ impl fmt::Display for Grounds {
                 write!(f, "idle in transaction for {age}s (> {limit}s)")
             }
             Grounds::Idle { age, limit } => write!(f, "idle for {age}s (> {limit}s)"),
+            Grounds::RootBlocker {
+                waiters,
+                wait,
+                limit,
+            } => write!(
+                f,
+                "idle at the root of a lock chain: {waiters} session(s) wait behind it, for {wait}s (> {limit}s)"
+            ),
         }
     }
 }
@@ -94,6 +128,17 @@ impl Criteria {
         own: u64,
         s: &SessionRow,
     ) -> Result<Grounds, Refusal> {
+        self.judge_blocking(pools, own, s, None)
+    }
+
+    /// The same, for a session that `blocks` others (the root of a lock chain).
+    pub fn judge_blocking(
+        &self,
+        pools: &[PoolConfig],
+        own: u64,
+        s: &SessionRow,
+        blocks: Option<Blocks>,
+    ) -> Result<Grounds, Refusal> {
         if s.id == own {
             return Err(Refusal::OwnConnection);
         }
@@ -111,21 +156,32 @@ impl Criteria {
                 Err(Refusal::TooYoung { state, age, limit })
             }
         };
-        match state {
-            SessionState::IdleInTransaction => {
+        let idle = matches!(state, SessionState::Idle | SessionState::IdleInTransaction);
+        if let (Some(limit), Some(b), true) = (self.root_blockers, blocks, idle) {
+            let limit = limit.as_secs();
+            if b.longest_wait > limit {
+                return Ok(Grounds::RootBlocker {
+                    waiters: b.waiters,
+                    wait: b.longest_wait,
+                    limit,
+                });
+            }
+        }
+        match (
+            state,
+            self.idle_in_transaction_older_than,
+            self.idle_older_than,
+        ) {
+            (SessionState::IdleInTransaction, Some(limit), _) => {
                 // The transaction's age, not the idle time: that is what holds locks and undo.
-                let (age, limit) =
-                    older(s.trx_age.unwrap_or(0), self.idle_in_transaction_older_than)?;
+                let (age, limit) = older(s.trx_age.unwrap_or(0), limit)?;
                 Ok(Grounds::IdleInTransaction { age, limit })
             }
-            SessionState::Idle => match self.idle_older_than {
-                Some(limit) => {
-                    let (age, limit) = older(s.time, limit)?;
-                    Ok(Grounds::Idle { age, limit })
-                }
-                None => Err(Refusal::State(state)),
-            },
-            SessionState::Active | SessionState::LockWait => Err(Refusal::State(state)),
+            (SessionState::Idle, _, Some(limit)) => {
+                let (age, limit) = older(s.time, limit)?;
+                Ok(Grounds::Idle { age, limit })
+            }
+            _ => Err(Refusal::State(state)),
         }
     }
 
@@ -138,13 +194,26 @@ impl Criteria {
         listed: &SessionRow,
         now: &SessionRow,
     ) -> Result<Grounds, Refusal> {
+        self.recheck_blocking(pools, own, listed, now, None)
+    }
+
+    /// The same for a root blocker as listed (whom it blocked then: the chain is not
+    /// re-read, its root must still be idle).
+    pub fn recheck_blocking(
+        &self,
+        pools: &[PoolConfig],
+        own: u64,
+        listed: &SessionRow,
+        now: &SessionRow,
+        blocks: Option<Blocks>,
+    ) -> Result<Grounds, Refusal> {
         if now.user != listed.user {
             return Err(Refusal::OtherUser {
                 was: listed.user.clone(),
                 now: now.user.clone(),
             });
         }
-        self.judge(pools, own, now)
+        self.judge_blocking(pools, own, now, blocks)
     }
 
     /// The victims among `sessions`, oldest first.
@@ -154,9 +223,23 @@ impl Criteria {
         own: u64,
         sessions: &'a [SessionRow],
     ) -> Vec<(&'a SessionRow, Grounds)> {
+        self.victims_blocking(pools, own, sessions, &BTreeMap::new())
+    }
+
+    /// The same, knowing the roots of the snapshot's lock chains.
+    pub fn victims_blocking<'a>(
+        &self,
+        pools: &[PoolConfig],
+        own: u64,
+        sessions: &'a [SessionRow],
+        roots: &BTreeMap<u64, Blocks>,
+    ) -> Vec<(&'a SessionRow, Grounds)> {
         let mut out: Vec<(&SessionRow, Grounds)> = sessions
             .iter()
-            .filter_map(|s| Some((s, self.judge(pools, own, s).ok()?)))
+            .filter_map(|s| {
+                let blocks = roots.get(&s.id).copied();
+                Some((s, self.judge_blocking(pools, own, s, blocks).ok()?))
+            })
             .collect();
         out.sort_by_key(|(s, _)| (std::cmp::Reverse(s.trx_age.unwrap_or(s.time)), s.id));
         out
@@ -200,8 +283,9 @@ mod tests {
     fn criteria(idle: Option<u64>) -> Criteria {
         Criteria {
             pool: "kefu-flask".into(),
-            idle_in_transaction_older_than: Duration::from_secs(300),
+            idle_in_transaction_older_than: Some(Duration::from_secs(300)),
             idle_older_than: idle.map(Duration::from_secs),
+            root_blockers: None,
         }
     }
 
@@ -392,5 +476,66 @@ mod tests {
             .to_string(),
             "it is idle_in_transaction for only 3s (limit 300s)"
         );
+    }
+
+    /// With --root-blockers: an idle root of a chain qualifies however young its
+    /// transaction; a waiting session (the ALTER at the head of the queue) or a running
+    /// root never does, nor a chain that has not waited past the limit.
+    #[test]
+    fn root_blockers_idle_ones_only() {
+        let c = Criteria {
+            root_blockers: Some(Duration::from_secs(10)),
+            ..criteria(None)
+        };
+        let blocks = |wait| {
+            Some(Blocks {
+                waiters: 14,
+                longest_wait: wait,
+            })
+        };
+        let young_trx = session(1, "Sleep", 5, Some(("RUNNING", 31)));
+        let cases = [
+            (
+                "idle in a young transaction, waited long",
+                young_trx.clone(),
+                blocks(29),
+                true,
+            ),
+            (
+                "the same, waited briefly",
+                young_trx.clone(),
+                blocks(5),
+                false,
+            ),
+            (
+                "idle without a transaction (a user lock)",
+                session(2, "Sleep", 40, None),
+                blocks(29),
+                true,
+            ),
+            (
+                "running a statement",
+                session(3, "Query", 40, None),
+                blocks(29),
+                false,
+            ),
+            (
+                "the head of the queue: waiting itself",
+                SessionRow {
+                    state: "Waiting for table metadata lock".into(),
+                    ..session(4, "Query", 29, None)
+                },
+                blocks(29),
+                false,
+            ),
+            ("not a root", young_trx.clone(), None, false),
+        ];
+        for (what, s, b, ok) in cases {
+            assert_eq!(c.judge_blocking(&pools(), 99, &s, b).is_ok(), ok, "{what}");
+        }
+        // Without --root-blockers the young transaction is spared.
+        assert!(criteria(None)
+            .judge_blocking(&pools(), 99, &young_trx, blocks(29))
+            .is_err());
     }
 }

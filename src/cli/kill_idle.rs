@@ -5,13 +5,15 @@
 //! table-tested); each victim is re-read right before `KILL CONNECTION`, so a session that
 //! committed meanwhile lives.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::analysis::host::strip_port;
-use crate::analysis::kill::Criteria;
+use crate::analysis::kill::{Blocks, Criteria};
 use crate::analysis::pools::plan;
 use crate::analysis::verdict::view;
+use crate::analysis::waits::{chains, of_snapshot};
 use crate::config::{Config, HumanDuration};
 use crate::db::{Database, KillOutcome};
 use crate::snapshot::{SessionRow, Source};
@@ -31,7 +33,7 @@ struct Tally {
     failed: usize,
 }
 
-pub fn run(config: Config, args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
+pub fn run(args: Args, config: Config, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let name = &args.criteria.pool;
     let Some(pool) = config.pools.iter().find(|p| &p.name == name) else {
         let names: Vec<&str> = config.pools.iter().map(|p| p.name.as_str()).collect();
@@ -50,14 +52,26 @@ pub fn run(config: Config, args: Args, runtime: &tokio::runtime::Runtime) -> Exi
     } else {
         "DRY RUN (add --execute to kill)"
     };
+    let c = &args.criteria;
+    let which: Vec<String> = [
+        c.idle_in_transaction_older_than
+            .map(|d| format!("idle in transaction > {}", HumanDuration(d))),
+        c.idle_older_than
+            .map(|d| format!("idle > {}", HumanDuration(d))),
+        c.root_blockers.map(|d| {
+            format!(
+                "idle root blockers of chains waiting > {}",
+                HumanDuration(d)
+            )
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     println!(
-        "kill-idle: pool {} — idle in transaction > {}{} — {mode}",
+        "kill-idle: pool {} — {} — {mode}",
         pool.name,
-        HumanDuration(args.criteria.idle_in_transaction_older_than),
-        args.criteria
-            .idle_older_than
-            .map(|d| format!(", idle > {}", HumanDuration(d)))
-            .unwrap_or_default()
+        which.join(", ")
     );
     let mut tally = Tally::default();
     runtime.block_on(async {
@@ -89,9 +103,20 @@ async fn one_target(
     args: &Args,
     tally: &mut Tally,
 ) {
-    let snap = db
-        .snapshot(&[Source::Sessions], Instant::now() + args.timeout)
-        .await;
+    let sources = [Source::Sessions, Source::LockWaits, Source::MetadataLocks];
+    let snap = db.snapshot(&sources, Instant::now() + args.timeout).await;
+    // Who blocks whom: the same wait-for graph as check's (lock sources that failed only
+    // leave roots out, never add one).
+    let roots: BTreeMap<u64, Blocks> = chains(&of_snapshot(&snap))
+        .into_iter()
+        .map(|c| {
+            let blocks = Blocks {
+                waiters: c.waiters.len(),
+                longest_wait: c.longest_wait,
+            };
+            (c.root, blocks)
+        })
+        .collect();
     let (Some(sessions), Some(server)) = (snap.sessions.ok(), snap.server.as_ref()) else {
         let why = snap
             .down_reason
@@ -105,7 +130,7 @@ async fn one_target(
     let own = server.connection_id;
     for (i, (s, grounds)) in args
         .criteria
-        .victims(pools, own, sessions)
+        .victims_blocking(pools, own, sessions, &roots)
         .into_iter()
         .enumerate()
     {
@@ -119,7 +144,12 @@ async fn one_target(
             tally.would += 1;
             continue;
         }
-        let recheck = |now: &SessionRow| args.criteria.recheck(pools, own, s, now).map(drop);
+        let blocks = roots.get(&s.id).copied();
+        let recheck = |now: &SessionRow| {
+            args.criteria
+                .recheck_blocking(pools, own, s, now, blocks)
+                .map(drop)
+        };
         match db
             .kill_session(s.id, Instant::now() + args.timeout, recheck)
             .await

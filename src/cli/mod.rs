@@ -87,17 +87,26 @@ pub enum Command {
         #[arg(long, default_value = "10s", value_parser = duration_arg)]
         timeout: std::time::Duration,
     },
-    /// Kill a pool's sessions that sit idle in a transaction (dry run unless --execute).
+    /// Kill a pool's sessions that sit idle in a transaction, or idle at the root of a lock
+    /// chain (dry run unless --execute).
     ///
     /// Needs CONNECTION ADMIN (MariaDB 10.5+, MySQL 8) or SUPER for the target's account;
-    /// the exporter's `serve` never kills anything.
+    /// the exporter's `serve` never kills anything. A session that works or waits is never
+    /// killed: not the statement at the head of a lock queue (an ALTER behind an idle
+    /// transaction; cancel it by hand with KILL QUERY <id> if you must).
+    #[command(group(clap::ArgGroup::new("which").required(true).multiple(true)
+        .args(["idle_in_transaction_older_than", "idle_older_than", "root_blockers"])))]
     KillIdle {
         /// The pool (a `pools[].name` of the config); nothing outside it is touched.
         #[arg(long)]
         pool: String,
         /// Kill sessions idle with an open transaction older than this, e.g. 5m.
         #[arg(long, value_parser = duration_arg)]
-        idle_in_transaction_older_than: std::time::Duration,
+        idle_in_transaction_older_than: Option<std::time::Duration>,
+        /// Kill idle sessions at the root of a lock chain (any kind of lock) whose waiters
+        /// have waited longer than the config's thresholds.lock_wait.
+        #[arg(long)]
+        root_blockers: bool,
         /// Also kill sessions idle (no transaction) for longer than this.
         #[arg(long, value_parser = duration_arg)]
         idle_older_than: Option<std::time::Duration>,
@@ -223,22 +232,24 @@ pub fn main() -> ExitCode {
         Some(Command::KillIdle {
             pool,
             idle_in_transaction_older_than,
+            root_blockers,
             idle_older_than,
             execute,
             max_kills,
             timeout,
         }) => kill_idle::run(
-            config,
             kill_idle::Args {
                 criteria: Criteria {
                     pool,
                     idle_in_transaction_older_than,
                     idle_older_than,
+                    root_blockers: root_blockers.then_some(config.thresholds.lock_wait),
                 },
                 execute,
                 max_kills,
                 timeout,
             },
+            config,
             &runtime,
         ),
         None => {

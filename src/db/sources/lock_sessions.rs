@@ -36,16 +36,13 @@ pub fn someone_waits(snap: &Snapshot, non_row: bool) -> bool {
 const LOCK_SESSIONS_WHERE: &str = " AND (p.COMMAND <> 'Sleep' \
      OR t.trx_mysql_thread_id IS NOT NULL)";
 
-/// The sessions this snapshot's graph needs; none when nobody waits.
+/// The sessions this snapshot's graph needs (the caller has seen that someone waits).
 pub(super) async fn read(
     conn: &mut Conn,
     snap: &Snapshot,
     caps: &Capabilities,
     plan: &Plan,
 ) -> Result<Vec<SessionRow>, mysql_async::Error> {
-    if snap.sessions.ok().is_some() || !someone_waits(snap, false) {
-        return Ok(Vec::new());
-    }
     let only = if someone_waits(snap, true) {
         ""
     } else {

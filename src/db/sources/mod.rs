@@ -89,6 +89,20 @@ pub async fn fetch(
     let server = snap.server.as_ref();
     let caps = server.map(|s| s.capabilities.clone()).unwrap_or_default();
     let flavor = server.map(|s| s.flavor);
+    // The lock sources follow the session list: with nobody waiting (or no session list
+    // this scrape) there is nothing to read, and nothing to say about them either.
+    let waits = |non_row| lock_sessions::someone_waits(snap, non_row);
+    match source {
+        Source::MetadataLocks if !waits(true) => {
+            snap.metadata_locks = Outcome::Ok(Default::default());
+            return Ok(());
+        }
+        Source::LockSessions if snap.sessions.ok().is_some() || !waits(false) => {
+            snap.lock_sessions = Outcome::Ok(Vec::new());
+            return Ok(());
+        }
+        _ => {}
+    }
     if !caps.sees_all_sessions && source.reads_sessions() {
         return Err(SourceError::Unavailable(format!(
             "the exporter's account lacks the PROCESS privilege, so the server shows it only \
@@ -127,11 +141,6 @@ pub async fn fetch(
             snap.lock_waits = Outcome::Ok(rows.map_err(fail)?);
         }
         Source::MetadataLocks => {
-            // Read only when someone waits for a lock these tables can explain.
-            if !lock_sessions::someone_waits(snap, true) {
-                snap.metadata_locks = Outcome::Ok(Default::default());
-                return Ok(());
-            }
             if let MetadataLockTable::Unavailable(why) = &caps.metadata_locks {
                 return Err(SourceError::Unavailable(why.clone()));
             }
