@@ -266,7 +266,13 @@ fn both_session_tables_give_the_same_counts() {
                     .await
                     .unwrap()
                     .unwrap();
-            let mut info = ServerInfo::recorded(flavor, "test", id);
+            let mut info = ServerInfo {
+                flavor,
+                version: "test".into(),
+                version_comment: String::new(),
+                connection_id: id,
+                capabilities: Default::default(),
+            };
             info.capabilities.processlist = table;
             let mut snap = Snapshot::up(info);
             let mut cache = db::SessionCache::default();

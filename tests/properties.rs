@@ -27,7 +27,7 @@ use mysql_pool_exporter::config::{
     self, parse_dsn, parse_duration, Client, Config, HumanDuration, MatchSpec, Matcher, Thresholds,
 };
 use mysql_pool_exporter::snapshot::{
-    Flavor, LockWait, Outcome, ServerInfo, SessionRow, Snapshot, ThreadGroup,
+    Flavor, LockWait, Outcome, Reason, ReasonKind, ServerInfo, SessionRow, Snapshot, ThreadGroup,
 };
 use mysql_pool_exporter::web::{probe_target, scrape_deadline};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -1246,8 +1246,8 @@ fn outcome<T: std::fmt::Debug + Clone>(
     prop_oneof![
         6 => ok.prop_map(Outcome::Ok),
         1 => Just(Outcome::NotRequested),
-        1 => label_text().prop_map(Outcome::Failed),
-        1 => label_text().prop_map(Outcome::Skipped),
+        1 => label_text().prop_map(|t| Outcome::Failed(Reason::new(ReasonKind::Network, t))),
+        1 => label_text().prop_map(|t| Outcome::Skipped(Reason::new(ReasonKind::Unavailable, t))),
     ]
 }
 
@@ -1300,9 +1300,9 @@ proptest! {
         lq in any::<u32>(),
     ) {
         let mut snap = if up {
-            Snapshot::up(ServerInfo::recorded(Flavor::MySql, "8.4.3", 1))
+            Snapshot::up(ServerInfo { flavor: Flavor::MySql, version: "8.4.3".into(), version_comment: String::new(), connection_id: 1, capabilities: Default::default() })
         } else {
-            Snapshot::down("connection refused")
+            Snapshot::down(Reason::new(ReasonKind::Network, "connection refused"))
         };
         snap.sessions = sessions;
         snap.threads = match groups {

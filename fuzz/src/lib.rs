@@ -206,7 +206,13 @@ pub fn exposition_config(limit: usize) -> Config {
 /// The exposition of one up MariaDB whose processlist holds `rows`, through
 /// `collect::all()` and prometheus-client's text encoder, as `/metrics` builds it.
 pub fn encode(rows: &[Row], limit: usize, variables: &[(&str, &str)]) -> String {
-    let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MariaDb, "10.11.6-MariaDB", 1));
+    let mut snap = Snapshot::up(ServerInfo {
+        flavor: Flavor::MariaDb,
+        version: "10.11.6-MariaDB".into(),
+        version_comment: String::new(),
+        connection_id: 1,
+        capabilities: Default::default(),
+    });
     snap.threads = Outcome::Ok(rows.iter().map(Row::group).collect());
     let mut vars: Vec<(String, String)> = vec![("max_connections".into(), "151".into())];
     vars.extend(

@@ -184,11 +184,16 @@ fn empty_stats(pools: &[PoolConfig], attributes: &ConnectAttributes) -> Vec<Pool
         .collect()
 }
 
+/// What the pools may open together: the sum of their capacities.
+pub fn declared_capacity(pools: &[PoolConfig]) -> u64 {
+    pools.iter().map(PoolConfig::capacity).sum()
+}
+
 /// Sum of the pools' capacity over `max_connections`: above 1 the apps may together open
 /// more connections than the server accepts.
 pub fn overcommit_ratio(pools: &[PoolConfig], max_connections: f64) -> Option<f64> {
     (max_connections > 0.0 && !pools.is_empty())
-        .then(|| pools.iter().map(|p| p.capacity() as f64).sum::<f64>() / max_connections)
+        .then(|| declared_capacity(pools) as f64 / max_connections)
 }
 
 /// The per-user connection limit that applies to a pool's user (its `match.user` must be

@@ -120,8 +120,9 @@ async fn one_target(
     let (Some(sessions), Some(server)) = (snap.sessions.ok(), snap.server.as_ref()) else {
         let why = snap
             .down_reason
-            .clone()
-            .or(snap.sessions.reason().map(String::from))
+            .as_ref()
+            .or(snap.sessions.problem())
+            .map(|r| r.text.as_str())
             .unwrap_or_default();
         eprintln!("error: target {}: cannot list sessions: {why}", db.name());
         tally.failed += 1;

@@ -37,7 +37,7 @@ impl Database {
             Some(c) => c,
             None => match self.connect_with_backoff(&mut state, deadline).await {
                 Ok(c) => c,
-                Err(e) => return KillOutcome::Failed(e),
+                Err(e) => return KillOutcome::Failed(e.text),
             },
         };
         let attempt = async {

@@ -29,7 +29,9 @@ pub use sources::{
 };
 
 use crate::config::{TargetConfig, TlsMode};
-use crate::snapshot::{ConnectAttributes, Plan, Problem, ServerInfo, Snapshot, Source};
+use crate::snapshot::{
+    ConnectAttributes, Plan, Problem, Reason, ReasonKind, ServerInfo, Snapshot, Source,
+};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Below any sane scrape interval, so a server that is back is seen at the next scrape.
@@ -55,23 +57,23 @@ struct ConnState {
     kept_at: std::collections::BTreeMap<Source, Instant>,
     failures: u32,
     retry_at: Option<Instant>,
-    last_error: Option<String>,
+    last_error: Option<Reason>,
 }
 
 impl ConnState {
     /// Keeps this scrape's result of `source` for the scrapes of its interval.
     fn keep(&mut self, snap: &Snapshot, source: Source) {
         self.kept
-            .get_or_insert_with(|| Box::new(Snapshot::down("")))
+            .get_or_insert_with(|| Box::new(Snapshot::down(Reason::new(ReasonKind::Local, ""))))
             .copy_source(snap, source);
         self.kept_at.insert(source, Instant::now());
     }
 
     /// Gives up a connection that broke mid-scrape; the next connect waits for the backoff.
-    fn broke(&mut self, conn: Conn, why: &str) {
+    fn broke(&mut self, conn: Conn, why: &Reason) {
         self.failures += 1;
         self.retry_at = Some(Instant::now() + backoff(self.failures));
-        self.last_error = Some(why.to_string());
+        self.last_error = Some(why.clone());
         // Dropping a connection mid-query may block on I/O: not on this task.
         tokio::spawn(async move { drop(conn) });
     }
@@ -114,7 +116,7 @@ impl Database {
             },
         };
         let mut snap = Snapshot::up(server.clone());
-        let mut broken: Option<String> = None;
+        let mut broken: Option<Reason> = None;
         let mut answered = false;
         // In `read_order`, where a source comes after the one whose pass it reuses; what one
         // leaves for the other goes through `handover`, made anew each scrape.
@@ -187,19 +189,25 @@ impl Database {
     /// usable, which also says the server answered.
     fn problem(&self, source: Source, error: Option<SourceError>) -> (Problem, bool) {
         match error {
-            Some(SourceError::Unavailable(why)) => (Problem::Skipped(why), true),
+            Some(SourceError::Unavailable(why)) => (
+                Problem::Skipped(Reason::new(ReasonKind::Unavailable, why)),
+                true,
+            ),
             // A server error leaves the connection usable; anything else may not.
             Some(SourceError::Failed(e)) => (
-                Problem::Failed(describe(&e)),
+                Problem::Failed(Reason::new(kind_of(&e), describe(&e))),
                 matches!(e, mysql_async::Error::Server(_)),
             ),
             // Abandoned mid-protocol, the connection cannot be reused; the server stops the
             // query itself (max_statement_time / max_execution_time).
             None => (
-                Problem::Failed(format!(
-                    "{}: no answer to the {} query before the scrape deadline; the server is hung or overloaded",
-                    self.config.dsn,
-                    source.name()
+                Problem::Failed(Reason::new(
+                    ReasonKind::Timeout,
+                    format!(
+                        "{}: no answer to the {} query before the scrape deadline; the server is hung or overloaded",
+                        self.config.dsn,
+                        source.name()
+                    ),
                 )),
                 false,
             ),
@@ -210,25 +218,27 @@ impl Database {
         &self,
         state: &mut ConnState,
         deadline: Instant,
-    ) -> Result<(Conn, ServerInfo), String> {
-        // While backing off, the last error stands, word for word: the log says a lasting
-        // problem once, and it compares the text.
+    ) -> Result<(Conn, ServerInfo), Reason> {
+        // While backing off, the last error stands.
         if let Some(at) = state.retry_at {
             if Instant::now() < at {
                 return Err(state
                     .last_error
                     .clone()
-                    .unwrap_or_else(|| "connection lost".into()));
+                    .unwrap_or_else(|| Reason::new(ReasonKind::Network, "connection lost")));
             }
         }
         let limit = deadline.min(Instant::now() + self.config.connect_timeout);
         let result = match timeout_at(limit.into(), self.connect()).await {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "cannot connect to {}: no answer within the target's connect_timeout ({}s) \
-                 or the scrape deadline; is the server hung or a firewall dropping packets?",
-                self.config.dsn,
-                self.config.connect_timeout.as_secs_f64()
+            Err(_) => Err(Reason::new(
+                ReasonKind::Timeout,
+                format!(
+                    "cannot connect to {}: no answer within the target's connect_timeout ({}s) \
+                     or the scrape deadline; is the server hung or a firewall dropping packets?",
+                    self.config.dsn,
+                    self.config.connect_timeout.as_secs_f64()
+                ),
             )),
         };
         match result {
@@ -255,11 +265,15 @@ impl Database {
 
     /// Opens and prepares a connection: TCP (never a silent switch to the Unix socket),
     /// flavour detection, server-side statement limit.
-    async fn connect(&self) -> Result<(Conn, ServerInfo), String> {
+    async fn connect(&self) -> Result<(Conn, ServerInfo), Reason> {
         let c = &self.config;
         let where_ = format!("{}", c.dsn);
-        let ssl = tls::ssl_opts(&self.config.tls)
-            .map_err(|e| format!("cannot connect to {where_}: {e}"))?;
+        let ssl = tls::ssl_opts(&self.config.tls).map_err(|e| {
+            Reason::new(
+                ReasonKind::Local,
+                format!("cannot connect to {where_}: {e}"),
+            )
+        })?;
         let mut conn = self.open(ssl.as_ref(), c.dsn.port).await;
         // Full (error 1040) and no extra_port: the connection the server keeps for
         // CONNECTION ADMIN is free again only a moment after its last holder left (e.g. the
@@ -277,12 +291,15 @@ impl Database {
                 tracing::warn!(target_name = %self.name(), extra_port = port, "server full (max_connections); trying extra_port");
                 self.open(ssl.as_ref(), port)
                     .await
-                    .map_err(|e2| format!("cannot connect to {where_}: the server is full (max_connections) and extra_port {port} failed too: {}", tls::describe_connect(&self.config, &e2, port)))?
+                    .map_err(|e2| Reason::new(kind_of(&e2), format!("cannot connect to {where_}: the server is full (max_connections) and extra_port {port} failed too: {}", tls::describe_connect(&self.config, &e2, port))))?
             }
             (r, _) => r.map_err(|e| {
-                format!(
-                    "cannot connect to {where_}: {}",
-                    tls::describe_connect(&self.config, &e, c.dsn.port)
+                Reason::new(
+                    kind_of(&e),
+                    format!(
+                        "cannot connect to {where_}: {}",
+                        tls::describe_connect(&self.config, &e, c.dsn.port)
+                    ),
                 )
             })?,
         };
@@ -293,22 +310,30 @@ impl Database {
                  @@GLOBAL.log_queries_not_using_indexes",
             )
             .await
-            .map_err(|e| format!("{where_}: {}", describe(&e)))?
-            .ok_or_else(|| format!("{where_}: SELECT @@version returned no row"))?;
-        let flavor = detect_flavor(&version, &comment).map_err(|e| format!("{where_}: {e}"))?;
+            .map_err(|e| Reason::new(kind_of(&e), format!("{where_}: {}", describe(&e))))?
+            .ok_or_else(|| {
+                let why = format!("{where_}: SELECT @@version returned no row");
+                Reason::new(ReasonKind::Unsupported, why)
+            })?;
+        let flavor = detect_flavor(&version, &comment)
+            .map_err(|e| Reason::new(ReasonKind::Unsupported, format!("{where_}: {e}")))?;
         for sql in session_setup(flavor, c.statement_timeout.as_secs_f64()) {
-            conn.query_drop(&sql)
-                .await
-                .map_err(|e| format!("{where_}: `{sql}` failed: {}", describe(&e)))?;
+            conn.query_drop(&sql).await.map_err(|e| {
+                Reason::new(
+                    kind_of(&e),
+                    format!("{where_}: `{sql}` failed: {}", describe(&e)),
+                )
+            })?;
         }
         if no_index_logged == Some(1) {
             self.quiet_no_index_log(&mut conn).await;
         }
         let caps = detect_capabilities(&mut conn).await.map_err(|e| {
-            format!(
+            let why = format!(
                 "{where_}: reading what the server offers failed: {}",
                 describe(&e)
-            )
+            );
+            Reason::new(kind_of(&e), why)
         })?;
         tracing::info!(
             target_name = %self.name(),
@@ -437,6 +462,25 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// An error for people: the server's message and code, never the password.
+/// The kind of a driver error, for telling a lasting problem from a new one.
+pub fn kind_of(e: &mysql_async::Error) -> ReasonKind {
+    match e {
+        mysql_async::Error::Server(s) => ReasonKind::Server(s.code),
+        mysql_async::Error::Io(mysql_async::IoError::Tls(_)) => ReasonKind::Tls,
+        mysql_async::Error::Io(mysql_async::IoError::Io(io))
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            ReasonKind::Tls
+        }
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+            ReasonKind::Tls
+        }
+        _ => ReasonKind::Network,
+    }
+}
+
 pub fn describe(e: &mysql_async::Error) -> String {
     match e {
         mysql_async::Error::Server(s) => {

@@ -61,7 +61,7 @@ macro_rules! sources {
             /// `Some` when the connection answered this scrape; `None` is `mysql_up 0`.
             pub server: Option<ServerInfo>,
             /// Why the server is not up, for the log and the status page.
-            pub down_reason: Option<String>,
+            pub down_reason: Option<Reason>,
             $( $(#[doc = $doc])* pub $field: Outcome<$rows>, )*
             /// Time spent on each source's query.
             pub durations: Vec<(Source, Duration)>,
@@ -69,11 +69,11 @@ macro_rules! sources {
 
         impl Snapshot {
             /// A snapshot of a server that could not be reached.
-            pub fn down(reason: impl Into<String>) -> Self {
+            pub fn down(reason: Reason) -> Self {
                 Snapshot {
                     taken_at: SystemTime::now(),
                     server: None,
-                    down_reason: Some(reason.into()),
+                    down_reason: Some(reason),
                     $( $field: Outcome::NotRequested, )*
                     durations: Vec::new(),
                 }
@@ -85,8 +85,8 @@ macro_rules! sources {
             }
 
             /// The failure or skip reason of a source.
-            pub fn outcome_reason(&self, source: Source) -> Option<&str> {
-                match source { $(Source::$variant => self.$field.reason(),)* }
+            pub fn outcome_reason(&self, source: Source) -> Option<&Reason> {
+                match source { $(Source::$variant => self.$field.problem(),)* }
             }
 
             /// Records that a source failed or was skipped this scrape.
@@ -159,17 +159,61 @@ pub enum Outcome<T> {
     NotRequested,
     Ok(T),
     /// The query failed (or ran out of time) this scrape; its metrics are left out.
-    Failed(String),
+    Failed(Reason),
     /// The server lacks it (missing table or privilege): not an error, said once in the log.
-    Skipped(String),
+    Skipped(Reason),
 }
 
 /// A source that did not deliver: failed this scrape, or skipped because the server or the
 /// account lacks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
-    Failed(String),
-    Skipped(String),
+    Failed(Reason),
+    Skipped(Reason),
+}
+
+/// Why the connection or a source did not deliver: the words for people and, typed, the
+/// kind of problem, by which a lasting problem is recognised (the log says it once) however
+/// its words vary from one scrape to the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    pub kind: ReasonKind,
+    pub text: String,
+}
+
+/// The kinds of problem, as the log tells a new problem from a lasting one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReasonKind {
+    /// The server answered with this error code.
+    Server(u16),
+    /// The network: refused, reset, unreachable, closed.
+    Network,
+    /// The TLS handshake or the server's certificate.
+    Tls,
+    /// No answer before a deadline.
+    Timeout,
+    /// The server or the account lacks what is asked for (a table, a privilege).
+    Unavailable,
+    /// The server is not one the exporter can read (unknown flavour, an answer it cannot
+    /// decode).
+    Unsupported,
+    /// The exporter's own side: its config, its runtime.
+    Local,
+}
+
+impl Reason {
+    pub fn new(kind: ReasonKind, text: impl Into<String>) -> Self {
+        Reason {
+            kind,
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 impl<T> From<Problem> for Outcome<T> {
@@ -198,8 +242,13 @@ impl<T> Outcome<T> {
         }
     }
 
-    /// The failure or skip reason, if any.
+    /// The failure or skip reason's words, if any.
     pub fn reason(&self) -> Option<&str> {
+        self.problem().map(|r| r.text.as_str())
+    }
+
+    /// The failure or skip reason, if any.
+    pub fn problem(&self) -> Option<&Reason> {
         match self {
             Outcome::Failed(r) | Outcome::Skipped(r) => Some(r),
             _ => None,
@@ -311,6 +360,7 @@ pub struct ServerInfo {
     pub capabilities: Capabilities,
 }
 
+#[cfg(test)]
 impl ServerInfo {
     /// A server as recorded rows describe it (see [`Capabilities::default`]).
     pub fn recorded(flavor: Flavor, version: &str, connection_id: u64) -> Self {
@@ -364,7 +414,7 @@ impl Snapshot {
         Snapshot {
             server: Some(server),
             down_reason: None,
-            ..Snapshot::down("")
+            ..Snapshot::down(Reason::new(ReasonKind::Local, ""))
         }
     }
 
@@ -418,7 +468,8 @@ mod tests {
     fn a_problem_lands_in_the_sources_own_field_and_nowhere_else() {
         for &source in Source::ALL {
             let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MySql, "9.7.4", 1));
-            snap.set_problem(source, Problem::Skipped("no table".into()));
+            let why = Reason::new(ReasonKind::Unavailable, "no table");
+            snap.set_problem(source, Problem::Skipped(why));
             for &other in Source::ALL {
                 let expected = if other == source {
                     OutcomeKind::Skipped
@@ -427,7 +478,8 @@ mod tests {
                 };
                 assert_eq!(snap.outcome_kind(other), expected, "{source:?} / {other:?}");
             }
-            assert_eq!(snap.outcome_reason(source), Some("no table"));
+            let why = snap.outcome_reason(source).map(|r| r.text.as_str());
+            assert_eq!(why, Some("no table"));
         }
     }
 }

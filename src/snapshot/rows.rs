@@ -76,17 +76,6 @@ impl ThreadGroup {
     }
 }
 
-impl ThreadGroup {
-    /// The same group with connect attributes (tests and recorded rows).
-    pub fn with_attributes(mut self, attributes: &[(&str, &str)]) -> Self {
-        self.attributes = attributes
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        self
-    }
-}
-
 /// The index of the first bucket `age` fits in (`AGE_BUCKETS.len()` for +Inf).
 fn bucket(age: u64) -> usize {
     AGE_BUCKETS
@@ -139,6 +128,7 @@ pub struct SessionRow {
     pub attributes: Vec<(String, String)>,
 }
 
+#[cfg(test)]
 impl SessionRow {
     /// A session of `kefu@10.0.0.7:4000` on db `kefu`, with (state, age) of its
     /// transaction if it has one: the recorded row the analysis tests start from.

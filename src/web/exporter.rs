@@ -18,7 +18,7 @@ use crate::analysis::verdict::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
 use crate::config::{Config, PoolConfig};
 use crate::db::Database;
-use crate::snapshot::{OutcomeKind, Plan, Snapshot, Source};
+use crate::snapshot::{OutcomeKind, Plan, Reason, ReasonKind, Snapshot, Source};
 
 /// Buckets of the scrape-latency histogram (seconds).
 const SCRAPE_BUCKETS: [f64; 12] = [
@@ -58,9 +58,9 @@ pub struct TargetState {
     inflight: Mutex<Option<InFlight>>,
     /// Collections since start (`mysql_exporter_scrapes_total`).
     collections: AtomicU64,
-    /// The last logged problem per source (and `None` key for the connection), so a
-    /// lasting problem is logged once, not on every scrape.
-    logged: Mutex<HashMap<Option<Source>, String>>,
+    /// The kind of the last logged problem per source (and `None` key for the connection):
+    /// a lasting problem is logged once, not on every scrape, however its words vary.
+    logged: Mutex<HashMap<Option<Source>, (OutcomeKind, ReasonKind)>>,
     /// The status page's snapshot (with every session, for the verdict), refreshed at most
     /// every [`PAGE_MAX_AGE`] however many people reload the page.
     page: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
@@ -191,9 +191,10 @@ impl Exporter {
         match tokio::time::timeout_at(deadline.into(), shared).await {
             Ok(snap) => snap,
             Err(_) => Arc::new(Collected::new(
-                Snapshot::down(
+                Snapshot::down(Reason::new(
+                    ReasonKind::Timeout,
                     "the collection started by another scrape did not finish before this scrape's deadline",
-                ),
+                )),
                 &[],
             )),
         }
@@ -229,6 +230,7 @@ impl Exporter {
         async move {
             task.await.unwrap_or_else(|e| {
                 let why = format!("internal error in the collection task: {e}");
+                let why = Reason::new(ReasonKind::Local, why);
                 Arc::new(Collected::new(Snapshot::down(why), &[]))
             })
         }
@@ -315,9 +317,11 @@ impl TargetState {
     fn log_problems(&self, snap: &Snapshot) {
         let name = self.db.name();
         let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
-        let mut note = |key: Option<Source>, problem: Option<(OutcomeKind, &str)>| match problem {
+        let mut note = |key: Option<Source>, problem: Option<(OutcomeKind, &Reason)>| match problem
+        {
             Some((kind, why)) => {
-                if logged.get(&key).map(String::as_str) != Some(why) {
+                let seen = (kind, why.kind);
+                if logged.get(&key) != Some(&seen) {
                     let what = key.map_or("connection", |s| s.name());
                     match kind {
                         OutcomeKind::Skipped => tracing::warn!(
@@ -326,7 +330,7 @@ impl TargetState {
                         ),
                         _ => tracing::error!(target_name = %name, source = what, "{why}"),
                     }
-                    logged.insert(key, why.to_string());
+                    logged.insert(key, seen);
                 }
             }
             None => {
@@ -337,9 +341,7 @@ impl TargetState {
         };
         note(
             None,
-            snap.down_reason
-                .as_deref()
-                .map(|r| (OutcomeKind::Failed, r)),
+            snap.down_reason.as_ref().map(|r| (OutcomeKind::Failed, r)),
         );
         for &source in Source::ALL {
             let kind = snap.outcome_kind(source);

@@ -107,7 +107,7 @@ fn one_target(target: &PageTarget, r: &TargetReport, t: &Thresholds, now: System
             }
             (None, why) => {
                 p.muted { (target.dsn) }
-                p.crit #down { "MySQL is not answering: " (why.as_deref().unwrap_or("unknown")) }
+                p.crit #down { "MySQL is not answering: " (why.as_ref().map_or("unknown", |r| r.text.as_str())) }
             }
         }
     }

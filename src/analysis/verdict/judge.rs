@@ -11,7 +11,8 @@ use std::fmt::Write;
 use super::{Cause, ChainReport, Culprit, Finding, PoolReport, SessionView, Status, TargetReport};
 use crate::analysis::connection_ratio;
 use crate::analysis::pools::{
-    overcommit_ratio, session_pool, session_pool_stats, user_limit, user_sessions, PoolStats,
+    declared_capacity, overcommit_ratio, session_pool, session_pool_stats, user_limit,
+    user_sessions, PoolStats,
 };
 use crate::analysis::sessions::SessionState;
 use crate::analysis::waits::{self, statement, Chain, LockKind, WaitGraph};
@@ -46,7 +47,7 @@ pub fn target_report(
     let mut r = TargetReport {
         target: target.to_string(),
         version: snap.server.as_ref().map(|s| s.version.clone()),
-        error: snap.down_reason.clone(),
+        error: snap.down_reason.as_ref().map(|r| r.text.clone()),
         connections: server.map(|(used, _, _)| used),
         max_connections: server.map(|(_, max, _)| max),
         connection_ratio: server.map(|(_, _, ratio)| ratio),
@@ -58,9 +59,9 @@ pub fn target_report(
     let Some(sessions) = snap.sessions.ok() else {
         let why = snap
             .down_reason
-            .clone()
-            .or_else(|| snap.sessions.reason().map(String::from))
-            .unwrap_or_else(|| "no session data".into());
+            .as_ref()
+            .or(snap.sessions.problem())
+            .map_or("no session data", |r| r.text.as_str());
         r.findings.push(Finding::plain(
             Status::Unknown,
             Cause::Unknown,
@@ -521,7 +522,7 @@ fn capacity_findings(snap: &Snapshot, facts: &Facts, t: &Thresholds, out: &mut V
         .variable("max_connections")
         .and_then(parse_status_value)
         .and_then(|m| overcommit_ratio(pools, m));
-    let declared: u64 = pools.iter().map(PoolConfig::capacity).sum();
+    let declared = declared_capacity(pools);
     let overcommit_text = overcommit.filter(|o| *o > 1.0).map(|o| {
         format!(
             "the pools are declared to {declared} connections, {} of max_connections",

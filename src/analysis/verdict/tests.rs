@@ -382,7 +382,10 @@ fn waiters_without_a_visible_holder_are_said_not_guessed() {
         });
     }
     let mut snap = snapshot(sessions, 300, vec![]);
-    snap.metadata_locks = Outcome::Skipped("install the plugin".into());
+    snap.metadata_locks = Outcome::Skipped(crate::snapshot::Reason::new(
+        crate::snapshot::ReasonKind::Unavailable,
+        "install the plugin",
+    ));
     let r = report(&snap, &[pool("kefu-flask", 15, 30)]);
     let f = &r.findings[0];
     assert_eq!((f.status, f.cause), (Status::Warning, Cause::LockChain));
