@@ -265,7 +265,9 @@ impl Database {
 
     /// Opens and prepares a connection: TCP (never a silent switch to the Unix socket),
     /// flavour detection, server-side statement limit.
-    async fn connect(&self) -> Result<(Conn, ServerInfo), Reason> {
+    /// The TCP connection and login: on the DSN's port, asked again briefly when the server
+    /// is full, then on `extra_port` if the target has one.
+    async fn login(&self) -> Result<Conn, Reason> {
         let c = &self.config;
         let where_ = format!("{}", c.dsn);
         let ssl = tls::ssl_opts(&self.config.tls).map_err(|e| {
@@ -285,25 +287,32 @@ impl Database {
             pause *= 2;
             conn = self.open(ssl.as_ref(), c.dsn.port).await;
         }
-        let conn = match (conn, c.extra_port) {
+        let refused = |e: &mysql_async::Error, port: u16, what: &str| {
+            let why = tls::describe_connect(&self.config, e, port);
+            Reason::new(
+                kind_of(e),
+                format!("cannot connect to {where_}: {what}{why}"),
+            )
+        };
+        match (conn, c.extra_port) {
             // Full (error 1040): MariaDB's extra_port has connection slots of its own.
             (Err(mysql_async::Error::Server(e)), Some(port)) if e.code == 1040 => {
                 tracing::warn!(target_name = %self.name(), extra_port = port, "server full (max_connections); trying extra_port");
+                let full = format!(
+                    "the server is full (max_connections) and extra_port {port} failed too: "
+                );
                 self.open(ssl.as_ref(), port)
                     .await
-                    .map_err(|e2| Reason::new(kind_of(&e2), format!("cannot connect to {where_}: the server is full (max_connections) and extra_port {port} failed too: {}", tls::describe_connect(&self.config, &e2, port))))?
+                    .map_err(|e2| refused(&e2, port, &full))
             }
-            (r, _) => r.map_err(|e| {
-                Reason::new(
-                    kind_of(&e),
-                    format!(
-                        "cannot connect to {where_}: {}",
-                        tls::describe_connect(&self.config, &e, c.dsn.port)
-                    ),
-                )
-            })?,
-        };
-        let mut conn = conn;
+            (r, _) => r.map_err(|e| refused(&e, c.dsn.port, "")),
+        }
+    }
+
+    async fn connect(&self) -> Result<(Conn, ServerInfo), Reason> {
+        let c = &self.config;
+        let where_ = format!("{}", c.dsn);
+        let mut conn = self.login().await?;
         let (version, comment, id, no_index_logged): (String, String, u64, Option<i64>) = conn
             .query_first(
                 "SELECT @@version, @@version_comment, CONNECTION_ID(), \

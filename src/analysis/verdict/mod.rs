@@ -12,6 +12,7 @@
 //! the sessions that hold a slot of the application's pool (`PoolStats::held`): a connection
 //! parked in SQLAlchemy's QueuePool is open but free.
 
+mod chains;
 mod judge;
 pub mod nagios;
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{mdl, object_name, statement, LockKind, WaitEdge, WaitGraph};
-use crate::snapshot::{MetadataLocks, SessionRow};
+use crate::snapshot::{MetadataLock, MetadataLocks, SessionRow};
 
 /// Adds edges for every waiting session that has none yet.
 pub fn rest(g: &mut WaitGraph, sessions: &[SessionRow], metadata: Option<&MetadataLocks>) {
@@ -114,6 +114,30 @@ fn running_before(waiter: &SessionRow, open: &[&SessionRow]) -> Vec<u64> {
     running.iter().map(|s| s.id).collect()
 }
 
+/// What the inference looks at: the queue's waiters, every session, and the lock table
+/// when there is one.
+struct Seen<'a> {
+    waiting: BTreeSet<u64>,
+    all: &'a [SessionRow],
+    metadata: Option<&'a MetadataLocks>,
+}
+
+impl Seen<'_> {
+    /// The sessions a lock table lists as holding a granted lock that `keep` accepts.
+    fn granted(&self, keep: &dyn Fn(&MetadataLock) -> bool) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .metadata
+            .into_iter()
+            .flat_map(|m| &m.rows)
+            .filter(|r| r.granted && !self.waiting.contains(&r.session) && keep(r))
+            .map(|r| r.session)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
 /// Who holds what `waiters` wait for, and whether a lock table says so (exact): `None` when
 /// nothing can tell.
 fn holders(
@@ -124,85 +148,81 @@ fn holders(
     open: &[&SessionRow],
     metadata: Option<&MetadataLocks>,
 ) -> Option<(Vec<u64>, bool)> {
-    let waiting: BTreeSet<u64> = waiters.iter().map(|s| s.id).collect();
-    let granted = |keep: &dyn Fn(&crate::snapshot::MetadataLock) -> bool| -> Vec<u64> {
-        let mut ids: Vec<u64> = metadata
-            .into_iter()
-            .flat_map(|m| &m.rows)
-            .filter(|r| r.granted && !waiting.contains(&r.session) && keep(r))
-            .map(|r| r.session)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+    let seen = Seen {
+        waiting: waiters.iter().map(|s| s.id).collect(),
+        all,
+        metadata,
     };
+    let exact = |ids: Vec<u64>| (!ids.is_empty()).then_some((ids, true));
     match kind {
         LockKind::Metadata | LockKind::Table => {
-            let on = |r: &crate::snapshot::MetadataLock| {
+            let on = |r: &MetadataLock| {
                 object.is_some_and(|o| {
                     object_name(r.schema.as_deref(), r.name.as_deref()).as_deref() == Some(o)
                 })
             };
-            let exact = granted(&on);
-            if !exact.is_empty() {
-                return Some((exact, true));
-            }
-            // Who touched the object cannot be known: every open transaction, oldest first.
-            let mut trx: Vec<&&SessionRow> =
-                open.iter().filter(|s| s.trx_state.is_some()).collect();
-            trx.sort_by_key(|s| (Reverse(s.trx_age.unwrap_or(0)), s.id));
-            Some((trx.iter().map(|s| s.id).collect(), false))
+            exact(seen.granted(&on)).or_else(|| Some((open_transactions(open), false)))
         }
         LockKind::GlobalRead | LockKind::Backup => {
-            let exact = granted(&|r| mdl::holds_global(&r.object_type, &r.lock_type));
-            if !exact.is_empty() {
-                return Some((exact, true));
-            }
-            // The session that ran FTWRL or a backup stage, even while it waits itself (FTWRL
-            // holds the global read lock while it waits for a table flush).
-            let ids = all
-                .iter()
-                .filter(|s| !waiting.contains(&s.id))
-                .filter(|s| statement::takes_global_lock(s.info.as_deref().unwrap_or("")))
-                .map(|s| s.id)
-                .collect();
-            Some((ids, false))
+            let global = |r: &MetadataLock| mdl::holds_global(&r.object_type, &r.lock_type);
+            exact(seen.granted(&global)).or_else(|| Some((global_lockers(&seen), false)))
         }
         LockKind::User => {
             let name = object?;
-            let exact =
-                granted(&|r| r.object_type == "USER LEVEL LOCK" && r.name.as_deref() == Some(name));
-            if !exact.is_empty() {
-                return Some((exact, true));
-            }
-            // An idle holder's last statement (performance_schema keeps it) may show it.
-            let ids = open
-                .iter()
-                .filter(|s| {
-                    s.info
-                        .as_deref()
-                        .and_then(statement::user_lock_of)
-                        .is_some_and(|n| n == name)
-                })
-                .map(|s| s.id)
-                .collect();
-            Some((ids, false))
+            let held = |r: &MetadataLock| {
+                r.object_type == "USER LEVEL LOCK" && r.name.as_deref() == Some(name)
+            };
+            exact(seen.granted(&held)).or_else(|| Some((user_lockers(open, name), false)))
         }
-        LockKind::Flush => {
-            // A flush waits until every statement that has the table open ends: those
-            // running since before the flush began (on that table, when it is known).
-            let since = waiters.iter().map(|s| s.time).max().unwrap_or(0);
-            let mut running: Vec<&&SessionRow> = open
-                .iter()
-                .filter(|s| !s.command.eq_ignore_ascii_case("Sleep") && s.time >= since)
-                .filter(|s| {
-                    let info = s.info.as_deref().unwrap_or("");
-                    !info.is_empty() && object.is_none_or(|o| statement::mentions(info, o))
-                })
-                .collect();
-            running.sort_by_key(|s| (Reverse(s.time), s.id));
-            Some((running.iter().map(|s| s.id).collect(), false))
-        }
+        LockKind::Flush => Some((flush_holders(waiters, open, object), false)),
         LockKind::Row => None,
     }
+}
+
+/// Who touched an object cannot be known without a lock table: every open transaction,
+/// oldest first.
+fn open_transactions(open: &[&SessionRow]) -> Vec<u64> {
+    let mut trx: Vec<&&SessionRow> = open.iter().filter(|s| s.trx_state.is_some()).collect();
+    trx.sort_by_key(|s| (Reverse(s.trx_age.unwrap_or(0)), s.id));
+    trx.iter().map(|s| s.id).collect()
+}
+
+/// The sessions that ran FTWRL or a backup stage, even while they wait themselves (FTWRL
+/// holds the global read lock while it waits for a table flush).
+fn global_lockers(seen: &Seen) -> Vec<u64> {
+    seen.all
+        .iter()
+        .filter(|s| !seen.waiting.contains(&s.id))
+        .filter(|s| statement::takes_global_lock(s.info.as_deref().unwrap_or("")))
+        .map(|s| s.id)
+        .collect()
+}
+
+/// An idle holder's last statement (performance_schema keeps it) may name the user lock.
+fn user_lockers(open: &[&SessionRow], name: &str) -> Vec<u64> {
+    open.iter()
+        .filter(|s| {
+            s.info
+                .as_deref()
+                .and_then(statement::user_lock_of)
+                .is_some_and(|n| n == name)
+        })
+        .map(|s| s.id)
+        .collect()
+}
+
+/// A flush waits until every statement that has the table open ends: those running since
+/// before the flush began (on that table, when it is known), oldest first.
+fn flush_holders(waiters: &[&SessionRow], open: &[&SessionRow], object: Option<&str>) -> Vec<u64> {
+    let since = waiters.iter().map(|s| s.time).max().unwrap_or(0);
+    let mut running: Vec<&&SessionRow> = open
+        .iter()
+        .filter(|s| !s.command.eq_ignore_ascii_case("Sleep") && s.time >= since)
+        .filter(|s| {
+            let info = s.info.as_deref().unwrap_or("");
+            !info.is_empty() && object.is_none_or(|o| statement::mentions(info, o))
+        })
+        .collect();
+    running.sort_by_key(|s| (Reverse(s.time), s.id));
+    running.iter().map(|s| s.id).collect()
 }
