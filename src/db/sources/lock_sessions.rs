@@ -1,13 +1,17 @@
 //! The detailed sessions a wait-for graph needs, read by scrapes only when the session list
-//! shows a lock wait (`check` reads every session anyway): for row locks the waiters and
-//! whoever may hold one (an open transaction, a running statement); for any other lock every
-//! session, since an idle one may hold a user or backup lock. Sleeping sessions carry their
-//! last statement, which can name the lock they took.
+//! shows a lock wait (`check` reads every session anyway): the waiters and whoever may hold
+//! a lock — an open transaction, a running statement, a holder a lock table names. Only
+//! when a user, backup or global lock is waited for and no lock table names its holder is
+//! every session read, with the last statements of the sleeping ones (an idle session that
+//! took the lock is known by nothing else): at 4 000 sessions that costs the server
+//! several times a normal scrape (docs/benchmarks.md), so it is the exception.
 
 use mysql_async::Conn;
 
 use super::sessions;
-use crate::analysis::waits::wait_kind;
+use std::fmt::Write;
+
+use crate::analysis::waits::{wait_kind, LockKind};
 use crate::snapshot::{Capabilities, Plan, SessionRow, Snapshot};
 
 /// Whether any session of this snapshot's session list waits for a lock; `non_row`: for a
@@ -30,11 +34,10 @@ pub fn someone_waits(snap: &Snapshot, non_row: bool) -> bool {
     })
 }
 
-/// The condition that keeps, of the detailed session list, what a graph of row-lock waits
-/// needs: the waiters and whoever may hold a row lock (an open transaction, a running
-/// statement).
+/// The condition that keeps, of the detailed session list, whoever may hold a lock: a
+/// running statement or an open transaction.
 const LOCK_SESSIONS_WHERE: &str = " AND (p.COMMAND <> 'Sleep' \
-     OR t.trx_mysql_thread_id IS NOT NULL)";
+     OR t.trx_mysql_thread_id IS NOT NULL";
 
 /// The sessions this snapshot's graph needs (the caller has seen that someone waits).
 pub(super) async fn read(
@@ -43,10 +46,43 @@ pub(super) async fn read(
     caps: &Capabilities,
     plan: &Plan,
 ) -> Result<Vec<SessionRow>, mysql_async::Error> {
-    let only = if someone_waits(snap, true) {
-        ""
-    } else {
-        LOCK_SESSIONS_WHERE
+    let holders: Vec<u64> = snap
+        .metadata_locks
+        .ok()
+        .map(|m| {
+            m.rows
+                .iter()
+                .filter(|r| r.granted)
+                .map(|r| r.session)
+                .collect()
+        })
+        .unwrap_or_default();
+    if holders.is_empty() && idle_holder_possible(snap) {
+        return sessions::read_where(conn, caps, plan, "", true).await;
+    }
+    let mut only = LOCK_SESSIONS_WHERE.to_string();
+    if !holders.is_empty() {
+        let ids: Vec<String> = holders.iter().map(u64::to_string).collect();
+        let _ = write!(only, " OR p.ID IN ({})", ids.join(", "));
+    }
+    only.push(')');
+    sessions::read_where(conn, caps, plan, &only, false).await
+}
+
+/// Whether someone waits for a lock an idle session without a transaction may hold (a user
+/// lock, FTWRL, a backup stage): only its last statement can then show who.
+fn idle_holder_possible(snap: &Snapshot) -> bool {
+    let idle_kind = |state: &str| {
+        matches!(
+            wait_kind(state),
+            Some(LockKind::User | LockKind::Backup | LockKind::GlobalRead)
+        )
     };
-    sessions::read_where(conn, caps, plan, only).await
+    match snap.sessions.ok() {
+        Some(rows) => rows.iter().any(|s| idle_kind(&s.state)),
+        None => snap
+            .threads
+            .ok()
+            .is_some_and(|groups| groups.iter().any(|g| idle_kind(&g.state))),
+    }
 }

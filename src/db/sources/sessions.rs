@@ -39,16 +39,19 @@ pub(super) async fn read(
     caps: &Capabilities,
     plan: &Plan,
 ) -> Result<Vec<SessionRow>, mysql_async::Error> {
-    read_where(conn, caps, plan, "").await
+    read_where(conn, caps, plan, "", true).await
 }
 
 /// The same, of the sessions `condition` (`AND ...` on `p`, the processlist, and `t`,
 /// INNODB_TRX) keeps.
+/// `last_statements`: whether sleeping sessions get their last statement (one more query
+/// over every thread).
 pub(super) async fn read_where(
     conn: &mut Conn,
     caps: &Capabilities,
     plan: &Plan,
     condition: &str,
+    last_statements: bool,
 ) -> Result<Vec<SessionRow>, mysql_async::Error> {
     let attrs = joined_attributes(caps, plan);
     let sql = format!("{}{condition}", sessions_sql(caps.processlist, attrs));
@@ -57,7 +60,9 @@ pub(super) async fn read_where(
         .into_iter()
         .map(|r| session_row(r.unwrap(), attrs))
         .collect();
-    add_last_statements(conn, &mut sessions).await;
+    if last_statements {
+        add_last_statements(conn, &mut sessions).await;
+    }
     Ok(sessions)
 }
 
