@@ -112,9 +112,17 @@ impl<'a> Facts<'a> {
             pools,
             sessions,
         };
+        // One root per queue: several inferred candidates of one queue (every open
+        // transaction may hold the metadata lock) are one blocker to look at, the oldest.
+        let mut queues = Vec::new();
         facts.root_culprits = facts
             .chains
             .iter()
+            .filter(|c| {
+                let new = !queues.contains(&&c.waiters);
+                queues.push(&c.waiters);
+                new
+            })
             .filter_map(|c| {
                 Some(Culprit {
                     session: facts.view_of(c.root)?.clone(),

@@ -35,20 +35,22 @@ pub fn chains(g: &WaitGraph) -> Vec<Chain> {
         waiters_of.entry(e.holder).or_default().push(i);
     }
     let waits: BTreeSet<u64> = g.edges.iter().map(|e| e.waiter).collect();
-    let mut out: Vec<Chain> = waiters_of
-        .keys()
-        .filter(|h| !waits.contains(h))
-        .filter_map(|&root| chain(g, &waiters_of, root))
+    // Ties (inferred candidates of one queue) keep the order their edges were made in:
+    // the oldest open transaction first.
+    let mut out: Vec<(usize, Chain)> = waiters_of
+        .iter()
+        .filter(|(h, _)| !waits.contains(h))
+        .filter_map(|(&root, edges)| Some((edges[0], chain(g, &waiters_of, root)?)))
         .collect();
-    out.sort_by_key(|c| {
+    out.sort_by_key(|(first, c)| {
         (
             Reverse(c.waiters.len()),
             Reverse(c.longest_wait),
             c.inferred,
-            c.root,
+            *first,
         )
     });
-    out
+    out.into_iter().map(|(_, c)| c).collect()
 }
 
 fn chain(g: &WaitGraph, waiters_of: &BTreeMap<u64, Vec<usize>>, root: u64) -> Option<Chain> {

@@ -49,10 +49,15 @@ pub fn rest(g: &mut WaitGraph, sessions: &[SessionRow], metadata: Option<&Metada
         match (head, found) {
             // FTWRL (or a backup stage) waiting itself: the others queue behind it, and it
             // waits for the statements that ran before it (what it waits to see finish).
-            (Some(h), found) if global => {
-                let exact = found
-                    .as_ref()
-                    .is_some_and(|(ids, exact)| *exact && ids.contains(&h.id));
+            (Some(h), _) if global => {
+                // Exact when a lock table shows the head holding the global lock.
+                let exact = metadata.is_some_and(|m| {
+                    m.rows.iter().any(|r| {
+                        r.granted
+                            && r.session == h.id
+                            && mdl::holds_global(&r.object_type, &r.lock_type)
+                    })
+                });
                 for w in waiters.iter().filter(|w| w.id != h.id) {
                     g.edges.push(edge(w, h.id, !exact));
                 }

@@ -475,3 +475,14 @@ fn an_idle_user_lock_holder_is_found_by_its_last_statement() {
     assert_eq!((c.root, c.kind, c.inferred), (21, LockKind::User, true));
     assert_eq!(chains(&build(&sessions, &[], None)).len(), 1);
 }
+
+/// Several open transactions may hold the metadata lock: the oldest ranks first, whatever
+/// its id.
+#[test]
+fn inferred_candidates_rank_oldest_transaction_first() {
+    let mut sessions = alter_shape();
+    sessions.push(s(40, "Sleep", 1, "", None, Some(("RUNNING", 500))));
+    let all = chains(&build(&sessions, &[], None));
+    let roots: Vec<u64> = all.iter().map(|c| c.root).collect();
+    assert_eq!(roots, [40, 10, 30]);
+}
