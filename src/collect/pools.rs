@@ -6,7 +6,7 @@ use std::fmt;
 use super::{Collector, EncodeContext};
 use super::{Families, Labels};
 use crate::analysis::pools::{fullest_process, overcommit_ratio, user_limit, PoolStats};
-use crate::analysis::SessionState;
+use crate::analysis::{AgeHistogram, SessionState};
 use crate::snapshot::{parse_status_value, Snapshot, Source};
 
 #[derive(Debug)]
@@ -39,107 +39,143 @@ impl Collector for Pools {
         // A pool that cannot be judged (it matches by connect attributes the server does not
         // fill: logged once as the client_processes source) shows no series at all.
         let stats: Vec<&PoolStats> = all.iter().filter(|p| p.unknown.is_none()).collect();
-        let label = |name: &str| -> Labels { vec![("pool", name.to_string())] };
-        let mut sessions = Vec::new();
-        let mut hist_series = Vec::new();
-        for p in &stats {
-            for state in SessionState::ALL {
-                let l = vec![
-                    ("pool", p.name.clone()),
-                    ("state", state.label().to_string()),
-                ];
-                sessions.push((l.clone(), p.sessions.count(state) as f64));
-                hist_series.push((l, p.sessions.histogram(state)));
-            }
-        }
+        let (sessions, ages) = by_state(&stats);
         out.gauge(
             "mysql_pool_sessions",
             "Sessions of the application pool by state.",
             &sessions,
         )?;
-        let per_pool =
-            |f: &dyn Fn(&crate::analysis::pools::PoolStats) -> f64| -> Vec<(Labels, f64)> {
-                stats.iter().map(|p| (label(&p.name), f(p))).collect()
-            };
-        out.gauge(
-            "mysql_pool_capacity",
-            "Connections the pool may open: (size + max_overflow) × processes.",
-            &per_pool(&|p| p.capacity as f64),
-        )?;
-        out.gauge(
-            "mysql_pool_process_capacity",
-            "Connections one process of the pool may open: size + max_overflow.",
-            &per_pool(&|p| p.process_capacity as f64),
-        )?;
-        out.gauge(
-            "mysql_pool_held_sessions",
-            "Sessions holding a slot of the application's pool: active, lock_wait, idle_in_transaction (and idle when the pool's idle_sessions is checked_out).",
-            &per_pool(&|p| p.held() as f64),
-        )?;
-        out.gauge(
-            "mysql_pool_utilization_ratio",
-            "Held sessions / capacity; 1 means the application's pool is exhausted. Idle sessions parked in the pool are not held.",
-            &per_pool(&|p| p.utilization()),
-        )?;
-        out.gauge(
-            "mysql_pool_open_ratio",
-            "All the pool's open sessions (held or parked) / capacity.",
-            &per_pool(&|p| p.open_ratio()),
-        )?;
-        out.gauge(
-            "mysql_pool_oldest_idle_transaction_seconds",
-            "Age of the pool's oldest idle-in-transaction session (0 if none): the leak signal.",
-            &per_pool(&|p| p.sessions.histogram(SessionState::IdleInTransaction).max as f64),
-        )?;
+        encode_capacity(&stats, out)?;
         out.snapshot_histogram(
             "mysql_pool_session_age_seconds",
             "Time the pool's current sessions have spent in their state.",
-            &hist_series,
+            &ages,
         )?;
-        if let Some(rows) = snap.client_processes.ok() {
-            let fullest: Vec<(Labels, f64)> = fullest_process(ctx.pools, rows)
-                .into_iter()
-                .zip(ctx.pools)
-                .filter_map(|(n, p)| Some((label(&p.name), n? as f64)))
-                .collect();
-            out.gauge(
-                "mysql_pool_process_sessions_max",
-                "Sessions of the pool's fullest client process (host and _pid connect attribute).",
-                &fullest,
-            )?;
-        }
-        let global_user_limit = snap
-            .variable("max_user_connections")
-            .and_then(parse_status_value);
-        let accounts = snap.account_limits.ok().map(Vec::as_slice);
-        let limits: Vec<(Labels, f64)> = ctx
-            .pools
-            .iter()
-            .filter_map(|p| {
-                let (user, limit) = user_limit(p, accounts, global_user_limit)?;
-                Some((
-                    vec![("pool", p.name.clone()), ("mysql_user", user)],
-                    limit as f64,
-                ))
-            })
-            .collect();
-        out.gauge(
-            "mysql_pool_user_connection_limit",
-            "MAX_USER_CONNECTIONS that applies to the pool's user (the account's own, else the global max_user_connections); absent when unlimited.",
-            &limits,
-        )?;
-        let max_connections = snap
-            .variable("max_connections")
-            .and_then(parse_status_value);
-        if let Some(ratio) = max_connections.and_then(|m| overcommit_ratio(ctx.pools, m)) {
-            out.gauge(
-                "mysql_pool_overcommit_ratio",
-                "Sum of the configured pools' capacity / max_connections; above 1 the pools can exhaust the server.",
-                &[(Vec::new(), ratio)],
-            )?;
-        }
-        Ok(())
+        encode_fullest_process(snap, ctx, out)?;
+        encode_user_limits(snap, ctx, out)?;
+        encode_overcommit(snap, ctx, out)
     }
+}
+
+/// One age histogram per label set, as `Families::snapshot_histogram` takes them.
+type AgeSeries<'a> = Vec<(Labels, &'a AgeHistogram)>;
+
+fn pool_label(name: &str) -> Labels {
+    vec![("pool", name.to_string())]
+}
+
+/// The session counts and their age histograms share one label set per pool and state, so
+/// both are built in one pass.
+fn by_state<'a>(stats: &[&'a PoolStats]) -> (Vec<(Labels, f64)>, AgeSeries<'a>) {
+    let mut sessions = Vec::new();
+    let mut ages = Vec::new();
+    for p in stats {
+        for state in SessionState::ALL {
+            let l = vec![
+                ("pool", p.name.clone()),
+                ("state", state.label().to_string()),
+            ];
+            sessions.push((l.clone(), p.sessions.count(state) as f64));
+            ages.push((l, p.sessions.histogram(state)));
+        }
+    }
+    (sessions, ages)
+}
+
+/// The families with one sample per judged pool: its size and how much of it is in use.
+fn encode_capacity(stats: &[&PoolStats], out: &mut Families) -> fmt::Result {
+    let per_pool = |f: &dyn Fn(&PoolStats) -> f64| -> Vec<(Labels, f64)> {
+        stats.iter().map(|p| (pool_label(&p.name), f(p))).collect()
+    };
+    out.gauge(
+        "mysql_pool_capacity",
+        "Connections the pool may open: (size + max_overflow) × processes.",
+        &per_pool(&|p| p.capacity as f64),
+    )?;
+    out.gauge(
+        "mysql_pool_process_capacity",
+        "Connections one process of the pool may open: size + max_overflow.",
+        &per_pool(&|p| p.process_capacity as f64),
+    )?;
+    out.gauge(
+        "mysql_pool_held_sessions",
+        "Sessions holding a slot of the application's pool: active, lock_wait, idle_in_transaction (and idle when the pool's idle_sessions is checked_out).",
+        &per_pool(&|p| p.held() as f64),
+    )?;
+    out.gauge(
+        "mysql_pool_utilization_ratio",
+        "Held sessions / capacity; 1 means the application's pool is exhausted. Idle sessions parked in the pool are not held.",
+        &per_pool(&|p| p.utilization()),
+    )?;
+    out.gauge(
+        "mysql_pool_open_ratio",
+        "All the pool's open sessions (held or parked) / capacity.",
+        &per_pool(&|p| p.open_ratio()),
+    )?;
+    out.gauge(
+        "mysql_pool_oldest_idle_transaction_seconds",
+        "Age of the pool's oldest idle-in-transaction session (0 if none): the leak signal.",
+        &per_pool(&|p| p.sessions.histogram(SessionState::IdleInTransaction).max as f64),
+    )
+}
+
+/// One process can exhaust its own pool while the pool as a whole looks fine; this needs
+/// the optional client_processes source, and is left out rather than guessed without it.
+fn encode_fullest_process(snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
+    let Some(rows) = snap.client_processes.ok() else {
+        return Ok(());
+    };
+    let fullest: Vec<(Labels, f64)> = fullest_process(ctx.pools, rows)
+        .into_iter()
+        .zip(ctx.pools)
+        .filter_map(|(n, p)| Some((pool_label(&p.name), n? as f64)))
+        .collect();
+    out.gauge(
+        "mysql_pool_process_sessions_max",
+        "Sessions of the pool's fullest client process (host and _pid connect attribute).",
+        &fullest,
+    )
+}
+
+/// The server refuses a login at the user's limit whatever the pool's size says, so the
+/// limit is shown next to the pool; it comes from the accounts and variables, not from the
+/// sessions, and so covers every configured pool.
+fn encode_user_limits(snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
+    let global_user_limit = snap
+        .variable("max_user_connections")
+        .and_then(parse_status_value);
+    let accounts = snap.account_limits.ok().map(Vec::as_slice);
+    let limits: Vec<(Labels, f64)> = ctx
+        .pools
+        .iter()
+        .filter_map(|p| {
+            let (user, limit) = user_limit(p, accounts, global_user_limit)?;
+            Some((
+                vec![("pool", p.name.clone()), ("mysql_user", user)],
+                limit as f64,
+            ))
+        })
+        .collect();
+    out.gauge(
+        "mysql_pool_user_connection_limit",
+        "MAX_USER_CONNECTIONS that applies to the pool's user (the account's own, else the global max_user_connections); absent when unlimited.",
+        &limits,
+    )
+}
+
+/// Needs max_connections, an optional source: without it there is no ratio to report.
+fn encode_overcommit(snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
+    let max_connections = snap
+        .variable("max_connections")
+        .and_then(parse_status_value);
+    if let Some(ratio) = max_connections.and_then(|m| overcommit_ratio(ctx.pools, m)) {
+        out.gauge(
+            "mysql_pool_overcommit_ratio",
+            "Sum of the configured pools' capacity / max_connections; above 1 the pools can exhaust the server.",
+            &[(Vec::new(), ratio)],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

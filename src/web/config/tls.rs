@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use serde_saphyr::Spanned;
@@ -207,142 +209,22 @@ fn protocol_version(
 pub(super) fn build(spec: Spanned<TlsSpec>, base: &Path) -> Result<Tls, ConfigError> {
     let section_line = line_of(&spec);
     let spec = spec.value;
-    unsupported(
-        "cipher_suites",
-        &spec.cipher_suites,
-        "rustls offers only modern AEAD cipher suites and picks among them",
-    )?;
-    unsupported(
-        "curve_preferences",
-        &spec.curve_preferences,
-        "rustls picks the key-exchange groups (X25519, P-256, P-384)",
-    )?;
-    unsupported(
-        "client_allowed_sans",
-        &spec.client_allowed_sans,
-        "client certificates are verified against client_ca_file only",
-    )?;
-
-    let Some(cert) = pem_source("cert", spec.cert_file, spec.cert, base)? else {
-        return Err(error(
-            "tls_server_config.cert_file",
-            section_line,
-            "missing: give cert_file (the server's PEM certificate chain) and key_file, \
-             or remove tls_server_config to serve plain HTTP",
-        ));
-    };
-    let Some(key) = pem_source("key", spec.key_file, spec.key, base)? else {
-        return Err(error(
-            "tls_server_config.key_file",
-            section_line,
-            "missing: give key_file (the PEM private key of cert_file)",
-        ));
-    };
+    refuse_unsupported(&spec)?;
+    let (cert, key) = cert_and_key(&spec, base, section_line)?;
     let certs = certificates(&cert)?;
-    let private_key = PrivateKeyDer::from_pem_slice(&key.bytes).map_err(|e| {
-        let msg = match e {
-            pem::Error::NoItemsFound => format!(
-                "no `BEGIN PRIVATE KEY` (or RSA/EC PRIVATE KEY) section in {}; \
-                 give the PEM private key of the certificate",
-                key.what
-            ),
-            other => format!("{}: {}", key.what, pem_problem(&other)),
-        };
-        error(&key.field, key.line, msg)
-    })?;
+    let private_key = private_key(&key)?;
 
-    let client_auth = match spec.client_auth_type.as_ref().map(|s| s.value.as_str()) {
-        None | Some("") | Some("NoClientCert") => ClientAuth::NoClientCert,
-        Some("VerifyClientCertIfGiven") => ClientAuth::VerifyClientCertIfGiven,
-        Some("RequireAndVerifyClientCert") => ClientAuth::RequireAndVerifyClientCert,
-        Some(other @ ("RequestClientCert" | "RequireAnyClientCert")) => {
-            return Err(error(
-                "tls_server_config.client_auth_type",
-                spec.client_auth_type.as_ref().and_then(line_of),
-                format!(
-                    "`{other}` (a client certificate that is not verified) is not supported; \
-                     use RequireAndVerifyClientCert or VerifyClientCertIfGiven with client_ca_file"
-                ),
-            ))
-        }
-        Some(other) => {
-            return Err(error(
-                "tls_server_config.client_auth_type",
-                spec.client_auth_type.as_ref().and_then(line_of),
-                format!(
-                    "`{}` is not a client auth type; use NoClientCert, VerifyClientCertIfGiven \
-                     or RequireAndVerifyClientCert",
-                    other.escape_debug()
-                ),
-            ))
-        }
-    };
-    let client_ca = pem_source("client_ca", spec.client_ca_file, spec.client_ca, base)?;
+    let auth_line = spec.client_auth_type.as_ref().and_then(line_of);
+    let client_auth = client_auth_type(spec.client_auth_type.as_ref())?;
+    let client_ca = pem_source(
+        "client_ca",
+        spec.client_ca_file.clone(),
+        spec.client_ca.clone(),
+        base,
+    )?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = match (client_auth, client_ca) {
-        (ClientAuth::NoClientCert, None) => None,
-        (ClientAuth::NoClientCert, Some(ca)) => {
-            return Err(error(
-                ca.field,
-                ca.line,
-                "client CAs are given but client_auth_type is NoClientCert; set \
-                 client_auth_type: RequireAndVerifyClientCert (or VerifyClientCertIfGiven), \
-                 or remove the client CAs",
-            ))
-        }
-        (_, None) => {
-            return Err(error(
-                "tls_server_config.client_ca_file",
-                spec.client_auth_type.as_ref().and_then(line_of),
-                "missing: client_auth_type verifies client certificates, so give \
-                 client_ca_file (the PEM CA certificates that sign them)",
-            ))
-        }
-        (mode, Some(ca)) => {
-            let mut roots = RootCertStore::empty();
-            for cert in certificates(&ca)? {
-                roots.add(cert).map_err(|e| {
-                    error(
-                        &ca.field,
-                        ca.line,
-                        format!("{}: not a usable CA certificate: {e}", ca.what),
-                    )
-                })?;
-            }
-            let mut builder =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
-            if mode == ClientAuth::VerifyClientCertIfGiven {
-                builder = builder.allow_unauthenticated();
-            }
-            Some(
-                builder
-                    .build()
-                    .map_err(|e| error(&ca.field, ca.line, format!("{}: {e}", ca.what)))?,
-            )
-        }
-    };
-
-    let min = match &spec.min_version {
-        Some(v) => protocol_version("min_version", v)?,
-        None => &rustls::version::TLS12,
-    };
-    let max = match &spec.max_version {
-        Some(v) => protocol_version("max_version", v)?,
-        None => &rustls::version::TLS13,
-    };
-    let rank = |v: &SupportedProtocolVersion| u16::from(v.version);
-    if rank(min) > rank(max) {
-        return Err(error(
-            "tls_server_config.min_version",
-            spec.min_version.as_ref().and_then(line_of),
-            "is above max_version; lower min_version or raise max_version",
-        ));
-    }
-    let versions: Vec<&'static SupportedProtocolVersion> =
-        [&rustls::version::TLS12, &rustls::version::TLS13]
-            .into_iter()
-            .filter(|v| rank(v) >= rank(min) && rank(v) <= rank(max))
-            .collect();
+    let verifier = client_verifier(client_auth, client_ca, auth_line, &provider)?;
+    let versions = protocol_versions(&spec)?;
 
     let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
@@ -374,6 +256,172 @@ pub(super) fn build(spec: Spanned<TlsSpec>, base: &Path) -> Result<Tls, ConfigEr
         acceptor: TlsAcceptor::from(Arc::new(config)),
         client_auth,
     })
+}
+
+/// Fields of the exporter-toolkit's web config that rustls cannot honour: refused rather
+/// than ignored, so nobody believes a cipher or curve restriction is in force.
+fn refuse_unsupported(spec: &TlsSpec) -> Result<(), ConfigError> {
+    unsupported(
+        "cipher_suites",
+        &spec.cipher_suites,
+        "rustls offers only modern AEAD cipher suites and picks among them",
+    )?;
+    unsupported(
+        "curve_preferences",
+        &spec.curve_preferences,
+        "rustls picks the key-exchange groups (X25519, P-256, P-384)",
+    )?;
+    unsupported(
+        "client_allowed_sans",
+        &spec.client_allowed_sans,
+        "client certificates are verified against client_ca_file only",
+    )
+}
+
+/// A TLS server cannot run without both, so a missing one is an error at the section's line.
+fn cert_and_key(
+    spec: &TlsSpec,
+    base: &Path,
+    section_line: Option<u64>,
+) -> Result<(PemSource, PemSource), ConfigError> {
+    let Some(cert) = pem_source("cert", spec.cert_file.clone(), spec.cert.clone(), base)? else {
+        return Err(error(
+            "tls_server_config.cert_file",
+            section_line,
+            "missing: give cert_file (the server's PEM certificate chain) and key_file, \
+             or remove tls_server_config to serve plain HTTP",
+        ));
+    };
+    let Some(key) = pem_source("key", spec.key_file.clone(), spec.key.clone(), base)? else {
+        return Err(error(
+            "tls_server_config.key_file",
+            section_line,
+            "missing: give key_file (the PEM private key of cert_file)",
+        ));
+    };
+    Ok((cert, key))
+}
+
+/// A file with no key section (a certificate given as the key, say) gets a hint that says
+/// what is missing, which the bare PEM error would not.
+fn private_key(key: &PemSource) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    PrivateKeyDer::from_pem_slice(&key.bytes).map_err(|e| {
+        let msg = match e {
+            pem::Error::NoItemsFound => format!(
+                "no `BEGIN PRIVATE KEY` (or RSA/EC PRIVATE KEY) section in {}; \
+                 give the PEM private key of the certificate",
+                key.what
+            ),
+            other => format!("{}: {}", key.what, pem_problem(&other)),
+        };
+        error(&key.field, key.line, msg)
+    })
+}
+
+/// The toolkit's modes that accept unverified client certificates are refused: they would
+/// look like client authentication while authenticating nobody.
+fn client_auth_type(value: Option<&Spanned<String>>) -> Result<ClientAuth, ConfigError> {
+    match value.map(|s| s.value.as_str()) {
+        None | Some("") | Some("NoClientCert") => Ok(ClientAuth::NoClientCert),
+        Some("VerifyClientCertIfGiven") => Ok(ClientAuth::VerifyClientCertIfGiven),
+        Some("RequireAndVerifyClientCert") => Ok(ClientAuth::RequireAndVerifyClientCert),
+        Some(other @ ("RequestClientCert" | "RequireAnyClientCert")) => Err(error(
+            "tls_server_config.client_auth_type",
+            value.and_then(line_of),
+            format!(
+                "`{other}` (a client certificate that is not verified) is not supported; \
+                 use RequireAndVerifyClientCert or VerifyClientCertIfGiven with client_ca_file"
+            ),
+        )),
+        Some(other) => Err(error(
+            "tls_server_config.client_auth_type",
+            value.and_then(line_of),
+            format!(
+                "`{}` is not a client auth type; use NoClientCert, VerifyClientCertIfGiven \
+                 or RequireAndVerifyClientCert",
+                other.escape_debug()
+            ),
+        )),
+    }
+}
+
+/// The auth type and the client CAs must agree: CAs without verification, or verification
+/// without CAs, is a config that does not do what it says.
+fn client_verifier(
+    client_auth: ClientAuth,
+    client_ca: Option<PemSource>,
+    auth_line: Option<u64>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, ConfigError> {
+    match (client_auth, client_ca) {
+        (ClientAuth::NoClientCert, None) => Ok(None),
+        (ClientAuth::NoClientCert, Some(ca)) => Err(error(
+            ca.field,
+            ca.line,
+            "client CAs are given but client_auth_type is NoClientCert; set \
+             client_auth_type: RequireAndVerifyClientCert (or VerifyClientCertIfGiven), \
+             or remove the client CAs",
+        )),
+        (_, None) => Err(error(
+            "tls_server_config.client_ca_file",
+            auth_line,
+            "missing: client_auth_type verifies client certificates, so give \
+             client_ca_file (the PEM CA certificates that sign them)",
+        )),
+        (mode, Some(ca)) => {
+            let roots = client_roots(&ca)?;
+            let mut builder =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+            if mode == ClientAuth::VerifyClientCertIfGiven {
+                builder = builder.allow_unauthenticated();
+            }
+            let verifier = builder
+                .build()
+                .map_err(|e| error(&ca.field, ca.line, format!("{}: {e}", ca.what)))?;
+            Ok(Some(verifier))
+        }
+    }
+}
+
+/// Each CA is added on its own so an unusable one is named in the error.
+fn client_roots(ca: &PemSource) -> Result<RootCertStore, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(ca)? {
+        roots.add(cert).map_err(|e| {
+            error(
+                &ca.field,
+                ca.line,
+                format!("{}: not a usable CA certificate: {e}", ca.what),
+            )
+        })?;
+    }
+    Ok(roots)
+}
+
+/// rustls speaks only TLS 1.2 and 1.3, so the range defaults to both and is cut from them.
+fn protocol_versions(
+    spec: &TlsSpec,
+) -> Result<Vec<&'static SupportedProtocolVersion>, ConfigError> {
+    let min = match &spec.min_version {
+        Some(v) => protocol_version("min_version", v)?,
+        None => &rustls::version::TLS12,
+    };
+    let max = match &spec.max_version {
+        Some(v) => protocol_version("max_version", v)?,
+        None => &rustls::version::TLS13,
+    };
+    let rank = |v: &SupportedProtocolVersion| u16::from(v.version);
+    if rank(min) > rank(max) {
+        return Err(error(
+            "tls_server_config.min_version",
+            spec.min_version.as_ref().and_then(line_of),
+            "is above max_version; lower min_version or raise max_version",
+        ));
+    }
+    Ok([&rustls::version::TLS12, &rustls::version::TLS13]
+        .into_iter()
+        .filter(|v| rank(v) >= rank(min) && rank(v) <= rank(max))
+        .collect())
 }
 
 #[cfg(test)]
