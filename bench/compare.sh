@@ -121,20 +121,7 @@ SQL
 
 # Ours: one target and one pool matching the app user, so the pool sources
 # (client processes, the oldest idle transactions) are queried too.
-printf '%s\n' "$PW_OURS" >"$WORK/pool_exporter.pw"
-cat >"$WORK/ours.yml" <<YAML
-targets:
-  - name: bench
-    dsn: mysql://pool_exporter@127.0.0.1:$DB_PORT
-    password_file: pool_exporter.pw
-    tls: { mode: disabled }
-pools:
-  - name: bench-app
-    match: { user: app }
-    size: 15
-    max_overflow: 30
-    processes: 100
-YAML
+bench_ours_config "$WORK" "$PW_OURS"
 OURS_PORT=$(free_port)
 # shellcheck disable=SC2086  # OURS_FLAGS: words on purpose
 "$BIN" --config.file="$WORK/ours.yml" --web.listen-address="127.0.0.1:$OURS_PORT" \

@@ -73,30 +73,32 @@ def queue(args, waiting):
     holder.query("SELECT id FROM q WHERE id = 1")
     holder.store_result()
     conns = [holder]
+    root = mysql.connect(unix_socket=args.db_sock, user="root")
+
+    def queued():
+        root.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                   "WHERE STATE = 'Waiting for table metadata lock'")
+        return int(root.store_result().fetch_row()[0][0])
+
+    def wait_for(n):
+        for _ in range(600):
+            if queued() >= n:
+                return
+            time.sleep(0.1)
+        sys.exit(f"only {queued()} of {n} sessions queued")
+
     alter = connect(args)
     alter.query("SET SESSION lock_wait_timeout = 3600")
     alter.send_query("ALTER TABLE q ADD COLUMN w INT")
     conns.append(alter)
+    # Queries sent before the ALTER asks for its exclusive lock would get in and finish.
+    wait_for(1)
     for _ in range(waiting - 1):
         c = connect(args)
         c.query("SET SESSION lock_wait_timeout = 3600")
         c.send_query("SELECT id FROM q WHERE id = 1")
         conns.append(c)
-    root = mysql.connect(unix_socket=args.db_sock, user="root")
-    # The first queries may get their lock before the ALTER asks for its exclusive one, and
-    # finish: wait until the queue stops growing.
-    seen, stable = 0, 0
-    for _ in range(300):
-        root.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                   "WHERE STATE = 'Waiting for table metadata lock'")
-        n = int(root.store_result().fetch_row()[0][0])
-        stable = stable + 1 if n == seen else 0
-        seen = n
-        if n >= waiting or (stable >= 10 and n >= waiting * 8 // 10):
-            break
-        time.sleep(0.1)
-    else:
-        sys.exit(f"only {seen} of {waiting} sessions queued")
+    wait_for(waiting)
     return conns
 
 

@@ -73,20 +73,7 @@ CREATE TABLE app.q (id INT PRIMARY KEY) ENGINE=InnoDB;
 INSERT INTO app.q VALUES (1);
 GRANT ALTER ON app.* TO 'app'@'127.0.0.1';
 SQL
-printf '%s\n' "$PW_OURS" >"$WORK/pool_exporter.pw"
-cat >"$WORK/ours.yml" <<YAML
-targets:
-  - name: bench
-    dsn: mysql://pool_exporter@127.0.0.1:$DB_PORT
-    password_file: pool_exporter.pw
-    tls: { mode: disabled }
-pools:
-  - name: bench-app
-    match: { user: app }
-    size: 15
-    max_overflow: 30
-    processes: 100
-YAML
+bench_ours_config "$WORK" "$PW_OURS"
 
 up() { local m; m=$(curl -fsS "http://127.0.0.1:$1/metrics") && grep -Eq '^mysql_up 1(\.0*)?$' <<<"$m"; }
 # start_ours — a fresh exporter (it detects the lock tables when it connects).

@@ -241,6 +241,26 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1';
 SQL
 }
 
+# bench_ours_config DIR PASSWORD — writes DIR/ours.yml (and DIR/pool_exporter.pw): ours as the
+# benchmarks run it, one target on DB_PORT as pool_exporter and one pool matching the app
+# user, so that the pool sources (client processes, the oldest idle transactions) are read.
+bench_ours_config() {
+    printf '%s\n' "$2" >"$1/pool_exporter.pw"
+    cat >"$1/ours.yml" <<YAML
+targets:
+  - name: bench
+    dsn: mysql://pool_exporter@127.0.0.1:$DB_PORT
+    password_file: pool_exporter.pw
+    tls: { mode: disabled }
+pools:
+  - name: bench-app
+    match: { user: app }
+    size: 15
+    max_overflow: 30
+    processes: 100
+YAML
+}
+
 # stop_pid PID — TERM, wait up to 10 s, then KILL.
 stop_pid() {
     local pid=$1 i
