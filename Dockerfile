@@ -20,8 +20,10 @@ WORKDIR /build
 #    manifest names, so `cargo build` compiles all dependencies into a cached layer. An
 #    explicit `path = "x.rs"` of a [[bin]]/[[bench]]/[[test]]/[[example]], and the default path
 #    of a named bench/test/example, must exist or cargo refuses the manifest: the awk lists them.
-#    Afterwards the stubs and the crate's own artifacts go; every dependency's stay.
+#    Afterwards the stubs and the crate's own artifacts go; every dependency's stay. The
+#    patched mysql_async of [patch.crates-io] is a dependency too: it comes with them.
 COPY Cargo.toml Cargo.lock ./
+COPY vendor ./vendor
 RUN set -eux; \
     mkdir -p src; \
     echo 'fn main() {}' > src/main.rs; \

@@ -3,7 +3,7 @@
 itself (no Docker engine needed); this adds what only we know. Every image and Dockerfile
 FROM is pinned to a version; every host path it mounts exists inside the repository, and
 among them are the very files the tests run the stack with (scripts/lib/stack.sh); every
-published port is on 127.0.0.1 only.
+published port is on 127.0.0.1 only; the Dockerfile's dependency layer resolves.
 
 Usage: scripts/check_compose.py    (needs docker-compose and PyYAML, both Debian packages)
 Prints `ok - ...`/`not ok - ...` per check and `N passed, M failed` last; exit 1 on a failure.
@@ -11,8 +11,10 @@ Prints `ok - ...`/`not ok - ...` per check and `N passed, M failed` last; exit 1
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -62,6 +64,27 @@ bad = [p for p in hosts if not os.path.exists(p) or os.path.relpath(p, ROOT).sta
 check(f"every mounted host path ({len(hosts)}) exists inside the repository", not bad, str(bad))
 missing = [f"{svc}: {path}" for svc, path in TESTED if os.path.join(ROOT, path) not in mounts.get(svc, [])]
 check("the services mount the files the tests run the stack with", not missing, "; ".join(missing))
+
+# The Dockerfile's dependency layer builds from what is copied before the crate's sources:
+# that much of the repository must be a manifest cargo can resolve (a path dependency left
+# out, e.g. the vendored crate of [patch.crates-io], fails the image build, not this run).
+with open(os.path.join(ROOT, "Dockerfile"), encoding="utf-8") as f:
+    stage = f.read().split("COPY . .")[0]
+sources = [w for line in re.findall(r"^COPY\s+(?!--from)(.+)$", stage, re.M) for w in line.split()[:-1]]
+with tempfile.TemporaryDirectory() as layer:
+    for src in sources:
+        (shutil.copytree if os.path.isdir(os.path.join(ROOT, src)) else shutil.copy)(
+            os.path.join(ROOT, src), os.path.join(layer, src))
+    os.makedirs(os.path.join(layer, "src"))
+    for stub in ("src/main.rs", "src/lib.rs"):
+        open(os.path.join(layer, stub), "w").close()
+    host = re.search(r"^host: (\S+)", subprocess.run(["rustc", "-vV"], capture_output=True,
+                                                     text=True).stdout, re.M).group(1)
+    meta = subprocess.run(["cargo", "tree", "--locked", "--offline", "--target", host,
+                           "-e", "normal,build", "--prefix", "none"],
+                          capture_output=True, text=True, cwd=layer)
+check(f"the Dockerfile's dependency layer ({', '.join(sources)}) is a manifest cargo resolves",
+      meta.returncode == 0, meta.stderr.strip()[-400:])
 
 ports = [(name, p) for name, s in services.items() for p in s.get("ports") or []]
 check("every published port is bound to 127.0.0.1", ports and all(str(p).startswith("127.0.0.1:") for _, p in ports),
