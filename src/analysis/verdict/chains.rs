@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use super::judge::{held, plural, Facts};
+use super::facts::{held, plural, Facts};
 use super::{Cause, ChainReport, Finding, Status};
 use crate::analysis::sessions::SessionState;
 use crate::analysis::waits::{statement, Chain, LockKind};

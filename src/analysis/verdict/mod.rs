@@ -13,6 +13,7 @@
 //! parked in SQLAlchemy's QueuePool is open but free.
 
 mod chains;
+mod facts;
 mod judge;
 pub mod nagios;
 #[cfg(test)]
