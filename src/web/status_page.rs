@@ -394,4 +394,51 @@ mod tests {
     fn bars_are_capped_at_full() {
         assert!(bar(1.7, "crit").into_string().contains("width:100%"));
     }
+
+    /// A pool at 3 of 10 with a leak is drawn in its own verdict's colour (a warning), not
+    /// green by its utilisation; its bar, which shows how full it is, stays green.
+    #[test]
+    fn a_pool_row_takes_its_own_verdicts_colour() {
+        use crate::config::{IdleSessions, MatchSpec, Matcher};
+        let pool = PoolConfig {
+            name: "web".into(),
+            matcher: Matcher::compile(&MatchSpec {
+                user: Some("kefu".into()),
+                ..MatchSpec::default()
+            })
+            .unwrap(),
+            size: 10,
+            max_overflow: 0,
+            processes: 1,
+            target: None,
+            idle_sessions: IdleSessions::Parked,
+        };
+        let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MariaDb, "10.11", 1));
+        snap.sessions = Outcome::Ok(
+            (1..=3)
+                .map(|i| SessionRow::recorded(i, "Sleep", 5, Some(("RUNNING", 400))))
+                .collect(),
+        );
+        let targets = [PageTarget {
+            name: "primary".into(),
+            dsn: "mysql://u@h:3306".into(),
+            pools: vec![pool],
+            snapshot: Arc::new(snap),
+            history: Vec::new(),
+        }];
+        let html = page(
+            &targets,
+            &Thresholds::default(),
+            "/metrics",
+            SystemTime::now(),
+        )
+        .into_string();
+        let at = html.find("<tr class=\"warn\" data-pool=\"web\">");
+        let row = &html[at.unwrap_or_else(|| panic!("the row is a warning: {html}"))..];
+        assert!(row.contains("<span class=\"fill ok\""), "{row}");
+        assert!(
+            html.contains("red: past 30s, a leak"),
+            "the leak table says what it lists"
+        );
+    }
 }
