@@ -54,6 +54,35 @@ def measure(args, what):
     return max(cpu, 0.0), statistics.median(lat), body
 
 
+def statements_of_one_scrape(args, root):
+    """The statements ours sends in one scrape, from the server's general log (as a table)."""
+    root.query("TRUNCATE TABLE mysql.general_log")
+    root.query("SET GLOBAL log_output = 'TABLE'")
+    root.query("SET GLOBAL general_log = ON")
+    scrape(args.url)
+    root.query("SET GLOBAL general_log = OFF")
+    root.query("SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log "
+               "WHERE user_host LIKE 'pool_exporter%' AND command_type = 'Query'")
+    rows = root.store_result().fetch_row(maxrows=0)
+    return [r[0].decode() if isinstance(r[0], bytes) else r[0] for r in rows]
+
+
+def split(args, root, rounds=10):
+    """Server CPU (ms) of each statement of one scrape, run `rounds` times by root."""
+    out = []
+    for sql in statements_of_one_scrape(args, root):
+        if sql.upper().startswith(("SET ", "SHOW WARNINGS")):
+            continue
+        c0 = cpu_ms(args.db_pid)
+        for _ in range(rounds):
+            root.query(sql)
+            if root.field_count():
+                root.store_result()
+        out.append(((cpu_ms(args.db_pid) - c0) / rounds, sql))
+    out.sort(reverse=True)
+    return out
+
+
 def metric(body, name, labels):
     for line in body.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels):
@@ -144,6 +173,10 @@ def main():
         print(f"  {what:<26} {cpu:>15.1f} ms {lat:>9.1f} ms {seen:>13}")
     print(f"  the lock tables' cost: {rows[1][1] - rows[0][1]:+.1f} ms server CPU per scrape "
           f"while {rows[1][3] or 0:.0f} sessions wait")
+    root = mysql.connect(unix_socket=args.db_sock, user="root")
+    print("  the statements of one scrape while the queue waits, server CPU each (10 runs):")
+    for ms, sql in split(args, root)[:6]:
+        print(f"    {ms:6.1f} ms  {' '.join(sql.split())[:110]}")
     del keep
     holder.stdin.close()
     holder.wait()

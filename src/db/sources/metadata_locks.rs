@@ -63,16 +63,19 @@ pub async fn detect(
     })
 }
 
-/// performance_schema's metadata locks of every client session but ours, its own schemas'
-/// (what our own queries lock) left out.
-const PERFORMANCE_SCHEMA_SQL: &str = "SELECT t.PROCESSLIST_ID, m.OBJECT_TYPE, m.OBJECT_SCHEMA, \
-     m.OBJECT_NAME, m.LOCK_TYPE, m.LOCK_STATUS \
-     FROM performance_schema.metadata_locks m \
+/// The granted and pending metadata locks on the objects someone waits for: a pending
+/// request can only wait for locks on its own object. Driven by the few pending rows, in
+/// this order (STRAIGHT_JOIN): joining every thread with its locks instead cost MySQL 9.7
+/// 15 ms at 4 000 sessions (bench/locks.sh).
+const PERFORMANCE_SCHEMA_SQL: &str = "SELECT STRAIGHT_JOIN t.PROCESSLIST_ID, m.OBJECT_TYPE, \
+     m.OBJECT_SCHEMA, m.OBJECT_NAME, m.LOCK_TYPE, m.LOCK_STATUS \
+     FROM (SELECT DISTINCT OBJECT_TYPE, OBJECT_SCHEMA, OBJECT_NAME \
+           FROM performance_schema.metadata_locks WHERE LOCK_STATUS = 'PENDING') w \
+     JOIN performance_schema.metadata_locks m ON m.OBJECT_TYPE = w.OBJECT_TYPE \
+          AND m.OBJECT_SCHEMA <=> w.OBJECT_SCHEMA AND m.OBJECT_NAME <=> w.OBJECT_NAME \
      JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID \
      WHERE t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID() \
-     AND m.LOCK_STATUS IN ('GRANTED', 'PENDING') \
-     AND (m.OBJECT_SCHEMA IS NULL \
-          OR m.OBJECT_SCHEMA NOT IN ('performance_schema', 'information_schema'))";
+     AND m.LOCK_STATUS IN ('GRANTED', 'PENDING')";
 
 const PLUGIN_SQL: &str = "SELECT THREAD_ID, LOCK_TYPE, TABLE_SCHEMA, TABLE_NAME, LOCK_MODE \
      FROM information_schema.METADATA_LOCK_INFO WHERE THREAD_ID <> CONNECTION_ID()";
