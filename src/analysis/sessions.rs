@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::waits::wait_kind;
+use super::waits::waiting_for;
 use crate::snapshot::{ThreadGroup, AGE_BUCKETS};
 
 /// The four states a client session can be in (docs/design.md). `IdleInTransaction` is the leak signature: a connection
@@ -71,8 +71,7 @@ pub fn classify(
         return None;
     }
     let sleeping = command.eq_ignore_ascii_case("Sleep");
-    let row_wait = trx_state.is_some_and(|s| s.eq_ignore_ascii_case("LOCK WAIT"));
-    Some(if row_wait || (!sleeping && wait_kind(state).is_some()) {
+    Some(if waiting_for(command, state, trx_state).is_some() {
         SessionState::LockWait
     } else if sleeping && trx_state.is_some() {
         SessionState::IdleInTransaction

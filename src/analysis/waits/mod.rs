@@ -201,16 +201,21 @@ pub fn of_snapshot(snap: &Snapshot) -> WaitGraph {
 
 /// What a session waits for, from its transaction (row lock) or its processlist state.
 pub fn session_wait(s: &SessionRow) -> Option<LockKind> {
-    if s.trx_state
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("LOCK WAIT"))
-    {
+    waiting_for(&s.command, &s.state, s.trx_state.as_deref())
+}
+
+/// What a session (or a group of alike sessions) waits for: a row lock when its InnoDB
+/// transaction says `LOCK WAIT`, else, unless it sleeps, what its processlist state names.
+/// The one rule behind `lock_wait` in every metric, the graph's waiters, and when the lock
+/// sources are read.
+pub fn waiting_for(command: &str, state: &str, trx_state: Option<&str>) -> Option<LockKind> {
+    if trx_state.is_some_and(|t| t.eq_ignore_ascii_case("LOCK WAIT")) {
         return Some(LockKind::Row);
     }
-    if s.command.eq_ignore_ascii_case("Sleep") {
+    if command.eq_ignore_ascii_case("Sleep") {
         return None;
     }
-    wait_kind(&s.state)
+    wait_kind(state)
 }
 
 /// `schema.name` of a metadata lock's object, as the inference names objects.

@@ -11,26 +11,30 @@ use mysql_async::Conn;
 use super::sessions;
 use std::fmt::Write;
 
-use crate::analysis::waits::{wait_kind, LockKind};
+use crate::analysis::waits::{waiting_for, LockKind};
 use crate::snapshot::{Capabilities, Plan, SessionRow, Snapshot};
 
 /// Whether any session of this snapshot's session list waits for a lock; `non_row`: for a
 /// lock other than an InnoDB row lock (what the metadata-lock tables can explain).
 pub fn someone_waits(snap: &Snapshot, non_row: bool) -> bool {
-    let row =
-        |trx: Option<&str>| !non_row && trx.is_some_and(|t| t.eq_ignore_ascii_case("LOCK WAIT"));
-    let waits = |command: &str, state: &str| {
-        !command.eq_ignore_ascii_case("Sleep") && wait_kind(state).is_some()
+    any_waits_for(snap, |kind| !non_row || kind != LockKind::Row)
+}
+
+/// Whether some session of the detailed list, else of the folded groups, waits for a lock
+/// of a kind `keep` accepts.
+fn any_waits_for(snap: &Snapshot, keep: impl Fn(LockKind) -> bool) -> bool {
+    let waits = |command: &str, state: &str, trx: Option<&str>| {
+        waiting_for(command, state, trx).is_some_and(&keep)
     };
     if let Some(rows) = snap.sessions.ok() {
         return rows
             .iter()
-            .any(|s| waits(&s.command, &s.state) || row(s.trx_state.as_deref()));
+            .any(|s| waits(&s.command, &s.state, s.trx_state.as_deref()));
     }
     snap.threads.ok().is_some_and(|groups| {
         groups
             .iter()
-            .any(|g| waits(&g.command, &g.state) || row(g.trx_state.as_deref()))
+            .any(|g| waits(&g.command, &g.state, g.trx_state.as_deref()))
     })
 }
 
@@ -72,17 +76,10 @@ pub(super) async fn read(
 /// Whether someone waits for a lock an idle session without a transaction may hold (a user
 /// lock, FTWRL, a backup stage): only its last statement can then show who.
 fn idle_holder_possible(snap: &Snapshot) -> bool {
-    let idle_kind = |state: &str| {
+    any_waits_for(snap, |kind| {
         matches!(
-            wait_kind(state),
-            Some(LockKind::User | LockKind::Backup | LockKind::GlobalRead)
+            kind,
+            LockKind::User | LockKind::Backup | LockKind::GlobalRead
         )
-    };
-    match snap.sessions.ok() {
-        Some(rows) => rows.iter().any(|s| idle_kind(&s.state)),
-        None => snap
-            .threads
-            .ok()
-            .is_some_and(|groups| groups.iter().any(|g| idle_kind(&g.state))),
-    }
+    })
 }
