@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 /// The keys the exporter reads, and whether each is a whole number of seconds.
-const KEYS: [(&str, bool); 9] = [
+const KEYS: [(&str, bool); 11] = [
     ("idle_in_transaction_seconds", true),
     ("long_query_seconds", true),
     ("lock_wait_seconds", true),
@@ -17,6 +17,8 @@ const KEYS: [(&str, bool); 9] = [
     ("connections_critical", false),
     ("user_connections_warning", false),
     ("user_connections_critical", false),
+    ("connection_churn_warning", false),
+    ("connection_churn_critical", false),
 ];
 
 fn main() {
@@ -46,7 +48,7 @@ fn main() {
         } else {
             if !(v.is_finite() && v > 0.0) {
                 fail(&format!(
-                    "{}: `{key}` must be a ratio above 0",
+                    "{}: `{key}` must be a number above 0",
                     file.display()
                 ));
             }

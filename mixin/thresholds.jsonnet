@@ -23,4 +23,6 @@ function(mixin=(import 'mixin.libsonnet'))
     connections_critical: c.connectionsCritical,
     // MySQLUserConnectionsNearLimit: one user's share of its connection limit.
     user_connections_warning: c.userConnectionsWarning,
+    // MySQLConnectionChurn: connections one account opens per second.
+    connection_churn_warning: c.connectionChurnWarning,
   }

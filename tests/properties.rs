@@ -1322,7 +1322,7 @@ proptest! {
         };
         // The verdict reads the detailed session list only; Threads is the scrapes' fold.
         let has_data = snap.sessions.ok().is_some();
-        let r = target_report("t", &snap, &config.pools, &t);
+        let r = target_report("t", &snap, &config.pools, &t, None);
         prop_assert_eq!(r.status == Status::Unknown, !has_data);
         if has_data {
             prop_assert_eq!(r.pools.len(), config.pools.len());

@@ -49,6 +49,8 @@ fn as_keys(t: &Thresholds) -> Vec<(&'static str, f64)> {
         ("connections_critical", t.connections.critical),
         ("user_connections_warning", t.user_connections.warning),
         ("user_connections_critical", t.user_connections.critical),
+        ("connection_churn_warning", t.connection_churn.warning),
+        ("connection_churn_critical", t.connection_churn.critical),
     ]
 }
 

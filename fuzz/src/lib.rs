@@ -233,6 +233,7 @@ pub fn encode(rows: &[Row], limit: usize, variables: &[(&str, &str)]) -> String 
             Arc::new(snap),
             config.pools.clone(),
             1,
+            config.limits.max_label_values,
         )],
         collectors: Arc::new(collect::all()),
         limits: config.limits,

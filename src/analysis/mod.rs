@@ -3,6 +3,7 @@
 pub mod cap;
 pub mod host;
 pub mod kill;
+pub mod peaks;
 pub mod pools;
 pub mod processlist;
 pub mod sessions;

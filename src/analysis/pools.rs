@@ -22,6 +22,9 @@ pub struct PoolStats {
     /// Why the pool cannot be judged this time: it matches by connect attributes the server
     /// does not fill. Its counts are then not zero, they are unknown: never shown as data.
     pub unknown: Option<String>,
+    /// Not configured: an app found by its sessions' `program_name` (or `user@host`), whose
+    /// capacity is unknown until a pool of the config declares it (`capacity` is then 0).
+    pub discovered: bool,
 }
 
 impl PoolStats {
@@ -70,12 +73,22 @@ pub fn pool_of(pools: &[PoolConfig], client: &Client) -> Option<usize> {
     pools.iter().position(|p| p.matcher.matches(client))
 }
 
-/// What the queries must read for these pools: the connect attributes they match on.
+/// The connect attribute apps name themselves by (PyMySQL's `program_name`, libmysqlclient's
+/// `program_name`, Connector/J's `programName` being set through it too).
+pub const APP_ATTRIBUTE: &str = "program_name";
+
+/// What the exporter's own connections call themselves: they are in no pool and no app,
+/// whichever exporter or `check` run opened them.
+pub const EXPORTER_PROGRAM_NAME: &str = "mysql_pool_exporter";
+
+/// What the queries must read for these pools: the connect attributes they match on, and
+/// `program_name`, by which sessions outside every pool are grouped into apps.
 pub fn plan(pools: &[PoolConfig]) -> Plan {
     let mut attributes: Vec<String> = pools
         .iter()
         .flat_map(|p| p.matcher.attribute_names())
         .map(String::from)
+        .chain([APP_ATTRIBUTE.to_string()])
         .collect();
     attributes.sort();
     attributes.dedup();
@@ -108,31 +121,110 @@ fn group_client(g: &ThreadGroup) -> Client<'_> {
     }
 }
 
-/// Per-pool session statistics from the scrape's folded groups; server threads belong to no
-/// pool. `attributes` says whether the server fills the connect attributes some pools may
-/// match on.
+/// Per-pool session statistics from the scrape's folded groups, the configured pools first;
+/// server threads and the exporter's own sessions belong to no pool. `attributes` says
+/// whether the server fills the connect attributes some pools may match on. With
+/// `max_apps` > 0 the sessions outside every pool follow as discovered apps (see
+/// [`app_name`]), the `max_apps` with most sessions by name and the rest as `other`.
 pub fn pool_stats(
     pools: &[PoolConfig],
     groups: &[ThreadGroup],
     attributes: &ConnectAttributes,
+    max_apps: usize,
 ) -> Vec<PoolStats> {
     let mut out = empty_stats(pools, attributes);
+    let mut unpooled: Vec<(String, &ThreadGroup)> = Vec::new();
     for g in groups {
-        if classify(&g.user, &g.command, &g.state, g.trx_state.as_deref()).is_none() {
+        if classify(&g.user, &g.command, &g.state, g.trx_state.as_deref()).is_none()
+            || is_exporter(&g.attributes)
+        {
             continue;
         }
-        if let Some(i) = pool_of(pools, &group_client(g)) {
-            out[i].sessions.add(g);
+        match pool_of(pools, &group_client(g)) {
+            Some(i) => out[i].sessions.add(g),
+            None if max_apps > 0 => unpooled.push((app_name(&g.user, &g.host, &g.attributes), g)),
+            None => {}
         }
     }
+    out.extend(discovered_apps(pools, unpooled, max_apps));
+    out
+}
+
+/// The name of an app outside every pool: the `program_name` its sessions send, else
+/// `user@host` (what the server shows of a client that names itself nothing).
+pub fn app_name(user: &str, host: &str, attributes: &[(String, String)]) -> String {
+    attributes
+        .iter()
+        .find(|(k, v)| k == APP_ATTRIBUTE && !v.is_empty())
+        .map_or_else(|| format!("{user}@{host}"), |(_, v)| v.clone())
+}
+
+fn is_exporter(attributes: &[(String, String)]) -> bool {
+    attributes
+        .iter()
+        .any(|(k, v)| k == APP_ATTRIBUTE && v == EXPORTER_PROGRAM_NAME)
+}
+
+/// What a discovered app is called when a configured pool already has its name.
+const UNMATCHED: &str = "unmatched:";
+
+/// The apps of the sessions no pool matched, most sessions first, at most `max_apps` by name
+/// and the rest together as `other` (label values stay bounded).
+fn discovered_apps(
+    pools: &[PoolConfig],
+    unpooled: Vec<(String, &ThreadGroup)>,
+    max_apps: usize,
+) -> Vec<PoolStats> {
+    let mut open: BTreeMap<&str, u64> = BTreeMap::new();
+    for (name, g) in &unpooled {
+        *open.entry(name.as_str()).or_default() += g.count;
+    }
+    let mut ranked: Vec<(&str, u64)> = open.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let named: Vec<&str> = ranked.iter().take(max_apps).map(|(n, _)| *n).collect();
+    let mut apps: BTreeMap<String, SessionStats> = BTreeMap::new();
+    for (name, g) in &unpooled {
+        let key = if named.contains(&name.as_str()) {
+            if pools.iter().any(|p| p.name == *name) {
+                format!("{UNMATCHED}{name}")
+            } else {
+                name.clone()
+            }
+        } else {
+            "other".to_string()
+        };
+        apps.entry(key).or_default().add(g);
+    }
+    let mut out: Vec<PoolStats> = apps
+        .into_iter()
+        .map(|(name, sessions)| PoolStats {
+            name,
+            capacity: 0,
+            process_capacity: 0,
+            idle_sessions: IdleSessions::Parked,
+            sessions,
+            unknown: None,
+            discovered: true,
+        })
+        .collect();
+    out.sort_by(|a, b| b.open().cmp(&a.open()).then(a.name.cmp(&b.name)));
     out
 }
 
 /// The pools' numbers of a scrape's snapshot, from its folded session list (`None` when it
-/// was not read this time).
-pub fn snapshot_pool_stats(pools: &[PoolConfig], snap: &Snapshot) -> Option<Vec<PoolStats>> {
+/// was not read this time), with up to `max_apps` discovered apps.
+pub fn snapshot_pool_stats(
+    pools: &[PoolConfig],
+    snap: &Snapshot,
+    max_apps: usize,
+) -> Option<Vec<PoolStats>> {
     let groups = snap.threads.ok()?;
-    Some(pool_stats(pools, groups, &snap.connect_attributes()))
+    Some(pool_stats(
+        pools,
+        groups,
+        &snap.connect_attributes(),
+        max_apps,
+    ))
 }
 
 /// The same from the detailed session list (`check`, the status page): counted from the
@@ -144,6 +236,9 @@ pub fn session_pool_stats(
 ) -> Vec<PoolStats> {
     let mut out = empty_stats(pools, attributes);
     for s in sessions {
+        if is_exporter(&s.attributes) {
+            continue;
+        }
         let Some(i) = session_pool(pools, s) else {
             continue;
         };
@@ -180,6 +275,7 @@ fn empty_stats(pools: &[PoolConfig], attributes: &ConnectAttributes) -> Vec<Pool
                 ),
                 _ => None,
             },
+            discovered: false,
         })
         .collect()
 }
@@ -303,7 +399,7 @@ mod tests {
             ThreadGroup::uniform("kefu", "192.168.0.9", Some("kefu"), "Sleep", "", None, 3, 1),
             ThreadGroup::uniform("system user", "", None, "Slave_SQL", "", None, 1, 1),
         ];
-        let s = &pool_stats(&pools, &groups, &ConnectAttributes::Available)[0];
+        let s = &pool_stats(&pools, &groups, &ConnectAttributes::Available, 0)[0];
         assert_eq!(s.capacity, 45);
         assert_eq!(s.utilization(), 1.0);
         assert_eq!(s.sessions.count(SessionState::IdleInTransaction), 45);
@@ -327,11 +423,12 @@ mod tests {
             std::slice::from_ref(&p),
             &groups,
             &ConnectAttributes::Available,
+            0,
         )[0];
         assert_eq!((s.held(), s.open(), s.capacity), (14, 20, 20));
         assert_eq!((s.utilization(), s.open_ratio()), (0.7, 1.0));
         p.idle_sessions = IdleSessions::CheckedOut;
-        let s = &pool_stats(&[p], &groups, &ConnectAttributes::Available)[0];
+        let s = &pool_stats(&[p], &groups, &ConnectAttributes::Available, 0)[0];
         assert_eq!((s.held(), s.utilization()), (20, 1.0));
     }
 
@@ -347,7 +444,7 @@ mod tests {
             ThreadGroup::uniform("kefu_cron", "h", None, "Sleep", "", None, 1, 1),
             ThreadGroup::uniform("root", "localhost", None, "Sleep", "", None, 1, 1),
         ];
-        let s = pool_stats(&pools, &groups, &ConnectAttributes::Available);
+        let s = pool_stats(&pools, &groups, &ConnectAttributes::Available, 0);
         assert_eq!((s[0].sessions.total(), s[0].capacity), (4, 20));
         assert_eq!((s[1].sessions.total(), s[1].capacity), (2, 2));
         assert_eq!(s[0].utilization(), 0.2);

@@ -3,13 +3,35 @@
 //! 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. `--format json` carries the same findings.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::analysis::pools::plan;
+use crate::analysis::peaks::{Sample, Window};
+use crate::analysis::pools::{plan, snapshot_pool_stats};
 use crate::analysis::verdict::nagios::{headline, perfdata, render};
-use crate::analysis::verdict::{overall, target_report, TargetReport, REPORT_SOURCES};
+use crate::analysis::verdict::{
+    overall, target_report, Cause, Finding, Status, TargetReport, REPORT_SOURCES,
+};
 use crate::config::Config;
 use crate::db::Database;
+use crate::snapshot::Source;
+
+/// Where `check` learns what happened between the scrapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recent {
+    /// Nowhere: one snapshot.
+    None,
+    /// A running exporter's window (`--exporter URL`).
+    Exporter(String),
+    /// Its own samples, one a second for this long (`--sample-for`).
+    SampleFor(Duration),
+}
+
+/// What `--sample-for` reads each second: what the exporter's sampler reads.
+const SAMPLE_SOURCES: [Source; 3] = [
+    Source::Threads,
+    Source::StatusCounters,
+    Source::AccountConnections,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -21,9 +43,10 @@ pub fn run(
     config: Config,
     format: Format,
     timeout: Duration,
+    recent: Recent,
     runtime: &tokio::runtime::Runtime,
 ) -> ExitCode {
-    let reports = runtime.block_on(collect(&config, timeout));
+    let reports = runtime.block_on(collect(&config, timeout, &recent));
     let status = overall(&reports);
     match format {
         Format::Json => {
@@ -41,15 +64,69 @@ pub fn run(
     ExitCode::from(status.exit_code())
 }
 
-/// Reads every target concurrently, each with its own connection and deadline.
-pub async fn collect(config: &Config, timeout: Duration) -> Vec<TargetReport> {
-    let deadline = Instant::now() + timeout;
+/// Reads every target concurrently, each with its own connection and deadline (which
+/// `--sample-for` extends by its own length).
+pub async fn collect(config: &Config, timeout: Duration, recent: &Recent) -> Vec<TargetReport> {
+    let sampling = match recent {
+        Recent::SampleFor(d) => *d,
+        _ => Duration::ZERO,
+    };
+    let deadline = Instant::now() + timeout + sampling;
     let futures = config.targets.iter().map(|t| async move {
         let pools = config.pools_for(&t.name);
         let db = Database::new(t.clone(), plan(&pools));
+        let window = match recent {
+            Recent::None => Ok(None),
+            Recent::Exporter(url) => crate::web::fetch_window(url, &t.name, deadline)
+                .await
+                .map(Some),
+            Recent::SampleFor(d) => Ok(Some(
+                sample_for(&db, &pools, *d, deadline, config.limits.max_label_values).await,
+            )),
+        };
         let snap = db.snapshot(&REPORT_SOURCES, deadline).await;
         db.disconnect().await;
-        target_report(&t.name, &snap, &pools, &config.thresholds)
+        let peaks = match &window {
+            Ok(Some(w)) => Some(w.peaks(SystemTime::now())),
+            _ => None,
+        };
+        let mut report = target_report(&t.name, &snap, &pools, &config.thresholds, peaks.as_ref());
+        if let Err(why) = window {
+            // The server's state now is still judged; only the window is missing.
+            report.findings.push(Finding::plain(
+                Status::Unknown,
+                Cause::Unknown,
+                None,
+                format!("what happened between the scrapes is unknown: {why}"),
+            ));
+            report.status = report.status.max(Status::Unknown);
+        }
+        report
     });
     futures::future::join_all(futures).await
+}
+
+/// Samples one target every second for `length`, as the exporter's sampler does.
+async fn sample_for(
+    db: &Database,
+    pools: &[crate::config::PoolConfig],
+    length: Duration,
+    deadline: Instant,
+    max_apps: usize,
+) -> Window {
+    let mut window = Window::new(length.max(Duration::from_secs(1)));
+    let end = Instant::now() + length;
+    loop {
+        let started = Instant::now();
+        let snap = db.sample(&SAMPLE_SOURCES, deadline).await;
+        let stats = snapshot_pool_stats(pools, &snap, max_apps);
+        if let Some(s) = stats.as_deref().and_then(|st| Sample::of(&snap, Some(st))) {
+            window.push(s);
+        }
+        let next = started + Duration::from_secs(1);
+        if next > end || next > deadline {
+            return window;
+        }
+        tokio::time::sleep_until(next.into()).await;
+    }
 }

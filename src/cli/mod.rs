@@ -66,6 +66,13 @@ pub struct GlobalArgs {
     /// Web config (TLS, basic auth) in the exporter-toolkit format.
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// How often the sampler reads each target's pools between scrapes (it backs off by
+    /// itself while a sample takes more than a tenth of this).
+    #[arg(long = "sampler.interval", default_value = "1s", value_name = "DURATION", value_parser = sampler_interval_arg)]
+    pub sampler_interval: std::time::Duration,
+    /// The trailing window the `_max` series and the verdict's peaks are taken over.
+    #[arg(long = "sampler.window", default_value = "60s", value_name = "DURATION", value_parser = sampler_window_arg)]
+    pub sampler_window: std::time::Duration,
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
     #[arg(
@@ -86,6 +93,15 @@ pub enum Command {
         /// Give up on a server after this long.
         #[arg(long, default_value = "10s", value_parser = duration_arg)]
         timeout: std::time::Duration,
+        /// Also judge what a running exporter sampled in its window (pools full between
+        /// scrapes, connection churn), e.g. http://127.0.0.1:9207; its targets are matched by
+        /// name.
+        #[arg(long, value_name = "URL", conflicts_with = "sample_for")]
+        exporter: Option<String>,
+        /// Without an exporter: sample every second for this long before judging (e.g. 5s),
+        /// to see churn and short bursts; 0 reads once.
+        #[arg(long, default_value = "0s", value_parser = duration_arg, value_name = "DURATION")]
+        sample_for: std::time::Duration,
     },
     /// Kill a pool's sessions that sit idle in a transaction, or idle at the root of a lock
     /// chain (dry run unless --execute).
@@ -228,7 +244,19 @@ pub fn main() -> ExitCode {
     match cli.command {
         // Answered before the config was loaded; kept so the match stays exhaustive.
         Some(Command::Config(ConfigCommand::Check { file })) => config_cmd::check(&file),
-        Some(Command::Check { format, timeout }) => check::run(config, format, timeout, &runtime),
+        Some(Command::Check {
+            format,
+            timeout,
+            exporter,
+            sample_for,
+        }) => {
+            let recent = match exporter {
+                Some(url) => check::Recent::Exporter(url),
+                None if sample_for.is_zero() => check::Recent::None,
+                None => check::Recent::SampleFor(sample_for),
+            };
+            check::run(config, format, timeout, recent, &runtime)
+        }
         Some(Command::KillIdle {
             pool,
             idle_in_transaction_older_than,
@@ -265,6 +293,26 @@ pub fn main() -> ExitCode {
 
 fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
     config::parse_duration(s)
+}
+
+fn sampler_interval_arg(s: &str) -> Result<std::time::Duration, String> {
+    let d = duration_arg(s)?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!(
+            "{s} is too short to sample a server (the least is 100ms; the default is 1s; --no-collect.sampler turns sampling off)"
+        ));
+    }
+    Ok(d)
+}
+
+fn sampler_window_arg(s: &str) -> Result<std::time::Duration, String> {
+    let d = duration_arg(s)?;
+    if !(std::time::Duration::from_secs(2)..=std::time::Duration::from_secs(3600)).contains(&d) {
+        return Err(format!(
+            "{s} is not a window from 2s to 1h; give it several scrape intervals, e.g. 60s (the default)"
+        ));
+    }
+    Ok(d)
 }
 
 fn process_env(key: &str) -> Option<String> {

@@ -7,7 +7,7 @@ use super::GlobalArgs;
 use crate::collect::Collector;
 use crate::config::Config;
 use crate::snapshot::Source;
-use crate::web::{self, Exporter, WebConfig};
+use crate::web::{self, Exporter, SamplerSettings, WebConfig};
 
 /// Serves until SIGTERM/SIGINT; an error is what kept it from starting or serving.
 pub fn run(
@@ -43,10 +43,15 @@ pub fn run(
             web = %web_config.summary(),
             "listening"
         );
-        let exporter = Arc::new(Exporter::new(config, collectors, intervals));
+        let sampler = SamplerSettings {
+            interval: global.sampler_interval,
+            window: global.sampler_window.max(global.sampler_interval * 2),
+        };
+        let exporter = Arc::new(Exporter::new(config, collectors, intervals, sampler));
         // Connect now, not at the first scrape: /-/ready turns true as soon as a target
         // answers, and a wrong DSN or password is in the log at start-up.
         exporter.connect_all();
+        exporter.start_samplers();
         let result = web::serve(
             listeners,
             Arc::clone(&exporter),

@@ -3,6 +3,7 @@
 //! queries itself, so every collector is testable on recorded rows. Its output type,
 //! [`Families`], and the encoding of a whole scrape ([`ScrapeView`]) live here too.
 
+mod accounts;
 mod families;
 mod global_status;
 mod global_variables;
@@ -12,6 +13,7 @@ mod locks;
 pub mod om;
 mod pools;
 mod processlist;
+mod sampler;
 mod scrape;
 mod sessions;
 
@@ -21,6 +23,7 @@ use std::time::Duration;
 pub use families::{merge_targets, write as write_families, Families, Family, Labels};
 pub use scrape::{ScrapeView, TargetView};
 
+use crate::analysis::peaks::{Peaks, SamplerStatus};
 use crate::analysis::pools::PoolStats;
 use crate::config::{Limits, PoolConfig};
 use crate::snapshot::{Snapshot, Source};
@@ -38,6 +41,9 @@ pub struct EncodeContext<'a> {
     /// Their numbers in this snapshot, computed once per collection and shared with the
     /// status page's history; `None` when the session list was not read.
     pub pool_stats: Option<&'a [PoolStats]>,
+    /// What the sampler's window shows (`None`: the sampler is off).
+    pub peaks: Option<&'a Peaks>,
+    pub sampler: Option<&'a SamplerStatus>,
 }
 
 pub trait Collector: Send + Sync + fmt::Debug {
@@ -92,6 +98,8 @@ pub fn all() -> Vec<Box<dyn Collector>> {
         Box::new(processlist::Processlist),
         Box::new(sessions::Sessions),
         Box::new(pools::Pools),
+        Box::new(sampler::Sampler),
+        Box::new(accounts::Accounts),
         Box::new(locks::Locks),
         Box::new(innodb_metrics::InnodbMetrics),
     ]
@@ -151,17 +159,21 @@ pub(crate) mod testing {
         snap: Snapshot,
         limit: usize,
         pools: Vec<PoolConfig>,
+        peaks: Option<Peaks>,
+        sampler: Option<SamplerStatus>,
     }
 
     impl prometheus_client::collector::Collector for One {
         fn encode(&self, mut enc: prometheus_client::encoding::DescriptorEncoder) -> fmt::Result {
-            let stats = snapshot_pool_stats(&self.pools, &self.snap);
+            let stats = snapshot_pool_stats(&self.pools, &self.snap, self.limit);
             let ctx = EncodeContext {
                 limits: Limits {
                     max_label_values: self.limit,
                 },
                 pools: &self.pools,
                 pool_stats: stats.as_deref(),
+                peaks: self.peaks.as_ref(),
+                sampler: self.sampler.as_ref(),
             };
             let mut out = Families::new();
             self.collector.encode(&self.snap, &ctx, &mut out)?;
@@ -179,13 +191,36 @@ pub(crate) mod testing {
         limit: usize,
         pools: &[PoolConfig],
     ) -> String {
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(One {
+        render(One {
             collector: c,
             snap: snap.clone(),
             limit,
             pools: pools.to_vec(),
-        }));
+            peaks: None,
+            sampler: None,
+        })
+    }
+
+    /// With what the sampler's window shows.
+    pub fn encode_view(
+        c: &'static dyn Collector,
+        snap: &Snapshot,
+        peaks: Option<&Peaks>,
+        sampler: Option<&SamplerStatus>,
+    ) -> String {
+        render(One {
+            collector: c,
+            snap: snap.clone(),
+            limit: 50,
+            pools: Vec::new(),
+            peaks: peaks.cloned(),
+            sampler: sampler.cloned(),
+        })
+    }
+
+    fn render(one: One) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(one));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
         out

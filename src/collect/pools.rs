@@ -1,5 +1,7 @@
 //! Application pools (the `pools:` of the config): how close each is to its limit, why, and
-//! the fullest client process. From the same snapshot as the other collectors.
+//! the fullest client process; and the apps found by their sessions' `program_name` (or
+//! `user@host`) outside every pool, with their sessions but no capacity until a pool declares
+//! it. From the same snapshot as the other collectors.
 
 use std::fmt;
 
@@ -17,7 +19,7 @@ impl Collector for Pools {
         "pools"
     }
     fn help(&self) -> &'static str {
-        "application pools from the config: sessions by state, capacity, utilization, overcommit"
+        "application pools from the config and apps found by program_name: sessions by state, capacity, utilization, overcommit"
     }
     fn sources(&self) -> &'static [Source] {
         &[Source::Threads]
@@ -33,7 +35,7 @@ impl Collector for Pools {
     }
 
     fn encode(&self, snap: &Snapshot, ctx: &EncodeContext, out: &mut Families) -> fmt::Result {
-        let (Some(all), false) = (ctx.pool_stats, ctx.pools.is_empty()) else {
+        let Some(all) = ctx.pool_stats.filter(|s| !s.is_empty()) else {
             return Ok(());
         };
         // A pool that cannot be judged (it matches by connect attributes the server does not
@@ -83,8 +85,16 @@ fn by_state<'a>(stats: &[&'a PoolStats]) -> (Vec<(Labels, f64)>, AgeSeries<'a>) 
 }
 
 /// The families with one sample per judged pool: its size and how much of it is in use.
+/// A discovered app has no capacity: only its held sessions and its oldest idle transaction.
 fn encode_capacity(stats: &[&PoolStats], out: &mut Families) -> fmt::Result {
     let per_pool = |f: &dyn Fn(&PoolStats) -> f64| -> Vec<(Labels, f64)> {
+        stats
+            .iter()
+            .filter(|p| !p.discovered)
+            .map(|p| (pool_label(&p.name), f(p)))
+            .collect()
+    };
+    let every = |f: &dyn Fn(&PoolStats) -> f64| -> Vec<(Labels, f64)> {
         stats.iter().map(|p| (pool_label(&p.name), f(p))).collect()
     };
     out.gauge(
@@ -100,7 +110,7 @@ fn encode_capacity(stats: &[&PoolStats], out: &mut Families) -> fmt::Result {
     out.gauge(
         "mysql_pool_held_sessions",
         "Sessions holding a slot of the application's pool: active, lock_wait, idle_in_transaction (and idle when the pool's idle_sessions is checked_out).",
-        &per_pool(&|p| p.held() as f64),
+        &every(&|p| p.held() as f64),
     )?;
     out.gauge(
         "mysql_pool_utilization_ratio",
@@ -115,7 +125,17 @@ fn encode_capacity(stats: &[&PoolStats], out: &mut Families) -> fmt::Result {
     out.gauge(
         "mysql_pool_oldest_idle_transaction_seconds",
         "Age of the pool's oldest idle-in-transaction session (0 if none): the leak signal.",
-        &per_pool(&|p| p.sessions.histogram(SessionState::IdleInTransaction).max as f64),
+        &every(&|p| p.sessions.histogram(SessionState::IdleInTransaction).max as f64),
+    )?;
+    let discovered: Vec<(Labels, f64)> = stats
+        .iter()
+        .filter(|p| p.discovered)
+        .map(|p| (pool_label(&p.name), 1.0))
+        .collect();
+    out.gauge(
+        "mysql_pool_discovered",
+        "1 for an app found by its sessions' program_name (or user@host) outside every configured pool: its capacity is unknown until a pool declares it.",
+        &discovered,
     )
 }
 
@@ -229,5 +249,66 @@ mod tests {
             &[pool(IdleSessions::CheckedOut)],
         ));
         assert_eq!(get(&s, "mysql_pool_utilization_ratio"), Some(1.0));
+    }
+
+    /// No pools configured: every app shows by its program_name (or user@host), with its
+    /// sessions and leak signal but no capacity; the exporter's own sessions nowhere.
+    #[test]
+    fn apps_are_discovered_by_program_name_without_any_pool() {
+        let named = |name: &str, g: ThreadGroup| ThreadGroup {
+            attributes: vec![("program_name".into(), name.into())],
+            ..g
+        };
+        let mut snap = recorded();
+        snap.threads = Outcome::Ok(vec![
+            named(
+                "billing",
+                ThreadGroup::uniform("app", "h", None, "Sleep", "", Some(("RUNNING", 90)), 3, 90),
+            ),
+            named(
+                "search",
+                ThreadGroup::uniform("app", "h", None, "Query", "executing", None, 2, 0),
+            ),
+            ThreadGroup::uniform("cron", "10.0.0.4", None, "Sleep", "", None, 1, 5),
+            named(
+                "mysql_pool_exporter",
+                ThreadGroup::uniform("exporter", "h", None, "Query", "", None, 1, 0),
+            ),
+        ]);
+        let s = om::parse(&encode_full(&Pools, &snap, 50, &[]));
+        let held = |p: &str| om::get(&s, "mysql_pool_held_sessions", &[("pool", p)]);
+        assert_eq!(held("billing"), Some(3.0));
+        assert_eq!(held("search"), Some(2.0));
+        assert_eq!(held("cron@10.0.0.4"), Some(0.0));
+        assert_eq!(held("mysql_pool_exporter"), None);
+        assert_eq!(
+            om::get(
+                &s,
+                "mysql_pool_oldest_idle_transaction_seconds",
+                &[("pool", "billing")]
+            ),
+            Some(90.0)
+        );
+        assert_eq!(
+            om::get(&s, "mysql_pool_discovered", &[("pool", "billing")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            om::get(&s, "mysql_pool_capacity", &[("pool", "billing")]),
+            None
+        );
+        assert_eq!(
+            om::get(&s, "mysql_pool_utilization_ratio", &[("pool", "billing")]),
+            None
+        );
+        // A cap of one app: the one with most sessions keeps its name, the rest are `other`.
+        let s = om::parse(&encode_full(&Pools, &snap, 1, &[]));
+        let open = |p: &str| {
+            ["active", "idle", "idle_in_transaction", "lock_wait"]
+                .iter()
+                .filter_map(|st| om::get(&s, "mysql_pool_sessions", &[("pool", p), ("state", st)]))
+                .sum::<f64>()
+        };
+        assert_eq!((open("billing"), open("other")), (3.0, 3.0));
     }
 }

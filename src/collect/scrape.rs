@@ -10,6 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::families::{merge_targets, write, Families, Family};
 use super::{Collector, EncodeContext};
+use crate::analysis::peaks::{Peaks, SamplerStatus};
 use crate::analysis::pools::{snapshot_pool_stats, PoolStats};
 use crate::config::{Limits, PoolConfig};
 use crate::snapshot::{OutcomeKind, Snapshot};
@@ -25,24 +26,31 @@ pub struct TargetView {
     pub pools: Vec<PoolConfig>,
     /// Collections of this target since the exporter started (`mysql_exporter_scrapes_total`).
     pub collections: u64,
+    /// What the sampler's window shows, and how the sampler does (`None`: it is off).
+    pub peaks: Option<Arc<Peaks>>,
+    pub sampler: Option<SamplerStatus>,
 }
 
 impl TargetView {
-    /// A target's view with its pools' numbers computed here, for callers that have no
-    /// collection to share them with (tests, the fuzz targets).
+    /// A target's view with its pools' numbers computed here (and up to `max_apps`
+    /// discovered apps), for callers that have no collection to share them with (tests, the
+    /// fuzz targets); no sampler.
     pub fn of(
         name: &str,
         snapshot: Arc<Snapshot>,
         pools: Vec<PoolConfig>,
         collections: u64,
+        max_apps: usize,
     ) -> Self {
-        let pool_stats = snapshot_pool_stats(&pools, &snapshot).map(Into::into);
+        let pool_stats = snapshot_pool_stats(&pools, &snapshot, max_apps).map(Into::into);
         TargetView {
             name: name.to_string(),
             snapshot,
             pool_stats,
             pools,
             collections,
+            peaks: None,
+            sampler: None,
         }
     }
 }
@@ -87,6 +95,8 @@ impl ScrapeView {
             limits: self.limits,
             pools: &t.pools,
             pool_stats: t.pool_stats.as_deref(),
+            peaks: t.peaks.as_deref(),
+            sampler: t.sampler.as_ref(),
         };
         let mut out = Families::new();
         let up = if snap.server.is_some() { 1.0 } else { 0.0 };

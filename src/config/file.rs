@@ -186,6 +186,10 @@ pub struct Thresholds {
     pub user_connections_warning: f64,
     #[serde(default = "default_user_connections_critical")]
     pub user_connections_critical: f64,
+    #[serde(default = "default_connection_churn_warning")]
+    pub connection_churn_warning: f64,
+    #[serde(default = "default_connection_churn_critical")]
+    pub connection_churn_critical: f64,
 }
 
 // Every default below is the mixin's (mixin/thresholds.json, read by build.rs).
@@ -206,6 +210,12 @@ fn default_user_connections_warning() -> f64 {
 }
 fn default_user_connections_critical() -> f64 {
     defaults::USER_CONNECTIONS_CRITICAL
+}
+fn default_connection_churn_warning() -> f64 {
+    defaults::CONNECTION_CHURN_WARNING
+}
+fn default_connection_churn_critical() -> f64 {
+    defaults::CONNECTION_CHURN_CRITICAL
 }
 fn default_idle_in_transaction() -> HumanDuration {
     HumanDuration::from_secs(defaults::IDLE_IN_TRANSACTION_SECONDS)
@@ -229,6 +239,8 @@ impl Default for Thresholds {
             connections_critical: default_connections_critical(),
             user_connections_warning: default_user_connections_warning(),
             user_connections_critical: default_user_connections_critical(),
+            connection_churn_warning: default_connection_churn_warning(),
+            connection_churn_critical: default_connection_churn_critical(),
         }
     }
 }
@@ -243,6 +255,7 @@ impl From<Thresholds> for super::Thresholds {
             pool_utilization: levels(t.pool_utilization_warning, t.pool_utilization_critical),
             connections: levels(t.connections_warning, t.connections_critical),
             user_connections: levels(t.user_connections_warning, t.user_connections_critical),
+            connection_churn: levels(t.connection_churn_warning, t.connection_churn_critical),
         }
     }
 }

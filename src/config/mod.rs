@@ -130,6 +130,9 @@ pub struct Thresholds {
     /// One user's sessions / its connection limit (`MAX_USER_CONNECTIONS`): at 1 the server
     /// refuses the next login of that user, whatever the pools say.
     pub user_connections: Levels,
+    /// Connections one account opens per second (not a ratio): an app that connects per
+    /// request instead of keeping a pool.
+    pub connection_churn: Levels,
 }
 
 /// A ratio's warning and critical levels: at or above `critical` is critical, at or above

@@ -74,6 +74,8 @@ struct Thresholds {
     connections_critical: f64,
     user_connections_warning: f64,
     user_connections_critical: f64,
+    connection_churn_warning: f64,
+    connection_churn_critical: f64,
 }
 
 #[derive(Serialize)]
@@ -143,6 +145,8 @@ impl Effective {
                 connections_critical: t.connections.critical,
                 user_connections_warning: t.user_connections.warning,
                 user_connections_critical: t.user_connections.critical,
+                connection_churn_warning: t.connection_churn.warning,
+                connection_churn_critical: t.connection_churn.critical,
             },
             limits: Limits {
                 max_label_values: c.limits.max_label_values,

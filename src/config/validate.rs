@@ -242,18 +242,28 @@ fn check_thresholds(t: &file::Thresholds) -> Result<(), ConfigError> {
             t.user_connections_critical,
         ),
     ] {
-        check_levels(name, warning, critical)?;
+        check_levels(
+            name,
+            warning,
+            critical,
+            "a ratio above 0, e.g. 0.8 for 80 %",
+        )?;
     }
-    Ok(())
+    check_levels(
+        "connection_churn",
+        t.connection_churn_warning,
+        t.connection_churn_critical,
+        "connections per second above 0, e.g. 20",
+    )
 }
 
-fn check_levels(name: &str, warning: f64, critical: f64) -> Result<(), ConfigError> {
+fn check_levels(name: &str, warning: f64, critical: f64, what: &str) -> Result<(), ConfigError> {
     for (level, v) in [("warning", warning), ("critical", critical)] {
         if !(v.is_finite() && v > 0.0) {
             return Err(ConfigError::at(
                 format!("thresholds.{name}_{level}"),
                 None,
-                format!("`{v}` must be a ratio above 0, e.g. 0.8 for 80 %"),
+                format!("`{v}` must be {what}"),
             ));
         }
     }

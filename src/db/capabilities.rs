@@ -7,7 +7,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 use super::sources::UNAVAILABLE_CODES;
-use crate::snapshot::{Capabilities, ConnectAttributes, ProcesslistTable};
+use crate::snapshot::{AccountTable, Capabilities, ConnectAttributes, ProcesslistTable};
 
 /// Reads, once per connection, where the session list and the connect attributes can be
 /// read from: by what the server has and the exporter's account may see, not by version.
@@ -39,7 +39,7 @@ pub async fn detect_capabilities(conn: &mut Conn) -> Result<Capabilities, mysql_
         .query(
             "SELECT LOWER(TABLE_NAME) FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = 'performance_schema' \
-             AND TABLE_NAME IN ('processlist', 'session_connect_attrs')",
+             AND TABLE_NAME IN ('processlist', 'session_connect_attrs', 'accounts')",
         )
         .await?;
     let has = |t: &str| visible.iter().any(|v| v == t);
@@ -69,10 +69,47 @@ pub async fn detect_capabilities(conn: &mut Conn) -> Result<Capabilities, mysql_
         ConnectAttributes::Available
     };
     let metadata_locks = super::sources::detect_metadata_locks(conn, on).await?;
+    let accounts = if on && has("accounts") {
+        AccountTable::PerformanceSchema
+    } else {
+        account_statistics(conn, on).await?
+    };
     Ok(Capabilities {
         processlist,
         connect_attributes: attributes,
         sees_all_sessions,
         metadata_locks,
+        accounts,
+    })
+}
+
+/// Without `performance_schema.accounts`: MariaDB's USER_STATISTICS when `userstat` is on
+/// (MySQL has neither the variable nor the table), else why not and how to turn one on.
+async fn account_statistics(
+    conn: &mut Conn,
+    ps_on: bool,
+) -> Result<AccountTable, mysql_async::Error> {
+    let userstat: Option<Option<i64>> = match conn.query_first("SELECT @@GLOBAL.userstat").await {
+        Ok(v) => v,
+        Err(mysql_async::Error::Server(e)) if e.code == 1193 => None,
+        Err(e) => return Err(e),
+    };
+    Ok(match userstat {
+        Some(Some(1)) => AccountTable::UserStatistics,
+        Some(_) => AccountTable::Unavailable(
+            "performance_schema is off and userstat is 0 on this server; SET GLOBAL userstat=1 \
+             (or start MariaDB with --performance-schema=ON) to count connections per account"
+                .into(),
+        ),
+        None if ps_on => AccountTable::Unavailable(
+            "the exporter's account cannot read performance_schema.accounts; GRANT SELECT ON \
+             performance_schema.* TO the exporter's account"
+                .into(),
+        ),
+        None => AccountTable::Unavailable(
+            "performance_schema is off on this server; start it with --performance-schema=ON \
+             to count connections per account"
+                .into(),
+        ),
     })
 }

@@ -28,10 +28,19 @@ pub use sources::{
     TRANSACTIONS_SQL,
 };
 
+use crate::analysis::pools::{APP_ATTRIBUTE, EXPORTER_PROGRAM_NAME};
 use crate::config::{TargetConfig, TlsMode};
 use crate::snapshot::{
     ConnectAttributes, Plan, Problem, Reason, ReasonKind, ServerInfo, Snapshot, Source,
 };
+
+/// Whether a read may reuse the kept results of the sources read less often than every
+/// scrape (`--collect.X.interval`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    ByInterval,
+    Never,
+}
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Below any sane scrape interval, so a server that is back is seen at the next scrape.
@@ -95,19 +104,35 @@ impl Database {
     /// Reads `sources` before `deadline`. Never fails: what could not be read is recorded in
     /// the snapshot (server down, source failed or skipped).
     pub async fn snapshot(&self, sources: &[Source], deadline: Instant) -> Snapshot {
+        self.read_retrying(sources, deadline, Reuse::ByInterval)
+            .await
+    }
+
+    /// The same, every source read now whatever its interval: the sampler's read.
+    pub async fn sample(&self, sources: &[Source], deadline: Instant) -> Snapshot {
+        self.read_retrying(sources, deadline, Reuse::Never).await
+    }
+
+    async fn read_retrying(&self, sources: &[Source], deadline: Instant, reuse: Reuse) -> Snapshot {
         let mut state = self.state.lock().await;
         let reused = state.conn.is_some();
-        let snap = self.read(&mut state, sources, deadline).await;
+        let snap = self.read(&mut state, sources, deadline, reuse).await;
         if reused && snap.server.is_none() && Instant::now() < deadline {
             // The kept connection died (server restart, network, wait_timeout): one fresh
             // connection now, so a server that is back is reported back in this scrape.
             state.retry_at = None;
-            return self.read(&mut state, sources, deadline).await;
+            return self.read(&mut state, sources, deadline, reuse).await;
         }
         snap
     }
 
-    async fn read(&self, state: &mut ConnState, sources: &[Source], deadline: Instant) -> Snapshot {
+    async fn read(
+        &self,
+        state: &mut ConnState,
+        sources: &[Source],
+        deadline: Instant,
+        reuse: Reuse,
+    ) -> Snapshot {
         let (mut conn, server) = match state.conn.take() {
             Some(c) => c,
             None => match self.connect_with_backoff(state, deadline).await {
@@ -122,7 +147,10 @@ impl Database {
         // leaves for the other goes through `handover`, made anew each scrape.
         let mut handover = Handover::default();
         for source in sources::read_order(sources) {
-            let interval = self.plan.interval(source);
+            let interval = match reuse {
+                Reuse::ByInterval => self.plan.interval(source),
+                Reuse::Never => Duration::ZERO,
+            };
             if let (Some(kept), Some(at)) = (&state.kept, state.kept_at.get(&source)) {
                 if !interval.is_zero() && at.elapsed() < interval {
                     snap.copy_source(kept, source);
@@ -398,8 +426,8 @@ impl Database {
             .wait_timeout(Some(flavor::WAIT_TIMEOUT_SECS))
             .ssl_opts(ssl)
             .connect_attributes(std::collections::HashMap::from([(
-                "program_name".to_string(),
-                "mysql_pool_exporter".to_string(),
+                APP_ATTRIBUTE.to_string(),
+                EXPORTER_PROGRAM_NAME.to_string(),
             )]));
         if let Some(p) = &c.password {
             b = b.pass(Some(p.expose().to_string()));

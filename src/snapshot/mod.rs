@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 pub use locks::{MetadataLock, MetadataLocks};
 pub use rows::{
-    parse_status_value, strip_port, ClientProcessGroup, InnodbMetric, LockWait, SessionRow,
-    ThreadGroup, AGE_BUCKETS,
+    parse_status_value, strip_port, AccountConnections, ClientProcessGroup, InnodbMetric, LockWait,
+    SessionRow, ThreadGroup, AGE_BUCKETS,
 };
 
 /// Declares the sources in one table: each row gives the [`Source`] variant, its name (in
@@ -107,6 +107,10 @@ sources! {
     /// `SHOW GLOBAL STATUS`
     GlobalStatus, "global_status", global_status: Vec<(String, String)>,
         reads_sessions: false, needs: "it needs no privilege: check the server's own log";
+    /// The few status counters the sampler reads every second (`SHOW GLOBAL STATUS WHERE
+    /// Variable_name IN (...)`: [`SAMPLED_STATUS`]); a scrape has them in `GlobalStatus`.
+    StatusCounters, "status_counters", status_counters: Vec<(String, String)>,
+        reads_sessions: false, needs: "it needs no privilege: check the server's own log";
     /// `SHOW GLOBAL VARIABLES`
     GlobalVariables, "global_variables", global_variables: Vec<(String, String)>,
         reads_sessions: false, needs: "it needs no privilege: check the server's own log";
@@ -144,6 +148,12 @@ sources! {
     AccountLimits, "account_limits", account_limits: Vec<(String, String, u64)>,
         reads_sessions: false,
         needs: "optional: with GRANT SELECT ON mysql.user TO the exporter's account, pools are compared with their account's own MAX_USER_CONNECTIONS (the global max_user_connections is used meanwhile)";
+    /// Connections opened per account since the server started: `performance_schema.accounts`
+    /// (per user and host) or MariaDB's `information_schema.USER_STATISTICS` (per user, with
+    /// `userstat=1`). An app that connects per request shows here, never in a session count.
+    AccountConnections, "account_connections", account_connections: Vec<AccountConnections>,
+        reads_sessions: false,
+        needs: "connections per account need performance_schema (MySQL's default; on MariaDB start the server with --performance-schema=ON) or, on MariaDB, SET GLOBAL userstat=1; until then churn is seen only in the global Connections counter";
     /// InnoDB's counters that matter to leaks (`information_schema.INNODB_METRICS`):
     /// the history list length grows while an old transaction blocks purge.
     InnodbMetrics, "innodb_metrics", innodb_metrics: Vec<InnodbMetric>,
@@ -321,6 +331,20 @@ pub struct Capabilities {
     pub sees_all_sessions: bool,
     /// Where metadata locks can be read from.
     pub metadata_locks: MetadataLockTable,
+    /// Where connections per account can be read from.
+    pub accounts: AccountTable,
+}
+
+/// Where the connections opened per account are counted, detected per connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountTable {
+    /// `performance_schema.accounts`: per user and client host.
+    PerformanceSchema,
+    /// MariaDB's `information_schema.USER_STATISTICS` (`userstat=1`): per user, with the
+    /// logins it refused.
+    UserStatistics,
+    /// Neither: why, and how to turn one on.
+    Unavailable(String),
 }
 
 /// Where the metadata locks are listed, detected per connection by what the server has on:
@@ -344,6 +368,7 @@ impl Default for Capabilities {
             connect_attributes: ConnectAttributes::Available,
             sees_all_sessions: true,
             metadata_locks: MetadataLockTable::PerformanceSchema,
+            accounts: AccountTable::PerformanceSchema,
         }
     }
 }
@@ -373,6 +398,18 @@ impl ServerInfo {
         }
     }
 }
+
+/// The status counters the sampler reads ([`Source::StatusCounters`]): the server's
+/// sessions now, and the counters connection churn and refusals show in.
+pub const SAMPLED_STATUS: [&str; 7] = [
+    "Threads_connected",
+    "Threads_running",
+    "Connections",
+    "Threads_created",
+    "Aborted_connects",
+    "Connection_errors_max_connections",
+    "Max_used_connections",
+];
 
 /// What the queries must read beyond the fixed columns: the connect attributes the pools
 /// match on (none, and no join, when no pool names one).
@@ -439,9 +476,12 @@ impl Snapshot {
         lookup(self.global_variables.ok()?, name)
     }
 
-    /// A global status variable's raw value.
+    /// A global status variable's raw value: from `SHOW GLOBAL STATUS` (a scrape) or the
+    /// sampler's few counters.
     pub fn status(&self, name: &str) -> Option<&str> {
-        lookup(self.global_status.ok()?, name)
+        [&self.global_status, &self.status_counters]
+            .into_iter()
+            .find_map(|rows| lookup(rows.ok()?, name))
     }
 }
 

@@ -103,6 +103,21 @@ impl ThreadGroup {
     }
 }
 
+/// The connections one account opened since the server started (or since its row was
+/// reset): a counter, read as the server keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccountConnections {
+    pub user: String,
+    /// The client host; `None` where the server counts per user only (USER_STATISTICS).
+    pub host: Option<String>,
+    /// Connections opened, the current ones included.
+    pub total: u64,
+    /// Connections open now.
+    pub current: u64,
+    /// Logins the server refused this account (MariaDB's USER_STATISTICS only).
+    pub denied: Option<u64>,
+}
+
 /// One session in detail, for `check`, `kill-idle` and the status page (never for metrics:
 /// its size grows with the number of sessions).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -13,6 +13,7 @@ use prometheus_client::registry::Registry;
 
 use super::history::PoolHistory;
 use super::status_page::PageTarget;
+use crate::analysis::peaks::{Peaks, Sample, SamplerStatus, Window};
 use crate::analysis::pools::{plan, snapshot_pool_stats, PoolStats};
 use crate::analysis::verdict::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
@@ -39,8 +40,8 @@ pub struct Collected {
 }
 
 impl Collected {
-    fn new(snapshot: Snapshot, pools: &[PoolConfig]) -> Self {
-        let stats = snapshot_pool_stats(pools, &snapshot).map(Into::into);
+    fn new(snapshot: Snapshot, pools: &[PoolConfig], max_apps: usize) -> Self {
+        let stats = snapshot_pool_stats(pools, &snapshot, max_apps).map(Into::into);
         Collected {
             snapshot: Arc::new(snapshot),
             pools: stats,
@@ -64,9 +65,23 @@ pub struct TargetState {
     /// The status page's snapshot (with every session, for the verdict), refreshed at most
     /// every [`PAGE_MAX_AGE`] however many people reload the page.
     page: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
-    /// Each pool's held and open sessions over the last hour, from the collections.
+    /// Each pool's held and open sessions over the last hour, from the samples.
     pub history: Mutex<PoolHistory>,
+    /// The samples of the last window (the sampler's and the scrapes'), when sampling.
+    window: Mutex<Window>,
+    sampler: Mutex<SamplerStatus>,
 }
+
+/// `--sampler.interval` and `--sampler.window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SamplerSettings {
+    pub interval: Duration,
+    pub window: Duration,
+}
+
+/// A sample that takes more than this share of its interval makes the sampler back off:
+/// the sampler must cost the server little enough to stay on by default.
+pub const SAMPLER_MAX_SHARE: f64 = 0.1;
 
 /// How often the exporter tries its targets by itself until one has answered.
 pub const READY_RETRY: Duration = Duration::from_secs(5);
@@ -81,17 +96,25 @@ pub struct Exporter {
     pub targets: Vec<Arc<TargetState>>,
     collectors: Arc<Vec<Box<dyn Collector>>>,
     sources: Vec<Source>,
+    /// `None`: `--no-collect.sampler`.
+    sampler: Option<SamplerSettings>,
     scrape_duration: Histogram,
     ready: Arc<AtomicBool>,
 }
 
 impl Exporter {
-    /// `intervals`: the sources read less often than every scrape (`--collect.X.interval`).
+    /// `intervals`: the sources read less often than every scrape (`--collect.X.interval`);
+    /// `sampler`: how to sample between scrapes, used when the `sampler` collector is on.
     pub fn new(
         config: Config,
         collectors: Vec<Box<dyn Collector>>,
         intervals: Vec<(Source, Duration)>,
+        sampler: SamplerSettings,
     ) -> Self {
+        let sampler = collectors
+            .iter()
+            .any(|c| c.name() == "sampler")
+            .then_some(sampler);
         // Per-process counting (another pass over the processlist) and account limits
         // matter only with pools.
         let pool_only = [Source::ClientProcesses, Source::AccountLimits];
@@ -119,6 +142,13 @@ impl Exporter {
                     logged: Mutex::new(HashMap::new()),
                     page: tokio::sync::Mutex::new(None),
                     history: Mutex::new(PoolHistory::default()),
+                    window: Mutex::new(Window::new(sampler.map_or(Duration::ZERO, |s| s.window))),
+                    sampler: Mutex::new(SamplerStatus {
+                        window: sampler.map_or(Duration::ZERO, |s| s.window),
+                        interval: sampler.map_or(Duration::ZERO, |s| s.interval),
+                        last_duration: Duration::ZERO,
+                        samples_total: 0,
+                    }),
                 })
             })
             .collect();
@@ -127,6 +157,7 @@ impl Exporter {
             targets,
             collectors: Arc::new(collectors),
             sources: sources.into_iter().collect(),
+            sampler,
             scrape_duration: Histogram::new(SCRAPE_BUCKETS),
             ready: Arc::new(AtomicBool::new(false)),
         }
@@ -196,6 +227,7 @@ impl Exporter {
                     "the collection started by another scrape did not finish before this scrape's deadline",
                 )),
                 &[],
+                0,
             )),
         }
     }
@@ -206,19 +238,15 @@ impl Exporter {
         let sources = self.sources.clone();
         let histogram = self.scrape_duration.clone();
         let ready = Arc::clone(&self.ready);
+        let max_apps = self.config.limits.max_label_values;
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let snap = state.db.snapshot(&sources, deadline).await;
-            let collected = Arc::new(Collected::new(snap, &state.pools));
+            let collected = Arc::new(Collected::new(snap, &state.pools, max_apps));
             let snap = &collected.snapshot;
             state.collections.fetch_add(1, Ordering::Relaxed);
-            if let Some(stats) = &collected.pools {
-                state
-                    .history
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .record(snap.taken_at, stats);
-            }
+            // A scrape is a sample too: the window and the chart miss nothing the scrape saw.
+            state.record(snap, collected.pools.as_deref());
             histogram.observe(started.elapsed().as_secs_f64());
             if snap.server.is_some() {
                 ready.store(true, Ordering::Relaxed);
@@ -231,7 +259,7 @@ impl Exporter {
             task.await.unwrap_or_else(|e| {
                 let why = format!("internal error in the collection task: {e}");
                 let why = Reason::new(ReasonKind::Local, why);
-                Arc::new(Collected::new(Snapshot::down(why), &[]))
+                Arc::new(Collected::new(Snapshot::down(why), &[], 0))
             })
         }
         .boxed()
@@ -251,6 +279,7 @@ impl Exporter {
             "Time to collect from MySQL, per scrape, since the exporter started",
             self.scrape_duration.clone(),
         );
+        let now = std::time::SystemTime::now();
         let targets = snaps
             .into_iter()
             .map(|(state, collected)| TargetView {
@@ -259,6 +288,8 @@ impl Exporter {
                 pool_stats: collected.pools.clone(),
                 pools: state.pools.clone(),
                 collections: state.collections.load(Ordering::Relaxed),
+                peaks: self.sampler.map(|_| Arc::new(state.peaks(now))),
+                sampler: self.sampler.map(|_| state.sampler_status()),
             })
             .collect();
         registry.register_collector(Box::new(ScrapeView {
@@ -287,6 +318,9 @@ impl Exporter {
                 pools: state.pools.clone(),
                 snapshot,
                 history,
+                peaks: self
+                    .sampler
+                    .map(|_| state.peaks(std::time::SystemTime::now())),
             });
         }
         out
@@ -312,7 +346,120 @@ impl Exporter {
     }
 }
 
+impl Exporter {
+    /// Starts one sampler per target, unless `--no-collect.sampler`.
+    pub fn start_samplers(self: &Arc<Self>) {
+        let Some(settings) = self.sampler else {
+            return;
+        };
+        // The session list and the counters; connections per account when that collector
+        // is on (its source is then among the scrape's).
+        let mut sources = vec![Source::Threads, Source::StatusCounters];
+        if self.sources.contains(&Source::AccountConnections) {
+            sources.push(Source::AccountConnections);
+        }
+        for state in &self.targets {
+            let state = Arc::clone(state);
+            let sources = sources.clone();
+            let max_apps = self.config.limits.max_label_values;
+            tokio::spawn(async move { state.sample_loop(settings, sources, max_apps).await });
+        }
+    }
+
+    /// The samples of one target's window, for `check --exporter` (`None`: no such target,
+    /// or the sampler is off).
+    pub fn samples(&self, target: &str) -> Option<(SamplerSettings, Vec<Sample>)> {
+        let settings = self.sampler?;
+        let state = self.target(target)?;
+        let window = state.window.lock().unwrap_or_else(|p| p.into_inner());
+        Some((settings, window.samples().cloned().collect()))
+    }
+}
+
 impl TargetState {
+    /// Samples until the exporter stops: every `interval`, or less often while a sample
+    /// takes more than [`SAMPLER_MAX_SHARE`] of it (said once in the log, and when it is
+    /// quick again).
+    async fn sample_loop(&self, settings: SamplerSettings, sources: Vec<Source>, max_apps: usize) {
+        let name = self.db.name().to_string();
+        let mut interval = settings.interval;
+        // At least four samples a window, however slow the server.
+        let slowest = settings.interval.max(settings.window / 4);
+        loop {
+            let started = Instant::now();
+            let snap = self
+                .db
+                .sample(&sources, started + DEFAULT_SCRAPE_TIMEOUT)
+                .await;
+            let took = started.elapsed();
+            let stats = snapshot_pool_stats(&self.pools, &snap, max_apps);
+            self.record(&snap, stats.as_deref());
+            let limit = settings.interval.mul_f64(SAMPLER_MAX_SHARE);
+            let next = if snap.server.is_none() {
+                interval
+            } else if took > limit {
+                (interval * 2).min(slowest)
+            } else if took < limit / 2 {
+                settings.interval
+            } else {
+                interval
+            };
+            if next > interval && interval == settings.interval {
+                tracing::warn!(
+                    target_name = %name,
+                    took_ms = took.as_millis() as u64,
+                    every_s = next.as_secs_f64(),
+                    "sampler backing off: a sample took more than {:.0}% of --sampler.interval ({}s), so it samples less often until samples are quick again; a burst shorter than the new interval may be missed (--no-collect.sampler turns it off)",
+                    SAMPLER_MAX_SHARE * 100.0,
+                    settings.interval.as_secs_f64(),
+                );
+            } else if next == settings.interval && interval > settings.interval {
+                tracing::info!(target_name = %name, every_s = next.as_secs_f64(), "sampler back to its interval");
+            }
+            interval = next;
+            {
+                let mut status = self.sampler.lock().unwrap_or_else(|p| p.into_inner());
+                status.interval = interval;
+                status.last_duration = took;
+                if snap.server.is_some() {
+                    status.samples_total += 1;
+                }
+            }
+            tokio::time::sleep_until((started + interval).into()).await;
+        }
+    }
+
+    /// Keeps what a snapshot that read the session list shows: in the window, and each pool's
+    /// point of the status page's chart.
+    fn record(&self, snap: &Snapshot, stats: Option<&[PoolStats]>) {
+        if stats.is_none() {
+            return;
+        }
+        let Some(sample) = Sample::of(snap, stats) else {
+            return;
+        };
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&sample);
+        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if !window.span().is_zero() {
+            window.push(sample);
+        }
+    }
+
+    fn peaks(&self, now: std::time::SystemTime) -> Peaks {
+        let window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        window.peaks(now)
+    }
+
+    fn sampler_status(&self) -> SamplerStatus {
+        self.sampler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Logs what went wrong, once per distinct problem, and recoveries.
     fn log_problems(&self, snap: &Snapshot) {
         let name = self.db.name();

@@ -1,17 +1,18 @@
 //! The recent past of each target's pools, for the status page's chart: kept from the
-//! exporter's own collections, at most one point per [`HISTORY_STEP`], none older than
-//! [`HISTORY_SPAN`] (240 points a pool).
+//! sampler's samples (and the scrapes'), one point per [`HISTORY_STEP`] holding the most the
+//! step saw, so a burst of a few seconds stays on the chart; none older than [`HISTORY_SPAN`]
+//! (360 points a pool).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
-use crate::analysis::pools::PoolStats;
+use crate::analysis::peaks::Sample;
 
 /// How far back the status page's charts go, and how often they keep a point.
 pub const HISTORY_SPAN: Duration = Duration::from_secs(3600);
-pub const HISTORY_STEP: Duration = Duration::from_secs(15);
+pub const HISTORY_STEP: Duration = Duration::from_secs(10);
 
-/// One moment of a pool, for the status page's chart.
+/// One step of a pool, for the status page's chart: the most held and open in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolPoint {
     pub at: SystemTime,
@@ -25,20 +26,22 @@ pub struct PoolHistory {
 }
 
 impl PoolHistory {
-    /// Adds the pools' numbers of a collection taken `at`, unless the last point is younger
-    /// than a step. Pools that could not be judged add nothing.
-    pub fn record(&mut self, at: SystemTime, stats: &[PoolStats]) {
-        for p in stats.iter().filter(|p| p.unknown.is_none()) {
+    /// Adds a sample's pools: to the last point while it is younger than a step (keeping
+    /// the most held and open), else as a new point.
+    pub fn record(&mut self, sample: &Sample) {
+        let at = sample.at;
+        for p in &sample.pools {
             let points = self.pools.entry(p.name.clone()).or_default();
-            let due = points
-                .back()
-                .is_none_or(|last| at.duration_since(last.at).is_ok_and(|d| d >= HISTORY_STEP));
-            if due {
-                points.push_back(PoolPoint {
+            match points.back_mut() {
+                Some(last) if at.duration_since(last.at).is_ok_and(|d| d < HISTORY_STEP) => {
+                    last.held = last.held.max(p.held);
+                    last.open = last.open.max(p.open);
+                }
+                _ => points.push_back(PoolPoint {
                     at,
-                    held: p.held(),
-                    open: p.open(),
-                });
+                    held: p.held,
+                    open: p.open,
+                }),
             }
             while points
                 .front()
@@ -53,47 +56,50 @@ impl PoolHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::SessionStats;
-    use crate::config::IdleSessions;
-    use crate::snapshot::ThreadGroup;
+    use crate::analysis::peaks::PoolSample;
+
+    fn sample(at: SystemTime, held: u64) -> Sample {
+        Sample {
+            at,
+            pools: vec![PoolSample {
+                name: "web".into(),
+                held,
+                open: held + 3,
+                capacity: 10,
+            }],
+            threads_connected: None,
+            threads_running: None,
+            connections: None,
+            refused: None,
+            accounts: Vec::new(),
+        }
+    }
 
     #[test]
-    fn history_keeps_one_point_a_step_for_an_hour() {
+    fn history_keeps_the_most_of_each_step_for_an_hour() {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let mut h = PoolHistory::default();
-        for i in 0..2000u64 {
-            let groups = [
-                ThreadGroup::uniform(
-                    "kefu",
-                    "h",
-                    None,
-                    "Sleep",
-                    "",
-                    Some(("RUNNING", 9)),
-                    i % 7,
-                    1,
-                ),
-                ThreadGroup::uniform("kefu", "h", None, "Sleep", "", None, 3, 1),
-            ];
-            let stats = PoolStats {
-                name: "web".into(),
-                capacity: 10,
-                process_capacity: 10,
-                idle_sessions: IdleSessions::Parked,
-                sessions: SessionStats::from_groups(&groups),
-                unknown: None,
-            };
-            h.record(start + Duration::from_secs(i * 5), &[stats]);
+        // A sample a second for 2 hours; 10 held during one second of each minute.
+        for i in 0..7200u64 {
+            let held = if i % 60 == 33 { 10 } else { i % 7 };
+            h.record(&sample(start + Duration::from_secs(i), held));
         }
-        // Collections every 5 s, a point every 15 s (every third), the last hour only.
         let points = &h.pools["web"];
-        assert_eq!(points.len(), 240);
-        let last = points.back().unwrap();
-        assert_eq!(last.at, start + Duration::from_secs(1998 * 5));
-        assert_eq!((last.held, last.open), (1998 % 7, 1998 % 7 + 3));
-        let kept = last.at.duration_since(points.front().unwrap().at).unwrap();
+        assert_eq!(points.len(), 360);
+        // Every step keeps its most: the burst second is in the point of its step.
+        let burst = points
+            .iter()
+            .find(|p| p.at.duration_since(start).unwrap().as_secs() % 60 == 30)
+            .unwrap();
+        assert_eq!((burst.held, burst.open), (10, 13));
+        let kept = points
+            .back()
+            .unwrap()
+            .at
+            .duration_since(points.front().unwrap().at)
+            .unwrap();
         assert!(
-            kept < HISTORY_SPAN && kept >= HISTORY_SPAN - HISTORY_STEP,
+            kept <= HISTORY_SPAN && kept >= HISTORY_SPAN - HISTORY_STEP,
             "{kept:?}"
         );
     }

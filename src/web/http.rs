@@ -53,7 +53,10 @@ impl Routes {
     }
 }
 
-const FIXED_PATHS: [&str; 4] = ["/", "/probe", "/-/healthy", "/-/ready"];
+const FIXED_PATHS: [&str; 5] = ["/", "/probe", "/-/healthy", "/-/ready", SAMPLES_PATH];
+
+/// The sampler's window of a target as JSON: what `check --exporter` judges.
+pub const SAMPLES_PATH: &str = "/api/v1/samples";
 
 /// Serves on every listener until `shutdown` resolves, with `--web.config.file`'s TLS,
 /// basic auth and headers. The TLS handshake runs in each connection's task, under its own
@@ -169,6 +172,7 @@ async fn route(exporter: &Exporter, routes: &Routes, req: Request<Incoming>) -> 
             Ok(name) => metrics(exporter, &req, Some(&name)).await,
             Err(msg) => text(StatusCode::BAD_REQUEST, &msg),
         },
+        SAMPLES_PATH => samples(exporter, req.uri().query()),
         "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
         "/-/ready" => {
             if exporter.is_ready() {
@@ -219,6 +223,48 @@ pub fn probe_target(query: Option<&str>) -> Result<String, String> {
             "missing target: use /probe?target=NAME with a target name from the config\n".into(),
         ),
     }
+}
+
+/// `/api/v1/samples?target=NAME` (the target may be left out when there is one): the
+/// window's samples, oldest first, with the sampler's settings.
+fn samples(exporter: &Exporter, query: Option<&str>) -> Response<Body> {
+    let name = match probe_target(query) {
+        Ok(name) => name,
+        Err(_) if exporter.targets.len() == 1 && query.unwrap_or("").is_empty() => {
+            exporter.targets[0].db.name().to_string()
+        }
+        Err(_) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("missing target: use {SAMPLES_PATH}?target=NAME with a target name from the config\n"),
+            )
+        }
+    };
+    if exporter.target(&name).is_none() {
+        let known: Vec<&str> = exporter.targets.iter().map(|t| t.db.name()).collect();
+        let msg = format!(
+            "unknown target `{}`; configured targets: {}\n",
+            name.escape_debug(),
+            known.join(", ")
+        );
+        return text(StatusCode::NOT_FOUND, &msg);
+    }
+    let Some((settings, samples)) = exporter.samples(&name) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "the sampler is off on this exporter (--no-collect.sampler): there is no window to read\n",
+        );
+    };
+    let doc = serde_json::json!({
+        "target": name,
+        "interval_seconds": settings.interval.as_secs_f64(),
+        "window_seconds": settings.window.as_secs_f64(),
+        "samples": samples,
+    });
+    let mut resp = Response::new(Full::new(Bytes::from(doc.to_string())));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
 }
 
 /// The deadline of a scrape: Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` minus an offset.

@@ -3,6 +3,7 @@
 //! collection per target, readiness, problems logged once), the status page, and
 //! `--web.config.file`.
 
+mod client;
 pub mod config;
 mod exporter;
 mod history;
@@ -11,7 +12,10 @@ mod listen;
 mod memory;
 mod status_page;
 
+pub use client::fetch_window;
 pub use config::WebConfig;
-pub use exporter::{Exporter, TargetState, DEFAULT_SCRAPE_TIMEOUT, PAGE_MAX_AGE, PAGE_SOURCES};
-pub use http::{probe_target, scrape_deadline, serve, Routes, TIMEOUT_OFFSET};
+pub use exporter::{
+    Exporter, SamplerSettings, TargetState, DEFAULT_SCRAPE_TIMEOUT, PAGE_MAX_AGE, PAGE_SOURCES,
+};
+pub use http::{probe_target, scrape_deadline, serve, Routes, SAMPLES_PATH, TIMEOUT_OFFSET};
 pub use listen::{bind, bind_all, systemd_sockets};

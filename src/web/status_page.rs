@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::history::{PoolPoint, HISTORY_SPAN};
+use crate::analysis::peaks::Peaks;
 use crate::analysis::verdict::nagios::headline;
 use crate::analysis::verdict::{
     overall, target_report, view, Finding, PoolReport, Status, TargetReport,
@@ -44,6 +45,8 @@ pub struct PageTarget {
     pub snapshot: Arc<Snapshot>,
     /// Each pool's recent past, oldest first.
     pub history: Vec<(String, VecDeque<PoolPoint>)>,
+    /// What the sampler's window shows (`None`: sampler off).
+    pub peaks: Option<Peaks>,
 }
 
 /// The whole page; pure, for the tests.
@@ -55,7 +58,7 @@ pub fn page(
 ) -> Markup {
     let reports: Vec<TargetReport> = targets
         .iter()
-        .map(|x| target_report(&x.name, &x.snapshot, &x.pools, t))
+        .map(|x| target_report(&x.name, &x.snapshot, &x.pools, t, x.peaks.as_ref()))
         .collect();
     let verdict = headline(&reports);
     let status = overall(&reports);
@@ -343,6 +346,7 @@ mod tests {
             pools: Vec::new(),
             snapshot: Arc::new(snap),
             history: Vec::new(),
+            peaks: None,
         }];
         let html = page(
             &targets,
@@ -425,6 +429,7 @@ mod tests {
             pools: vec![pool],
             snapshot: Arc::new(snap),
             history: Vec::new(),
+            peaks: None,
         }];
         let html = page(
             &targets,

@@ -8,10 +8,11 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::chains;
 use super::facts::{held, pct, plural, Facts};
+use super::{between, chains};
 use super::{Cause, Finding, PoolReport, SessionView, Status, TargetReport};
 use crate::analysis::connection_ratio;
+use crate::analysis::peaks::Peaks;
 use crate::analysis::pools::{
     declared_capacity, overcommit_ratio, user_limit, user_sessions, PoolStats,
 };
@@ -21,12 +22,14 @@ use crate::snapshot::{parse_status_value, SessionRow, Snapshot};
 
 use super::view;
 
-/// Builds one target's report from a snapshot read with [`super::REPORT_SOURCES`].
+/// Builds one target's report from a snapshot read with [`super::REPORT_SOURCES`], and
+/// what the sampler's window showed between the scrapes when there is one.
 pub fn target_report(
     target: &str,
     snap: &Snapshot,
     pools: &[PoolConfig],
     t: &Thresholds,
+    peaks: Option<&Peaks>,
 ) -> TargetReport {
     let server = connection_ratio(snap);
     let mut r = TargetReport {
@@ -63,6 +66,9 @@ pub fn target_report(
     judged.extend(pool_findings(&facts, t, &explained, &judged, &mut findings));
     server_findings(&facts, t, &judged, &mut findings);
     capacity_findings(snap, &facts, t, &mut findings);
+    if let Some(peaks) = peaks {
+        between::findings(&facts, peaks, t, &mut findings);
+    }
     // Worst first; at equal status the one that holds up more sessions, a pool's before the
     // server's, then by cause.
     findings.sort_by(|a, b| {

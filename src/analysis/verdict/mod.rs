@@ -12,6 +12,7 @@
 //! the sessions that hold a slot of the application's pool (`PoolStats::held`): a connection
 //! parked in SQLAlchemy's QueuePool is open but free.
 
+mod between;
 mod chains;
 mod facts;
 mod judge;
@@ -117,10 +118,16 @@ pub enum Cause {
     Leak,
     /// Statements running past `long_query`.
     SlowQueries,
-    /// Declared pools past `max_connections`, the server or a user near its limit.
+    /// An account that opens connections faster than `connection_churn`: it connects per
+    /// request instead of keeping a pool.
+    Churn,
+    /// Declared pools past `max_connections`, the server or a user near its limit, logins
+    /// refused.
     Capacity,
     /// The pool is held by working sessions: more work than connections.
     Load,
+    /// The pool reached its capacity between the scrapes and is below it now.
+    Burst,
     /// The server or the pool cannot be read.
     Unknown,
 }
@@ -131,8 +138,10 @@ impl Cause {
             Cause::Leak => "leak",
             Cause::LockChain => "lock chain",
             Cause::SlowQueries => "slow queries",
+            Cause::Churn => "connection churn",
             Cause::Capacity => "capacity",
             Cause::Load => "load",
+            Cause::Burst => "full between scrapes",
             Cause::Unknown => "unknown",
         }
     }
@@ -201,7 +210,7 @@ impl Finding {
     }
 
     /// A finding that names no session (capacity, unknown).
-    fn plain(status: Status, cause: Cause, pool: Option<&str>, summary: String) -> Self {
+    pub fn plain(status: Status, cause: Cause, pool: Option<&str>, summary: String) -> Self {
         Finding {
             status,
             cause,

@@ -44,7 +44,7 @@ fn snapshot(sessions: Vec<SessionRow>, max_connections: u64, waits: Vec<LockWait
 }
 
 fn report(snap: &Snapshot, pools: &[PoolConfig]) -> TargetReport {
-    target_report("primary", snap, pools, &Thresholds::default())
+    target_report("primary", snap, pools, &Thresholds::default(), None)
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn the_user_limit_has_its_own_levels() {
         let sessions: Vec<SessionRow> = (1..=n).map(|i| s(i, "Sleep", 1, None)).collect();
         let mut snap = snapshot(sessions, 1000, vec![]);
         snap.account_limits = Outcome::Ok(vec![("kefu".into(), "%".into(), 10)]);
-        let r = target_report("primary", &snap, &[pool("kefu-flask", 40, 0)], t);
+        let r = target_report("primary", &snap, &[pool("kefu-flask", 40, 0)], t, None);
         r.findings
             .iter()
             .find(|f| f.cause == Cause::Capacity)

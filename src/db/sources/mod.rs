@@ -3,6 +3,7 @@
 //! This file only dispatches (the match is exhaustive: a new [`Source`] does not compile
 //! until it has a reader) and sorts query errors into what the scrape should do about them.
 
+mod account_connections;
 mod account_limits;
 mod attributes;
 mod client_processes;
@@ -21,7 +22,9 @@ pub use threads::{attributes_sql, session_list_sql, SessionCache, TRANSACTIONS_S
 
 pub(super) use metadata_locks::detect as detect_metadata_locks;
 
-use crate::snapshot::{ClientProcessGroup, MetadataLockTable, Outcome, Plan, Snapshot, Source};
+use crate::snapshot::{
+    AccountTable, ClientProcessGroup, MetadataLockTable, Outcome, Plan, Snapshot, Source,
+};
 
 /// A query error, sorted by what the scrape should do about it.
 #[derive(Debug)]
@@ -116,6 +119,11 @@ pub async fn fetch(
             let rows = status_variables::read(conn, status_variables::GLOBAL_STATUS).await;
             snap.global_status = Outcome::Ok(rows.map_err(fail)?);
         }
+        Source::StatusCounters => {
+            let sql = status_variables::counters_sql();
+            let rows = status_variables::read(conn, &sql).await;
+            snap.status_counters = Outcome::Ok(rows.map_err(fail)?);
+        }
         Source::GlobalVariables => {
             let rows = status_variables::read(conn, status_variables::GLOBAL_VARIABLES).await;
             snap.global_variables = Outcome::Ok(rows.map_err(fail)?);
@@ -153,6 +161,13 @@ pub async fn fetch(
         }
         Source::AccountLimits => {
             snap.account_limits = Outcome::Ok(account_limits::read(conn).await.map_err(fail)?);
+        }
+        Source::AccountConnections => {
+            if let AccountTable::Unavailable(why) = &caps.accounts {
+                return Err(SourceError::Unavailable(why.clone()));
+            }
+            let rows = account_connections::read(conn, &caps.accounts).await;
+            snap.account_connections = Outcome::Ok(rows.map_err(fail)?);
         }
         Source::InnodbMetrics => {
             let rows = innodb_metrics::read(conn, flavor).await;
