@@ -37,6 +37,7 @@ local thresholds = import 'thresholds.json';
     connectionsRefusedWindow: '5m',  // ... or any connection refused for max_connections in this window
     connectionsExhaustedFor: '1m',
     connectionChurnWarning: thresholds.connection_churn_warning,  // MySQLConnectionChurn: connections one account opens per second (5m rate)
+    connectionChurnFor: '10m',
     userConnectionsWarning: thresholds.user_connections_warning,  // MySQLUserConnectionsNearLimit: one user's share of max_user_connections
     userConnectionsNearLimitFor: '5m',
     abortedConnectsRatio: 0.1,  // MySQLAbortedConnectionsHigh: share of connection attempts aborted

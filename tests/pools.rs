@@ -222,7 +222,7 @@ fn the_incidents_leak_is_seen_reported_and_ended() {
         "{dom}"
     );
     let row_start = dom
-        .find("<tr class=\"crit\" data-pool=\"kefu-flask\">")
+        .find("<tr class=\"row-crit\" data-pool=\"kefu-flask\">")
         .unwrap_or_else(|| panic!("no critical kefu-flask row:\n{dom}"));
     let row = &dom[row_start..row_start + dom[row_start..].find("</tr>").unwrap()];
     assert!(

@@ -198,6 +198,37 @@ local u = import '../lib/utils.libsonnet';
             },
           },
 
+          local churn = v {
+            rate: u.num(c.connectionChurnWarning),
+            'for': u.humanDuration(c.connectionChurnFor),
+          };
+          {
+            comment:: |||
+              An account that opens connections faster than this for a while connects per request (no
+              pool, or one recycled too fast): each login costs the server a thread and an
+              authentication, and such apps are the first to fail when the server is full.
+            |||,
+            alert: 'MySQLConnectionChurn',
+            expr: u.expr(|||
+              sum by (%(server)s, mysql_user, client_host) (
+                rate(mysql_account_connections_total{mysql_user!="other"%(selc)s}[5m])
+              ) > %(rate)s
+            ||| % churn),
+            'for': c.connectionChurnFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Account {{ $labels.mysql_user }}@{{ $labels.client_host }} opens {{ $value | printf "%%.0f" }} connections a second on MySQL {{ $labels.%(instance)s }}' % v,
+              description: u.fold(|||
+                MySQL account {{ $labels.mysql_user }}@{{ $labels.client_host }} has opened
+                {{ $value | printf "%%.1f" }} connections per second on {{ $labels.%(instance)s }}
+                (5-minute rate), above %(rate)s, for %(for)s, while it holds
+                {{ with printf "mysql_account_current_connections{%(serverQ)s,mysql_user=%%q,client_host=%%q}" %(serverArgs)s $labels.mysql_user $labels.client_host | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                open now: it connects per request instead of keeping a pool, or recycles its pool
+                too fast (pool_recycle, pool_pre_ping failures).
+              ||| % churn),
+            },
+          },
+
           local threads = v {
             threshold: u.num(c.threadsRunningHigh),
             'for': u.humanDuration(c.threadsRunningHighFor),
@@ -270,6 +301,38 @@ local u = import '../lib/utils.libsonnet';
                 poolCapacity: poolCapacity,
                 poolByState: poolByState,
               }),
+            },
+          },
+
+          local burst = v {
+            window: '{{ with printf "mysql_exporter_sampler_window_seconds{%(serverQ)s}" %(serverArgs)s | query }}{{ . | first | value | humanizeDuration }}{{ else }}window{{ end }}' % v,
+          };
+          {
+            comment:: |||
+              The sampler reads the pools every second and mysql_pool_held_sessions_max keeps the most
+              of its window (60 s by default), so a pool full for a few seconds between two scrapes
+              fires here; no `for`, the max already spans the window. It resolves one window after
+              the burst.
+            |||,
+            alert: 'MySQLPoolFullBetweenScrapes',
+            expr: u.expr(|||
+              mysql_pool_held_sessions_max%(sel)s
+              >= on (%(server)s, %(pool)s)
+              (mysql_pool_capacity%(sel)s > 0)
+            ||| % v),
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} reached its capacity between scrapes' % v,
+              description: u.fold(|||
+                Application pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} held
+                {{ $value }} sessions, its whole capacity, for
+                {{ with printf "mysql_pool_full_seconds{%(serverQ)s,%(pool)s=%%q}" %(serverArgs)s $labels.%(pool)s | query }}{{ . | first | value | humanizeDuration }}{{ else }}a moment{{ end }}
+                within the last %(window)s, as the exporter's once-a-second sampler saw it; it holds
+                %(poolSessions)s
+                now. While a pool is full, requests wait for a connection and those that wait past
+                the app's pool_timeout fail ("QueuePool limit ... reached"). `check --exporter`
+                and the status page say when and for how long.
+              ||| % burst { poolSessions: poolSessions }),
             },
           },
 

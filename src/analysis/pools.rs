@@ -227,6 +227,35 @@ pub fn snapshot_pool_stats(
     ))
 }
 
+/// The apps outside every pool, from the detailed session list (the status page).
+pub fn session_apps(
+    pools: &[PoolConfig],
+    sessions: &[SessionRow],
+    attributes: &ConnectAttributes,
+    max_apps: usize,
+) -> Vec<PoolStats> {
+    let groups: Vec<ThreadGroup> = sessions.iter().map(session_group).collect();
+    let mut all = pool_stats(pools, &groups, attributes, max_apps);
+    all.retain(|p| p.discovered);
+    all
+}
+
+/// One session as a group of one, its host without the port.
+fn session_group(s: &SessionRow) -> ThreadGroup {
+    let mut one = ThreadGroup::uniform(
+        &s.user,
+        strip_port(&s.host),
+        s.db.as_deref(),
+        &s.command,
+        &s.state,
+        s.trx_state.as_deref().zip(s.trx_age.or(Some(0))),
+        1,
+        s.time,
+    );
+    one.attributes.clone_from(&s.attributes);
+    one
+}
+
 /// The same from the detailed session list (`check`, the status page): counted from the
 /// rows the verdict names its culprits from, with the same membership as [`session_pool`].
 pub fn session_pool_stats(
@@ -242,18 +271,7 @@ pub fn session_pool_stats(
         let Some(i) = session_pool(pools, s) else {
             continue;
         };
-        let mut one = ThreadGroup::uniform(
-            &s.user,
-            strip_port(&s.host),
-            s.db.as_deref(),
-            &s.command,
-            &s.state,
-            s.trx_state.as_deref().zip(s.trx_age.or(Some(0))),
-            1,
-            s.time,
-        );
-        one.attributes.clone_from(&s.attributes);
-        out[i].sessions.add(&one);
+        out[i].sessions.add(&session_group(s));
     }
     out
 }

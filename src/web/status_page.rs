@@ -15,6 +15,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::history::{PoolPoint, HISTORY_SPAN};
 use crate::analysis::peaks::Peaks;
+use crate::analysis::pools::session_apps;
 use crate::analysis::verdict::nagios::headline;
 use crate::analysis::verdict::{
     overall, target_report, view, Finding, PoolReport, Status, TargetReport,
@@ -28,12 +29,16 @@ table{border-collapse:collapse;margin:0.5em 0 1.5em}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}.bar{width:220px;height:14px;background:#e8e8e8;display:inline-block;vertical-align:middle}\
 .fill{height:14px}.ok{background:#3a3}.warn{background:#e90}.crit{background:#d22}.unknown{background:#888}\
-tr.crit td{background:#fde8e8}tr.warn td{background:#fff4df}.muted{color:#777}code{font-size:90%}\
+tr.row-crit td{background:#fde8e8}tr.row-warn td{background:#fff4df}tr.row-unknown td{background:#eee}\
+.muted{color:#777}code{font-size:90%}\
 #verdict{font-size:1.15em;font-weight:600;padding:0.6em 0.8em;border-radius:4px;color:#fff}\
 li.finding{margin:0.3em 0}.chart{display:block}";
 
 /// How many idle-in-transaction sessions the page lists.
 const LEAKS_LISTED: usize = 20;
+
+/// How many discovered apps the page lists (the rest as `other`).
+const APPS_LISTED: usize = 20;
 
 /// One target as the page shows it: owned, gathered by the exporter
 /// (`Exporter::page_targets`), so this module renders and never reaches into the runtime.
@@ -87,12 +92,24 @@ pub fn page(
     }
 }
 
+/// A status as a colour: the verdict banner, the bars' fill, the findings' labels.
 fn status_class(s: Status) -> &'static str {
     match s {
         Status::Ok => "ok",
         Status::Warning => "warn",
         Status::Critical => "crit",
         Status::Unknown => "unknown",
+    }
+}
+
+/// A status as a table row's light background (never the bars' colour: a green bar on a
+/// green row would not show).
+fn row_class(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "row-ok",
+        Status::Warning => "row-warn",
+        Status::Critical => "row-crit",
+        Status::Unknown => "row-unknown",
     }
 }
 
@@ -106,6 +123,7 @@ fn one_target(target: &PageTarget, r: &TargetReport, t: &Thresholds, now: System
                 (findings(&r.findings))
                 (connections(r, t))
                 (pools(target, r, t, now))
+                (apps(target, t))
                 (leaked(snap, t))
             }
             (None, why) => {
@@ -173,36 +191,57 @@ fn pools(target: &PageTarget, r: &TargetReport, t: &Thresholds, now: SystemTime)
     html! {
         table #pools {
             tr {
-                th { "pool" } th { "held / capacity" } th { "open" }
-                th { "active" } th { "lock_wait" } th { "idle" } th { "idle_in_transaction" }
+                th { "pool" } th { "held / capacity" } th { "most held, last " (window(target)) }
+                th { "open" } th { "active" } th { "lock_wait" } th { "idle" } th { "idle_in_transaction" }
                 th { "oldest idle transaction" } th { "held and open, last hour" }
             }
             @for p in &r.pools {
-                (pool_row(p, target.history.iter().find(|(n, _)| *n == p.pool).map(|(_, h)| h), t, now))
+                (pool_row(p, target, t, now))
             }
         }
     }
 }
 
-fn pool_row(
-    p: &PoolReport,
-    history: Option<&VecDeque<PoolPoint>>,
-    t: &Thresholds,
-    now: SystemTime,
-) -> Markup {
+/// The sampler's window as people say it ("60s"), or that there is none.
+fn window(target: &PageTarget) -> String {
+    target
+        .peaks
+        .as_ref()
+        .map_or("(sampler off)".into(), |p| format!("{}s", p.span.as_secs()))
+}
+
+fn pool_row(p: &PoolReport, target: &PageTarget, t: &Thresholds, now: SystemTime) -> Markup {
     if let Some(why) = &p.unknown {
         return html! {
-            tr data-pool=(p.pool) { td { (p.pool) } td.muted colspan="8" { "unknown: " (why) } }
+            tr data-pool=(p.pool) { td { (p.pool) } td.muted colspan="9" { "unknown: " (why) } }
         };
     }
+    let history = target
+        .history
+        .iter()
+        .find(|(n, _)| *n == p.pool)
+        .map(|(_, h)| h);
+    let peak = target.peaks.as_ref().and_then(|w| w.pool(&p.pool));
     // The row takes the pool's own verdict (a leak makes it orange below its limit); the
     // bar, how full it is.
     let fill = status_class(Status::of_ratio(p.utilization, t.pool_utilization));
     let count = |s| p.by_state.get(&s).copied().unwrap_or(0);
     html! {
-        tr class=(status_class(p.status)) data-pool=(p.pool) {
+        tr class=(row_class(p.status)) data-pool=(p.pool) {
             td { (p.pool) }
             td { (bar(p.utilization, fill)) " " (p.held) "/" (p.capacity) " (" (format!("{:.0}", p.utilization * 100.0)) "%)" }
+            td.peak {
+                @match peak {
+                    Some(w) => {
+                        (w.held_max) "/" (p.capacity)
+                        @if let Some(spell) = w.full {
+                            " · full " (now.duration_since(spell.last_at).unwrap_or_default().as_secs()) "s ago for "
+                            (spell.lasted.as_secs().max(1)) "s"
+                        }
+                    }
+                    None => span.muted { "-" },
+                }
+            }
             td { (p.open) }
             td { (count(SessionState::Active)) }
             td { (count(SessionState::LockWait)) }
@@ -222,7 +261,7 @@ const CHART_H: f64 = 60.0;
 pub fn chart(points: Vec<PoolPoint>, capacity: u64, now: SystemTime) -> Markup {
     if points.len() < 2 {
         return html! {
-            span.muted { "the chart fills from the exporter's collections (one point every 15 s)" }
+            span.muted { "the chart fills from the sampler and the scrapes (a point every 10 s)" }
         };
     }
     // Headroom above the highest of capacity and the lines, so a pool at capacity shows.
@@ -283,32 +322,80 @@ fn minutes_ago(d: Duration) -> String {
     }
 }
 
-/// The oldest idle-in-transaction sessions; those past `thresholds.idle_in_transaction`
-/// (the same limit `check` and the alert use) are marked as leaks.
+/// The apps found outside every configured pool by their sessions' `program_name` (or
+/// `user@host`): their sessions, no capacity.
+fn apps(target: &PageTarget, t: &Thresholds) -> Markup {
+    let Some(sessions) = target.snapshot.sessions.ok() else {
+        return html! {};
+    };
+    let apps = session_apps(
+        &target.pools,
+        sessions,
+        &target.snapshot.connect_attributes(),
+        APPS_LISTED,
+    );
+    if apps.is_empty() {
+        return html! {};
+    }
+    let limit = t.idle_in_transaction.as_secs();
+    html! {
+        h3 { "Apps outside the configured pools (by program_name, else user@host; capacity unknown until a pool declares it)" }
+        table #apps {
+            tr {
+                th { "app" } th { "held" } th { "open" } th { "active" } th { "lock_wait" } th { "idle" }
+                th { "idle_in_transaction" } th { "oldest idle transaction" }
+            }
+            @for a in &apps {
+                @let oldest = a.sessions.histogram(SessionState::IdleInTransaction).max;
+                tr class=(row_class(if oldest > limit { Status::Warning } else { Status::Ok })) data-app=(a.name) {
+                    td { (a.name) }
+                    td { (a.held()) }
+                    td { (a.open()) }
+                    @for s in [SessionState::Active, SessionState::LockWait, SessionState::Idle, SessionState::IdleInTransaction] {
+                        td { (a.sessions.count(s)) }
+                    }
+                    td { (oldest) "s" }
+                }
+            }
+        }
+    }
+}
+
+/// The sessions idle in a transaction past `thresholds.idle_in_transaction` (the same limit
+/// `check` and the alert use: leaks), oldest first; younger ones are only counted.
 fn leaked(snap: &Snapshot, t: &Thresholds) -> Markup {
     let Some(rows) = snap.sessions.ok() else {
         return html! {};
     };
-    let mut idle: Vec<_> = rows
+    let limit = t.idle_in_transaction.as_secs();
+    let (mut idle, young): (Vec<_>, Vec<_>) = rows
         .iter()
         .filter_map(view)
         .filter(|v| v.state == SessionState::IdleInTransaction)
-        .collect();
+        .partition(|v| v.age_seconds > limit);
     idle.sort_by_key(|v| (std::cmp::Reverse(v.age_seconds), v.id));
+    let more = idle.len().saturating_sub(LEAKS_LISTED);
     idle.truncate(LEAKS_LISTED);
-    let limit = t.idle_in_transaction.as_secs();
+    let younger = html! {
+        @if !young.is_empty() {
+            p.muted #young { (young.len()) " more idle in a transaction for " (limit) "s or less (not leaks yet)." }
+        }
+    };
     if idle.is_empty() {
-        return html! { p #leaks { "No session is idle in a transaction." } };
+        return html! {
+            p #leaks { "No session has been idle in a transaction for more than " (limit) "s." }
+            (younger)
+        };
     }
     html! {
-        h3 { "Sessions idle in a transaction, oldest first (red: past " (limit) "s, a leak)" }
+        h3 { "Leaks: sessions idle in a transaction for more than " (limit) "s, oldest first" }
         table #leaks {
             tr {
                 th { "id" } th { "user@host" } th { "db" } th { "transaction age" } th { "since" }
                 th { "rows locked" } th { "last statement" }
             }
             @for v in &idle {
-                tr class=(if v.age_seconds > limit { "crit" } else { "ok" }) {
+                tr class="row-crit" {
                     td { (v.id) }
                     td { (v.user) "@" (v.host) }
                     td { (v.db.as_deref().unwrap_or("-")) }
@@ -319,12 +406,15 @@ fn leaked(snap: &Snapshot, t: &Thresholds) -> Markup {
                 }
             }
         }
+        @if more > 0 { p.muted { "and " (more) " more." } }
+        (younger)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::peaks::{PoolSample, Sample, Window};
     use crate::snapshot::{Flavor, Outcome, ServerInfo, SessionRow};
 
     #[test]
@@ -365,7 +455,7 @@ mod tests {
             html.contains("<p id=\"verdict\" class=\"warn\">MYSQL POOL WARNING - a&amp;b: leak"),
             "{html}"
         );
-        assert!(html.contains("<tr class=\"crit\"><td>7</td>"), "{html}");
+        assert!(html.contains("<tr class=\"row-crit\"><td>7</td>"), "{html}");
     }
 
     #[test]
@@ -418,32 +508,62 @@ mod tests {
             idle_sessions: IdleSessions::Parked,
         };
         let mut snap = Snapshot::up(ServerInfo::recorded(Flavor::MariaDb, "10.11", 1));
-        snap.sessions = Outcome::Ok(
-            (1..=3)
-                .map(|i| SessionRow::recorded(i, "Sleep", 5, Some(("RUNNING", 400))))
-                .collect(),
-        );
+        // Three leaked (400 s), one idle in a transaction for 15 s: not a leak yet.
+        let mut sessions: Vec<SessionRow> = (1..=3)
+            .map(|i| SessionRow::recorded(i, "Sleep", 5, Some(("RUNNING", 400))))
+            .collect();
+        sessions.push(SessionRow::recorded(9, "Sleep", 15, Some(("RUNNING", 15))));
+        snap.sessions = Outcome::Ok(sessions);
+        // The sampler saw the pool full (10/10) for 4 s, 23 s ago.
+        let now = SystemTime::now();
+        let mut window = Window::new(Duration::from_secs(60));
+        for ago in (0..40u64).rev() {
+            let held = if (23..27).contains(&ago) { 10 } else { 4 };
+            window.push(Sample {
+                at: now - Duration::from_secs(ago),
+                pools: vec![PoolSample {
+                    name: "web".into(),
+                    held,
+                    open: held,
+                    capacity: 10,
+                }],
+                threads_connected: None,
+                threads_running: None,
+                connections: None,
+                refused: None,
+                accounts: Vec::new(),
+            });
+        }
         let targets = [PageTarget {
             name: "primary".into(),
             dsn: "mysql://u@h:3306".into(),
             pools: vec![pool],
             snapshot: Arc::new(snap),
             history: Vec::new(),
-            peaks: None,
+            peaks: Some(window.peaks(now)),
         }];
-        let html = page(
-            &targets,
-            &Thresholds::default(),
-            "/metrics",
-            SystemTime::now(),
-        )
-        .into_string();
-        let at = html.find("<tr class=\"warn\" data-pool=\"web\">");
+        let html = page(&targets, &Thresholds::default(), "/metrics", now).into_string();
+        let at = html.find("<tr class=\"row-warn\" data-pool=\"web\">");
         let row = &html[at.unwrap_or_else(|| panic!("the row is a warning: {html}"))..];
+        let row = &row[..row.find("</tr>").unwrap()];
         assert!(row.contains("<span class=\"fill ok\""), "{row}");
+        assert!(row.contains("10/10 · full 23s ago for 4s"), "{row}");
         assert!(
-            html.contains("red: past 30s, a leak"),
+            html.contains("full between scrapes, hit 10/10 held 23s ago for 4s"),
+            "{html}"
+        );
+        let leaks = &html[html.find("id=\"leaks\"").unwrap()..];
+        assert!(
+            html.contains("Leaks: sessions idle in a transaction for more than 30s"),
             "the leak table says what it lists"
+        );
+        assert!(
+            leaks.contains("<td>3</td>") && !leaks.contains("<td>9</td>"),
+            "{leaks}"
+        );
+        assert!(
+            html.contains("1 more idle in a transaction for 30s or less"),
+            "{html}"
         );
     }
 }
