@@ -123,8 +123,9 @@ async fn sample_for(
         if let Some(s) = stats.as_deref().and_then(|st| Sample::of(&snap, Some(st))) {
             window.push(s);
         }
+        // The last sample falls at `end`: a window of `length`, not a second short.
         let next = started + Duration::from_secs(1);
-        if next > end || next > deadline {
+        if next > end + Duration::from_millis(500) || next > deadline {
             return window;
         }
         tokio::time::sleep_until(next.into()).await;

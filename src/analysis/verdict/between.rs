@@ -8,9 +8,9 @@ use super::{Cause, Finding, Status};
 use crate::analysis::peaks::Peaks;
 use crate::config::Thresholds;
 
-/// A churn rate is judged over at least this much of the window: two samples a second
-/// apart say little.
-const CHURN_MIN_SPAN: f64 = 5.0;
+/// A churn rate is judged over at least this much of the window (seconds): two samples a
+/// second apart say little.
+const CHURN_MIN_SPAN: f64 = 3.0;
 
 pub(super) fn findings(facts: &Facts, peaks: &Peaks, t: &Thresholds, out: &mut Vec<Finding>) {
     full_between_scrapes(facts, peaks, t, out);
