@@ -177,6 +177,8 @@ fn command(collectors: &[Box<dyn Collector>]) -> clap::Command {
                     .value_name("DURATION")
                     .value_parser(duration_arg)
                     .default_value("0s")
+                    // A collector that runs no query of its own has nothing to reuse.
+                    .hide(c.sources().is_empty())
                     .help(format!(
                         "Run the queries of {name} at most this often, reusing the last \
                          result in between (0s: every scrape)"

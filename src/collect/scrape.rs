@@ -120,11 +120,11 @@ impl ScrapeView {
             let ok = snap.server.is_some() && kinds.iter().all(|k| *k == OutcomeKind::Ok);
             any_failed |= !ok;
             success.push((label.clone(), if ok { 1.0 } else { 0.0 }));
+            // Summed from 0.0: std's float sum of nothing is -0.0, which would print as such.
             let secs: f64 = c
                 .sources()
                 .iter()
-                .map(|s| snap.duration(*s).as_secs_f64())
-                .sum();
+                .fold(0.0, |acc, s| acc + snap.duration(*s).as_secs_f64());
             durations.push((label, secs));
             if ok {
                 c.encode(snap, &ctx, &mut out)?;
