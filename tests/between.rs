@@ -138,21 +138,16 @@ fn a_burst_between_two_scrapes_is_seen_in_metrics_check_the_page_and_an_alert() 
     assert!(!exhausted, "a burst is not an exhausted pool");
 }
 
-/// An account that connects, queries and disconnects in a loop is named by `check`, from
-/// the exporter's window and from its own samples, and counted per account in the metrics.
-#[test]
-fn an_account_that_connects_per_request_is_named() {
-    let db = server();
+/// A client of a new account `churner` that connects, runs one query and disconnects, as fast
+/// as it can (50 to 150 logins a second here), for `seconds`.
+fn churn(db: &common::Server, seconds: u32) -> std::process::Child {
     db.sql(&format!(
         "CREATE USER IF NOT EXISTS 'churner'@'%' IDENTIFIED BY '{APP_PASSWORD}';
          GRANT SELECT ON kefu.* TO 'churner'@'%';"
     ));
-    let cfg = target_config(db);
-    let exporter = Exporter::start(&cfg, &[]);
-    // Logins as fast as one client makes them (50 to 150 a second here), for 20 s, each holding its connection for one query.
     let script = format!(
         "import pymysql, time\n\
-         end = time.time() + 20\n\
+         end = time.time() + {seconds}\n\
          while time.time() < end:\n\
          \x20   c = pymysql.connect(host='127.0.0.1', port={}, user='churner', password='{APP_PASSWORD}', database='kefu', program_name='churner')\n\
          \x20   c.cursor().execute('SELECT 1')\n\
@@ -160,11 +155,21 @@ fn an_account_that_connects_per_request_is_named() {
          \x20   time.sleep(0.005)\n",
         db.port
     );
-    let mut churner = Command::new(common::python())
+    Command::new(common::python())
         .args(["-c", &script])
         .stdin(Stdio::null())
         .spawn()
-        .expect("start the churning client");
+        .expect("start the churning client")
+}
+
+/// An account that connects, queries and disconnects in a loop is named by `check`, from
+/// the exporter's window and from its own samples, and counted per account in the metrics.
+#[test]
+fn an_account_that_connects_per_request_is_named() {
+    let db = server();
+    let cfg = target_config(db);
+    let exporter = Exporter::start(&cfg, &[]);
+    let mut churner = churn(db, 20);
     std::thread::sleep(Duration::from_secs(8));
     let url = format!("http://127.0.0.1:{}", exporter.port);
     let (code, out, err) = run_cli(
@@ -255,4 +260,58 @@ fn apps_show_by_program_name_without_any_pool() {
         om::get(&s, "mysql_pool_held_sessions_max", &[("pool", "app-one")]),
         Some(3.0)
     );
+}
+
+/// Without performance_schema: on MariaDB with `userstat=1` the connections are counted per
+/// user from USER_STATISTICS; on MySQL (no such table) the source is skipped with one log
+/// line saying how to enable it, and the global counter still tells `check` the server takes
+/// logins too fast.
+#[test]
+fn without_performance_schema_churn_is_read_from_what_the_server_has() {
+    let mysql = common::flavor() == common::Flavor::MySql;
+    let extra: &[&str] = if mysql {
+        &["--performance-schema=OFF"]
+    } else {
+        &["--performance-schema=OFF", "--userstat=1"]
+    };
+    let db = common::Server::start(extra);
+    let cfg = target_config(&db);
+    let exporter = Exporter::start(&cfg, &[]);
+    let mut churner = churn(&db, 12);
+    std::thread::sleep(Duration::from_secs(8));
+    let url = format!("http://127.0.0.1:{}", exporter.port);
+    let (code, out, err) = run_cli(&["check", "--exporter", &url], &cfg, EXPORTER_PASSWORD);
+    let s = exporter.scrape();
+    let _ = churner.kill();
+    let _ = churner.wait();
+    assert!(code >= 1, "{out}{err}");
+    if mysql {
+        assert!(
+            out.contains("connection churn, the server took "),
+            "the global counter speaks: {out}"
+        );
+        let log = exporter.log();
+        let skipped: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("source=account_connections"))
+            .collect();
+        assert_eq!(skipped.len(), 1, "said once: {log}");
+        assert!(
+            skipped[0].contains("--performance-schema=ON"),
+            "{}",
+            skipped[0]
+        );
+    } else {
+        assert!(
+            out.contains("connection churn, account churner opened "),
+            "per user: {out}"
+        );
+        let opened = om::get(
+            &s,
+            "mysql_account_connections_total",
+            &[("mysql_user", "churner"), ("client_host", "")],
+        );
+        assert!(opened.is_some_and(|n| n >= 100.0), "{opened:?}");
+    }
+    db.stop();
 }

@@ -376,6 +376,30 @@ impl Exporter {
     }
 }
 
+/// The time to the next sample after one that took `took`: twice as long while samples take
+/// more than [`SAMPLER_MAX_SHARE`] of the configured interval (down to four samples a
+/// window, however slow the server), the configured interval again once they take less than
+/// half that; a server that did not answer changes nothing (its reconnects have their own
+/// backoff).
+fn next_interval(
+    settings: SamplerSettings,
+    now: Duration,
+    took: Duration,
+    answered: bool,
+) -> Duration {
+    let limit = settings.interval.mul_f64(SAMPLER_MAX_SHARE);
+    let slowest = settings.interval.max(settings.window / 4);
+    if !answered {
+        now
+    } else if took > limit {
+        (now * 2).min(slowest)
+    } else if took < limit / 2 {
+        settings.interval
+    } else {
+        now
+    }
+}
+
 impl TargetState {
     /// Samples until the exporter stops: every `interval`, or less often while a sample
     /// takes more than [`SAMPLER_MAX_SHARE`] of it (said once in the log, and when it is
@@ -383,8 +407,6 @@ impl TargetState {
     async fn sample_loop(&self, settings: SamplerSettings, sources: Vec<Source>, max_apps: usize) {
         let name = self.db.name().to_string();
         let mut interval = settings.interval;
-        // At least four samples a window, however slow the server.
-        let slowest = settings.interval.max(settings.window / 4);
         loop {
             let started = Instant::now();
             let snap = self
@@ -394,16 +416,7 @@ impl TargetState {
             let took = started.elapsed();
             let stats = snapshot_pool_stats(&self.pools, &snap, max_apps);
             self.record(&snap, stats.as_deref());
-            let limit = settings.interval.mul_f64(SAMPLER_MAX_SHARE);
-            let next = if snap.server.is_none() {
-                interval
-            } else if took > limit {
-                (interval * 2).min(slowest)
-            } else if took < limit / 2 {
-                settings.interval
-            } else {
-                interval
-            };
+            let next = next_interval(settings, interval, took, snap.server.is_some());
             if next > interval && interval == settings.interval {
                 tracing::warn!(
                     target_name = %name,
@@ -497,5 +510,34 @@ impl TargetState {
                 note(Some(source), problem);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1 s interval, 60 s window: a slow server doubles the pause up to 15 s (four samples a
+    /// window); once samples are quick again it is back to 1 s; a sample between the two
+    /// limits keeps what is.
+    #[test]
+    fn the_sampler_backs_off_while_samples_are_slow_and_comes_back() {
+        let s = SamplerSettings {
+            interval: Duration::from_secs(1),
+            window: Duration::from_secs(60),
+        };
+        let ms = Duration::from_millis;
+        let mut every = s.interval;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            every = next_interval(s, every, ms(300), true);
+            seen.push(every.as_secs());
+        }
+        assert_eq!(seen, [2, 4, 8, 15, 15, 15]);
+        assert_eq!(next_interval(s, every, ms(70), true), every);
+        assert_eq!(next_interval(s, every, ms(2), false), every);
+        assert_eq!(next_interval(s, every, ms(20), true), s.interval);
+        assert_eq!(next_interval(s, s.interval, ms(101), true), ms(2000));
+        assert_eq!(next_interval(s, s.interval, ms(99), true), s.interval);
     }
 }

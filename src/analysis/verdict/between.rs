@@ -51,6 +51,25 @@ fn full_between_scrapes(facts: &Facts, peaks: &Peaks, t: &Thresholds, out: &mut 
 }
 
 fn churn(peaks: &Peaks, t: &Thresholds, out: &mut Vec<Finding>) {
+    if peaks.churn.is_empty() {
+        // No per-account counts on this server: the global counter still says how fast
+        // the server takes logins, though not whose.
+        if let Some(rate) = peaks
+            .connections_per_second
+            .filter(|_| peaks.covered.as_secs_f64() >= CHURN_MIN_SPAN)
+        {
+            let status = Status::of_ratio(rate, t.connection_churn);
+            if status != Status::Ok {
+                let summary = format!(
+                    "the server took {}/s logins over the last {}s (Connections), so some client connects per request; which one needs per-account counts: performance_schema on, or on MariaDB SET GLOBAL userstat=1",
+                    secs(rate),
+                    peaks.covered.as_secs(),
+                );
+                out.push(Finding::plain(status, Cause::Churn, None, summary));
+            }
+        }
+        return;
+    }
     for a in &peaks.churn {
         if a.over.as_secs_f64() < CHURN_MIN_SPAN {
             continue;

@@ -397,3 +397,173 @@ fn waiters_without_a_visible_holder_are_said_not_guessed() {
         f.summary
     );
 }
+
+mod between_the_scrapes {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::analysis::peaks::{PoolSample, Sample, Window};
+    use crate::snapshot::AccountConnections;
+
+    /// Samples a second apart ending `now`: kefu-flask's held count in each, and the
+    /// accounts' connections opened so far.
+    fn window(
+        now: SystemTime,
+        held: &[u64],
+        accounts: &dyn Fn(u64) -> Vec<AccountConnections>,
+    ) -> Window {
+        let mut w = Window::new(Duration::from_secs(60));
+        for (i, h) in held.iter().enumerate() {
+            let ago = (held.len() - 1 - i) as u64;
+            w.push(Sample {
+                at: now - Duration::from_secs(ago),
+                pools: vec![PoolSample {
+                    name: "kefu-flask".into(),
+                    held: *h,
+                    open: *h,
+                    capacity: 10,
+                }],
+                threads_connected: Some(*h),
+                threads_running: Some(1),
+                connections: Some(i as u64 * 3),
+                refused: Some(0),
+                accounts: accounts(i as u64),
+            });
+        }
+        w
+    }
+
+    fn judge(held: &[u64], accounts: &dyn Fn(u64) -> Vec<AccountConnections>) -> TargetReport {
+        let now = SystemTime::now();
+        let peaks = window(now, held, accounts).peaks(now);
+        // Now: 2 of 10 held, working.
+        let snap = snapshot(
+            vec![s(1, "Query", 0, None), s(2, "Query", 0, None)],
+            300,
+            vec![],
+        );
+        target_report(
+            "primary",
+            &snap,
+            &[pool("kefu-flask", 10, 0)],
+            &Thresholds::default(),
+            Some(&peaks),
+        )
+    }
+
+    fn none(_: u64) -> Vec<AccountConnections> {
+        Vec::new()
+    }
+
+    #[test]
+    fn a_pool_full_between_scrapes_is_a_warning_that_says_when() {
+        // Full for 4 samples, 20 s before now; 2 held now.
+        let mut held = vec![2; 30];
+        held[6..10].fill(10);
+        let r = judge(&held, &none);
+        assert_eq!(r.status, Status::Warning);
+        let f = &r.findings[0];
+        assert_eq!(
+            (f.cause, f.pool.as_deref()),
+            (Cause::Burst, Some("kefu-flask"))
+        );
+        assert!(
+            f.summary
+                .starts_with("hit 10/10 held 20s ago for 4s (now 2/10; sampled every 1s"),
+            "{}",
+            f.summary
+        );
+        assert_eq!(
+            r.pools[0].status,
+            Status::Warning,
+            "the pool's row takes it"
+        );
+    }
+
+    /// A healthy pool: busy to 9 of 10 in the window, never full: nothing to say.
+    #[test]
+    fn a_pool_that_came_close_but_never_full_raises_nothing() {
+        let mut held = vec![2; 30];
+        held[6..10].fill(9);
+        let r = judge(&held, &none);
+        assert_eq!(r.status, Status::Ok, "{:?}", r.findings);
+    }
+
+    #[test]
+    fn an_account_that_connects_per_request_is_named_and_a_pooled_one_is_not() {
+        let accounts = |i: u64| {
+            vec![
+                AccountConnections {
+                    user: "report".into(),
+                    host: Some("10.0.0.9".into()),
+                    total: 1000 + 30 * i,
+                    current: 1,
+                    denied: None,
+                },
+                AccountConnections {
+                    user: "kefu".into(),
+                    host: Some("10.0.0.7".into()),
+                    total: 10 + i / 10,
+                    current: 10,
+                    denied: None,
+                },
+            ]
+        };
+        let r = judge(&[2; 20], &accounts);
+        let churn: Vec<&Finding> = r
+            .findings
+            .iter()
+            .filter(|f| f.cause == Cause::Churn)
+            .collect();
+        assert_eq!(churn.len(), 1, "{:?}", r.findings);
+        assert_eq!(churn[0].status, Status::Warning);
+        assert!(
+            churn[0].summary.starts_with(
+                "account report@10.0.0.9 opened 570 connections in the last 19s (30/s)"
+            ),
+            "{}",
+            churn[0].summary
+        );
+    }
+
+    /// No per-account counts: the global counter still says the server takes logins fast,
+    /// and how to learn whose.
+    #[test]
+    fn without_account_counts_the_global_rate_speaks() {
+        let now = SystemTime::now();
+        let mut w = window(now, &[2; 20], &none);
+        w.push(Sample {
+            at: now,
+            pools: Vec::new(),
+            threads_connected: Some(2),
+            threads_running: Some(1),
+            connections: Some(57 + 2000),
+            refused: Some(3),
+            accounts: Vec::new(),
+        });
+        let peaks = w.peaks(now);
+        let snap = snapshot(vec![s(1, "Query", 0, None)], 300, vec![]);
+        let r = target_report("primary", &snap, &[], &Thresholds::default(), Some(&peaks));
+        let causes: Vec<(Status, Cause)> = r.findings.iter().map(|f| (f.status, f.cause)).collect();
+        assert!(
+            causes.contains(&(Status::Critical, Cause::Capacity)),
+            "{:?}",
+            r.findings
+        );
+        assert!(
+            causes.contains(&(Status::Critical, Cause::Churn)),
+            "{:?}",
+            r.findings
+        );
+        let refused = r
+            .findings
+            .iter()
+            .find(|f| f.cause == Cause::Capacity)
+            .unwrap();
+        assert!(
+            refused.summary.starts_with("the server refused 3 logins"),
+            "{}",
+            refused.summary
+        );
+    }
+}
