@@ -31,7 +31,13 @@ Every second it logs the pool's checkedout()/size()/overflow(); when the pool is
 exhausted it logs SQLAlchemy's own TimeoutError text and keeps going.
 It stops cleanly on SIGTERM/SIGINT or when --duration elapses (exit 0).
 
-Only the Python standard library plus SQLAlchemy 2.x and PyMySQL (requirements.txt).
+With --metrics-port the app also serves its own view of the pool on /metrics, as an app
+instrumented with OpenTelemetry would (opentelemetry-instrumentation-sqlalchemy + the
+Prometheus pull exporter): connections used and idle per `pool_name`, next to what
+mysql_pool_exporter sees on the server (docs/app-view.md).
+
+The Python standard library plus SQLAlchemy 2.x and PyMySQL, and the OpenTelemetry packages
+for --metrics-port (requirements.txt).
 """
 
 from __future__ import annotations
@@ -129,7 +135,15 @@ class App:
             # PyMySQL sends this as a connect attribute: performance_schema.session_connect_attrs
             # then shows program_name=kefu-flask next to _client_name=PyMySQL and _pid.
             connect_args={"program_name": args.program_name, "connect_timeout": 5},
+            # OpenTelemetry's pool.name is the *pool's* logging name (engine.pool.logging_name),
+            # which only pool_logging_name sets; without it the instrumentation names the pool
+            # "mysql+pymysql://host:port/db", which no exporter pool is called.
+            pool_logging_name=args.program_name,
         )
+        if args.metrics_port:
+            # Before the first connection: the counts are sums of pool events, and an event
+            # missed (a connection opened earlier) would stay missing from them for good.
+            serve_pool_metrics(self.engine, args)
         # Flask-SQLAlchemy's db.session is a scoped_session like this one: one Session per
         # thread (per app context), created on first use, discarded only by remove().
         self.Session = scoped_session(sessionmaker(bind=self.engine))
@@ -334,6 +348,35 @@ class App:
         return 0
 
 
+# --------------------------------------------------------------------------- the app's own metrics
+OTEL_PACKAGES = ("opentelemetry-sdk, opentelemetry-instrumentation-sqlalchemy and "
+                 "opentelemetry-exporter-prometheus")
+
+
+def serve_pool_metrics(engine, args: argparse.Namespace) -> None:
+    """The engine's pool as OpenTelemetry's SQLAlchemy instrumentation counts it (checkouts and
+    checkins: `used` and `idle`), served for Prometheus on args.metrics_host:args.metrics_port."""
+    try:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.resources import Resource
+        from prometheus_client import start_http_server
+    except ImportError as exc:
+        sys.exit(f"leaky_app: --metrics-port needs {OTEL_PACKAGES} ({exc}). Install the demo's "
+                 f"requirements: demo/.venv/bin/pip install -r demo/requirements.txt")
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader()],
+                             resource=Resource.create({"service.name": args.program_name}))
+    # The provider is handed over, not made global: this /metrics carries the pool's numbers
+    # (and OpenTelemetry's target_info) and nothing else.
+    SQLAlchemyInstrumentor().instrument(engine=engine, meter_provider=provider)
+    try:
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+    except OSError as exc:
+        sys.exit(f"leaky_app: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}")
+    log.info("pool metrics (OpenTelemetry) on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
+
+
 # --------------------------------------------------------------------------- CLI
 def rate(value: str) -> float:
     v = value[:-2] if value.endswith("/s") else value
@@ -383,9 +426,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="retry the first connection for up to S seconds (default 60)")
     p.add_argument("--log-interval", type=seconds, default=1.0, metavar="S",
                    help="pool status line every S seconds (default 1)")
+    p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
+                   help="serve the pool's OpenTelemetry metrics (db.client.connections.usage) "
+                        "for Prometheus on this port; 0 = off (default)")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
+                   help="address --metrics-port listens on (default %(default)s)")
     args = p.parse_args(argv)
     if args.log_interval <= 0:
         p.error("--log-interval must be > 0")
+    if not 0 <= args.metrics_port <= 65535:
+        p.error("--metrics-port must be a port number (0 = off)")
     return args
 
 

@@ -24,7 +24,8 @@ Template variables are substituted as Grafana's Prometheus data source does:
 `may_be_empty` is true for targets whose refId starts with ALERTS (the firing-alerts tables,
 empty when nothing fires) or OPTIONAL (series that need an optional server feature, such as
 performance_schema for mysql_pool_process_sessions_max).  Every other query returns data
-whenever the exporter runs with a pool configured.
+whenever the exporter runs with a pool configured, the app's-view panels (mysql_pool:app_*)
+once the application exports its pool's OpenTelemetry metrics, as the demo app does.
 
 With `--run URL` every query is sent to that Prometheus (/api/v1/query, at the current time)
 instead of printed; each line is `ok`, `FAIL` or `empty` (allowed empty) with the query, and the

@@ -8,7 +8,9 @@
 # only addresses and paths substituted. Then runs demo/leaky_app.py, whose background thread
 # never calls db.session.remove(), and shows:
 #   1. the pool filling up and MySQLPoolExhausted / MySQLIdleInTransaction going from pending
-#      to firing in Prometheus and active in Alertmanager (their `for:` is 1m: a few minutes);
+#      to firing in Prometheus and active in Alertmanager (their `for:` is 1m: a few minutes),
+#      and the app's own count of its pool (OpenTelemetry, scraped as job kefu-flask-app)
+#      beside the exporter's: 45 used in the app, 45 idle in transaction on the server;
 #   2. `mysql_pool_exporter check` naming the pool (exit 2, CRITICAL);
 #   3. `kill-idle` as a dry run, then — the app frozen so it cannot leak more — with --execute
 #      under an admin account: the 45 leaked sessions are killed;
@@ -130,6 +132,9 @@ if watch_until "$TIMEOUT" 5 "${ALERTS[*]}" am_active MySQLPoolExhausted MySQLIdl
     stack_py notifications "$SINK_FILE" | indent || echo "    (none yet)"
     echo "  Meanwhile the app itself says:"
     grep -m1 -F 'QueuePool limit' "$APP_LOG" | cut -c1-200 | indent
+    echo "  Both ends in Prometheus: the app's own metrics (OpenTelemetry) beside the exporter's:"
+    two_ends | indent
+    echo "    (every connection the app has checked out is a session idle in a transaction: the leak, seen from both ends)"
 else
     problem "MySQLPoolExhausted and MySQLIdleInTransaction did not both fire in Alertmanager within ${TIMEOUT}s"
     stack_py am-alerts "$AM_URL" | indent
@@ -193,6 +198,7 @@ start_leaky_app "$FIXED_LOG" --fixed --leak-rate "$LEAK_RATE" --healthy-rate 3/s
 echo "    same traffic, same leak rate (log: $FIXED_LOG); watching it for 30s:"
 watch_until 30 10 "${ALERTS[*]}" false
 echo "    the app: $(grep -F 'pool checkedout=' "$FIXED_LOG" | tail -1 | sed 's/.*\] //' | cut -c1-160)"
+echo "    both ends in Prometheus: $(two_ends)"
 util=$(prom_value "max_over_time(mysql_pool_utilization_ratio{job=\"mysql\",pool=\"$POOL\"}[30s])")
 awk -v u="$util" 'BEGIN { exit !(u < 0.5) }' || problem "the fixed app still fills the pool (utilization up to $util in 30s)"
 prom_absent "${ALERTS[@]}" || problem "a pool alert is pending or firing with the fixed app"

@@ -309,6 +309,9 @@ mysql:connections:saturation_ratio;(mysql_global_variables_max_connections > 0);
 mysql:sessions:older_than_30s;le="30";le="10"
 mysql_pool:sessions:older_than_60s;le="60";le="120"
 mysql_pool:utilization_ratio:avg5m;avg_over_time;max_over_time
+mysql_pool:app_used_connections;state="used"};state="idle"}
+mysql_pool:app_used_connections;"pool_name";"service_name"
+mysql_pool:app_idle_connections;db_client_connections_usage{state="idle"};db_client_connections_usage_total{state="idle"}
 MySQLDown;mysql_up == 0;mysql_up < 1.5
 MySQLDown;for: 1m;for: 2m
 MySQLConnectionsNearLimit;> 0.8;> 0.79

@@ -13,6 +13,8 @@
 #   - Prometheus: mysql_pool_utilization_ratio{pool="kefu-flask"} 1 and
 #     mysql_pool_sessions{pool="kefu-flask",state="idle_in_transaction"} 45 (also on /metrics);
 #     the scrape target up with an empty lastError;
+#   - the app's own view (OpenTelemetry, job kefu-flask-app): its target up, and
+#     mysql_pool:app_used_connections{pool="kefu-flask"} 45, the exporter's held sessions;
 #   - MySQLPoolExhausted and MySQLIdleInTransaction firing in Prometheus, active in
 #     Alertmanager, routed to the critical / warning receivers, the page delivered;
 #   - every dashboard panel query (scripts/dashboard_queries.py --run, variables substituted)
@@ -90,6 +92,22 @@ health=$(stack_py target-health "$PROM_URL" mysql 2>&1)
 check "Prometheus target job=mysql is up with an empty lastError (got: $(printf '%s' "$health" | tr '\t\n' '| '))" \
     test "$(printf '%s
 ' "$health" | cut -f1,2)" = $'up	'
+
+# ------------------------------------------------------------------ the app's own view
+# The app counts its checked-out connections (OpenTelemetry); the exporter counts the
+# sessions that hold a slot on the server. During the leak both must say 45, joined by name.
+APP_USED="mysql_pool:app_used_connections{pool=\"$POOL\"}"
+HELD="sum by (pool) (mysql_pool_held_sessions{$SEL})"
+APP_MINUS_HELD="$APP_USED - on (pool) group_left $HELD"
+app_agrees() { prom_is "$APP_USED" 45 && prom_is "$APP_MINUS_HELD" 0; }
+poll_until 30 app_agrees
+app_health=$(stack_py target-health "$PROM_URL" kefu-flask-app 2>&1)
+check "Prometheus target job=kefu-flask-app (the app's OpenTelemetry metrics) is up (got: $(printf '%s' "$app_health" | tr '\t\n' '| '))" \
+    test "$(printf '%s\n' "$app_health" | cut -f1,2)" = $'up\t'
+check "Prometheus: the app's $APP_USED is 45 (got $(prom_value "$APP_USED" 2>&1))" prom_is "$APP_USED" 45
+check "Prometheus: $APP_MINUS_HELD is 0: the app and the server count the same 45 (got $(prom_value "$APP_MINUS_HELD" 2>&1))" \
+    prom_is "$APP_MINUS_HELD" 0
+note "$(two_ends)"
 
 # ------------------------------------------------------------------ the alerts fire
 note "waiting up to ${FIRE_TIMEOUT}s for MySQLPoolExhausted (>= 1 for 1m) and MySQLIdleInTransaction (> 30s, for 1m) in Alertmanager"

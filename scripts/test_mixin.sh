@@ -187,8 +187,10 @@ import re, sys, yaml
 rules = yaml.safe_load(open(sys.argv[1]))["groups"][0]["rules"]
 bad = []
 for r in rules:
-    # raw series: mysql_* names that are not recording rules (those have a colon)
-    for m in re.finditer(r"\b(mysql_[a-z_]+)\b(?!:)(\{[^}]*\})?", r["expr"]):
+    # raw series: mysql_* names that are not recording rules (those have a colon), outside
+    # the label lists of by/on/ignoring/without/group_* (a label may be called mysql_user)
+    expr = re.sub(r"\b(by|on|ignoring|without|group_left|group_right)\s*\([^)]*\)", "", r["expr"])
+    for m in re.finditer(r"\b(mysql_[a-z_]+)\b(?!:)(\{[^}]*\})?", expr):
         if 'job="pool"' not in (m.group(2) or ""):
             bad.append("%s: %s%s" % (r.get("alert") or r.get("record"), m.group(1), m.group(2) or ""))
 if bad:

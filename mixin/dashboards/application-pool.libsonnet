@@ -6,7 +6,11 @@ local u = import '../lib/utils.libsonnet';
   grafanaDashboards+:: {
     local c = $._config,
     local common = (import 'common.libsonnet')(c),
-    local v = common.v,
+    local v = common.v {
+      // The application's own numbers (OpenTelemetry), per pool name only: see rules.libsonnet.
+      appUsed: 'mysql_pool:app_used_connections',
+      appIdle: 'mysql_pool:app_idle_connections',
+    },
 
     'mysql-application-pool.json': common.dashboard(
       'mysql-pool-drilldown',
@@ -267,9 +271,81 @@ local u = import '../lib/utils.libsonnet';
           stacking='normal',
         ),
 
-        g.row('Alerts', 52),
+        g.row("The app's view (OpenTelemetry)", 52),
 
-        common.firingAlerts(53),
+        g.stat(
+          "The app's pool, as the app counts it",
+          u.fold(|||
+            The application's own count of its pool: connections checked out (used) and parked in
+            the pool (idle), from OpenTelemetry's SQLAlchemy instrumentation (db.client.connections.usage,
+            recording rules mysql_pool:app_used_connections and mysql_pool:app_idle_connections).
+            The exporter cannot see this side; the app cannot see the server's. Empty when the
+            app exports nothing under this pool's name: instrument its engine with
+            opentelemetry-instrumentation-sqlalchemy and the Prometheus exporter, let Prometheus
+            scrape it, and name the pool as the exporter does, with
+            create_engine(..., pool_logging_name="<pool>") (pool.name is the pool's logging
+            name; the engine's logging_name does not reach it). docs/app-view.md.
+          |||),
+          g.pos(0, 53, 6, 8),
+          [
+            g.target('%(appUsed)s{%(pool)s=~"$pool"}' % v, '{{%(pool)s}} used' % v, 'A'),
+            g.target('%(appIdle)s{%(pool)s=~"$pool"}' % v, '{{%(pool)s}} idle' % v, 'B'),
+          ],
+          'short',
+          g.steps('blue'),
+          decimals=0,
+          graphMode='none',
+        ) {
+          fieldConfig+: {
+            defaults+: {
+              noValue: 'The app exports no pool metrics under this name: instrument it with opentelemetry-instrumentation-sqlalchemy and set pool_logging_name to the pool name (see the description)',
+            },
+          },
+        },
+
+        g.timeseries(
+          "The app's view beside the server's",
+          u.fold(|||
+            Per pool name, what the application counts (app: used = checked out, app: idle =
+            parked in the pool; dashed) next to what the exporter sees on the server (server:
+            held, open, idle_in_transaction, and the most held in the sampler's window, which
+            catches a pool full between two scrapes). Agreeing ends: app used = server held. The
+            leak proven from both ends: the app says every connection is used while the server
+            says the same sessions sleep idle in a transaction. App used above server held:
+            connections held without a transaction (see the pool's idle_sessions setting), or
+            to another server; below: processes that export nothing, or a pool named otherwise
+            (pool_logging_name must equal the exporter's pool name). The app's lines are absent
+            when it exports nothing (see the panel to the left).
+          |||),
+          g.pos(6, 53, 18, 8),
+          [
+            g.target('%(appUsed)s{%(pool)s=~"$pool"}' % v, '{{%(pool)s}} app: used' % v, 'A'),
+            g.target('%(appIdle)s{%(pool)s=~"$pool"}' % v, '{{%(pool)s}} app: idle' % v, 'B'),
+            g.target('sum by (%(pool)s) (mysql_pool_held_sessions{%(pooled)s})' % v, '{{%(pool)s}} server: held' % v, 'C'),
+            g.target('sum by (%(pool)s) (mysql_pool_sessions{%(pooled)s})' % v, '{{%(pool)s}} server: open' % v, 'D'),
+            g.target(u.expr(|||
+              sum by (%(pool)s) (mysql_pool_sessions{%(pooled)s, state="idle_in_transaction"})
+              or sum by (%(pool)s) (0 * mysql_pool_capacity{%(pooled)s})
+            ||| % v), '{{%(pool)s}} server: idle_in_transaction' % v, 'E'),
+            // The refId tells scripts/dashboard_queries.py that this may be empty: no sampler
+            // (--no-collect.sampler, or an exporter from before it).
+            g.target('sum by (%(pool)s) (mysql_pool_held_sessions_max{%(pooled)s})' % v,
+                     '{{%(pool)s}} server: held, max of the sampler window' % v,
+                     'OPTIONAL_SAMPLER'),
+          ],
+          'short',
+          overrides=g.stateColors + [{
+            matcher: { id: 'byRegexp', options: '.* app: .*' },
+            properties: [
+              { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+              { id: 'custom.lineWidth', value: 2 },
+            ],
+          }],
+        ),
+
+        g.row('Alerts', 61),
+
+        common.firingAlerts(62),
       ],
     ),
   },

@@ -17,6 +17,21 @@ local u = import '../lib/utils.libsonnet';
            'idleInTransactionSeconds (%s) must be one of sessionAgeBuckets %s' % [c.idleInTransactionSeconds, c.sessionAgeBuckets],
     assert std.member(c.sessionAgeBuckets, c.longQuerySeconds) :
            'longQuerySeconds (%s) must be one of sessionAgeBuckets %s' % [c.longQuerySeconds, c.sessionAgeBuckets],
+    // The application's own count of its pool's connections in one state, per pool: what
+    // OpenTelemetry's SQLAlchemy instrumentation exports (docs/app-view.md), under either
+    // name the unit suffix gives it, its `pool_name` copied to `pool`.
+    local appConnections(state) = {
+      record: 'mysql_pool:app_%s_connections' % state,
+      expr: u.expr(|||
+        sum by (%(pool)s) (
+          label_replace(
+            db_client_connections_usage_connections{state="%(state)s"}
+            or db_client_connections_usage{state="%(state)s"},
+            "%(pool)s", "$1", "pool_name", "(.+)"
+          )
+        )
+      ||| % { pool: c.poolLabel, state: state }),
+    },
     // The session-age cuts the alerts need, in seconds (one rule each, even when equal).
     local ageCuts = std.uniq(std.sort([c.idleInTransactionSeconds, c.longQuerySeconds])),
     local olderThan(prefix, level, seconds) = {
@@ -74,6 +89,18 @@ local u = import '../lib/utils.libsonnet';
                    record: 'mysql:threads_running:avg5m',
                    expr: 'avg_over_time(mysql_global_status_threads_running%s[5m])' % sel,
                  },
+                 appConnections('used') {
+                   comment:: |||
+                     The application's view of its pool, from its OpenTelemetry metrics (not from
+                     this exporter): connections checked out of the pool (used) and parked in it
+                     (idle), summed over the app's processes per pool name; no job or instance
+                     label, as those name the app, not a MySQL server. The app names its pool
+                     with SQLAlchemy's pool_logging_name, which must equal the exporter's pool name:
+                     mysql_pool:app_used_connections - on (%(pool)s) group_left sum by (%(pool)s) (mysql_pool_held_sessions)
+                     is then 0 while the two agree.
+                   ||| % { pool: c.poolLabel },
+                 },
+                 appConnections('idle'),
                ],
       },
     ],

@@ -3,6 +3,7 @@
 # (with a webhook sink for its notifications), Prometheus and the leaky demo app, each on a
 # free 127.0.0.1 port with its data and log under STACK_DIR, stopped by PID (stack_stop).
 # Used by scripts/demo.sh and scripts/test_live_stack.sh (and test_demo.sh for the app/venv).
+# Prometheus also scrapes the app's own view of its pool (OpenTelemetry, job kefu-flask-app).
 #
 # The servers run with the very files docker-compose.yml mounts — deploy/exporter.yml,
 # deploy/prometheus.yml, deploy/alertmanager.yml, alerting-rules/, deploy/mysql/init/*.sql —
@@ -44,17 +45,30 @@ stack_need_packages() {
         python3:python3
 }
 
-# ensure_demo_venv — demo/.venv with demo/requirements.txt (PyPI), created when missing;
-# installs python3-venv first if `python3 -m venv` cannot work. Sets DEMO_PY.
+# ensure_demo_venv — demo/.venv with demo/requirements.txt (PyPI), created when missing and
+# completed when it lacks a package (a venv made before the OpenTelemetry packages were
+# added); installs python3-venv first if `python3 -m venv` cannot work. Sets DEMO_PY.
+DEMO_IMPORTS='import sqlalchemy, pymysql, opentelemetry.sdk.metrics, opentelemetry.instrumentation.sqlalchemy, opentelemetry.exporter.prometheus'
 ensure_demo_venv() {
     DEMO_PY="$VENV/bin/python"
-    "$DEMO_PY" -c 'import sqlalchemy, pymysql' >/dev/null 2>&1 && return 0
-    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_install python3-venv
-    say "creating demo/.venv (pip install -r demo/requirements.txt)"
+    "$DEMO_PY" -c "$DEMO_IMPORTS" >/dev/null 2>&1 && return 0
     local log="${STACK_DIR:-${TMPDIR:-/tmp}}/venv.log"
-    python3 -m venv "$VENV" >"$log" 2>&1 || { tail -20 "$log" >&2; die "python3 -m venv $VENV failed (log: $log)"; }
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/demo/requirements.txt" >>"$log" 2>&1 \
-        || { tail -20 "$log" >&2; die "pip install -r demo/requirements.txt failed (log: $log)"; }
+    : >"$log"
+    if [ ! -x "$DEMO_PY" ]; then
+        python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_install python3-venv
+        say "creating demo/.venv"
+        python3 -m venv "$VENV" >"$log" 2>&1 || { tail -20 "$log" >&2; die "python3 -m venv $VENV failed (log: $log)"; }
+    fi
+    say "pip install -r demo/requirements.txt (into demo/.venv)"
+    if ! "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/demo/requirements.txt" >>"$log" 2>&1; then
+        tail -20 "$log" >&2
+        # The app's pool metrics need these; say so rather than a bare pip failure.
+        grep -qi opentelemetry "$log" &&
+            die "pip could not install the OpenTelemetry packages of demo/requirements.txt (opentelemetry-sdk, -instrumentation-sqlalchemy, -exporter-prometheus): the app cannot serve its pool metrics (log: $log)"
+        die "pip install -r demo/requirements.txt failed (log: $log)"
+    fi
+    "$DEMO_PY" -c "$DEMO_IMPORTS" >>"$log" 2>&1 \
+        || { tail -5 "$log" >&2; die "demo/.venv still cannot import what demo/leaky_app.py needs ($DEMO_IMPORTS) (log: $log)"; }
 }
 
 # build_exporter — cargo build --release; sets EXPORTER_BIN. With EXPORTER_BIN already set in
@@ -186,16 +200,19 @@ start_alertmanager() {
 }
 
 # start_prometheus — deploy/prometheus.yml with the substitution its header documents
-# (exporter, Alertmanager, the alerting-rules/ directory), after promtool check config;
-# sets PROM_PORT PROM_PID PROM_URL.
+# (exporter, Alertmanager, the demo app's metrics, the alerting-rules/ directory), after
+# promtool check config; sets PROM_PORT PROM_PID PROM_URL, and APP_METRICS_PORT: where
+# start_leaky_app makes the app serve its pool metrics, so that this job scrapes it.
 start_prometheus() {
     local dir="$STACK_DIR/prometheus"
     mkdir -p "$dir/data"
+    APP_METRICS_PORT=$(free_port)
     substitute "$ROOT/deploy/prometheus.yml" "$dir/prometheus.yml" \
         -e "s|exporter:9207|127.0.0.1:$EXPORTER_PORT|g" \
         -e "s|alertmanager:9093|127.0.0.1:$AM_PORT|g" \
+        -e "s|demo:9464|127.0.0.1:$APP_METRICS_PORT|g" \
         -e "s|/etc/prometheus/rules|$ROOT/alerting-rules|g"
-    no_leftover "$dir/prometheus.yml" "exporter:9207" "alertmanager:9093" "/etc/prometheus"
+    no_leftover "$dir/prometheus.yml" "exporter:9207" "alertmanager:9093" "demo:9464" "/etc/prometheus"
     promtool check config "$dir/prometheus.yml" >"$dir/check-config.log" 2>&1 \
         || { cat "$dir/check-config.log" >&2; die "promtool check config $dir/prometheus.yml failed"; }
     PROM_PORT=$(free_port)
@@ -219,11 +236,13 @@ start_stack() {
 }
 
 # start_leaky_app LOG ARGS... — demo/leaky_app.py as user kefu against the throwaway server
-# (password from the environment, never on the command line); sets APP_PID.
+# (password from the environment, never on the command line); sets APP_PID. With
+# APP_METRICS_PORT set (start_prometheus), the app serves its pool metrics there.
 start_leaky_app() {
     local log=$1; shift
     KEFU_PASSWORD="$KEFU_PW" "$DEMO_PY" -u "$ROOT/demo/leaky_app.py" \
-        --dsn "mysql+pymysql://kefu@127.0.0.1:$DB_PORT/kefu" "$@" >"$log" 2>&1 &
+        --dsn "mysql+pymysql://kefu@127.0.0.1:$DB_PORT/kefu" \
+        ${APP_METRICS_PORT:+--metrics-port "$APP_METRICS_PORT"} "$@" >"$log" 2>&1 &
     APP_PID=$!
     stack_track leaky_app "$APP_PID" "$log"
 }
@@ -247,6 +266,17 @@ exporter_up() { [ "$(exporter_metric mysql_up)" = 1 ]; }
 prom_value() { stack_py value "$PROM_URL" "$1"; }               # EXPR (exactly one series)
 prom_alert_state() { stack_py prom-alert "$PROM_URL" "$@"; }    # ALERTNAME [LABEL=VALUE...]
 am_alert_state() { stack_py am-alert "$AM_URL" "$@"; }          # ALERTNAME [LABEL=VALUE...]
+
+# two_ends — one line, from Prometheus: the pool as the app counts it (its OpenTelemetry
+# metrics, mysql_pool:app_*) and as the exporter sees it on the server; "-" where absent.
+prom_or_dash() { prom_value "$1" 2>/dev/null || echo -; }
+two_ends() {
+    local p="pool=\"$POOL\""
+    printf 'the app says %s used, %s idle | the server says %s held, %s idle in transaction\n' \
+        "$(prom_or_dash "mysql_pool:app_used_connections{$p}")" "$(prom_or_dash "mysql_pool:app_idle_connections{$p}")" \
+        "$(prom_or_dash "sum(mysql_pool_held_sessions{job=\"mysql\",$p})")" \
+        "$(prom_or_dash "sum(mysql_pool_sessions{job=\"mysql\",$p,state=\"idle_in_transaction\"})")"
+}
 
 # am_active ALERTNAME... — each is in Alertmanager, active (neither inhibited nor silenced).
 am_active() {
@@ -297,6 +327,7 @@ stack_urls() {
     printf '    exporter      %s/  (metrics: %s/metrics)\n' "$EXPORTER_URL" "$EXPORTER_URL"
     printf '    Prometheus    %s/alerts\n' "$PROM_URL"
     printf '    Alertmanager  %s/#/alerts\n' "$AM_URL"
+    [ -n "${APP_METRICS_PORT:-}" ] && printf '    the app       http://127.0.0.1:%s/metrics  (its own view of its pool: OpenTelemetry)\n' "$APP_METRICS_PORT"
     printf '    %-13s 127.0.0.1:%s (root: mariadb --no-defaults -uroot --socket=%s)\n' "$(db_name)" "$DB_PORT" "$DB_SOCK"
 }
 
