@@ -54,7 +54,7 @@ impl Collector for Sampler {
         };
         out.gauge(
             "mysql_exporter_sampler_window_samples",
-            "Samples in the window now.",
+            "Samples in the window now: the sampler's and the scrapes'.",
             &one(peaks.samples as f64),
         )?;
         let per_pool = |f: &dyn Fn(&crate::analysis::peaks::PoolPeak) -> Option<f64>| {

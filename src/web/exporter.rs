@@ -376,15 +376,18 @@ impl Exporter {
     }
 }
 
-/// The time to the next sample after one that took `took`: twice as long while samples take
-/// more than [`SAMPLER_MAX_SHARE`] of the configured interval (down to four samples a
-/// window, however slow the server), the configured interval again once they take less than
-/// half that; a server that did not answer changes nothing (its reconnects have their own
+/// The time to the next sample after one that took `took` (`slow_before`: the sample before
+/// it was slow too): twice as long while samples take more than [`SAMPLER_MAX_SHARE`] of the
+/// configured interval, two in a row (the first read after connecting fetches every
+/// session's connect attributes once and is slow by itself), down to four samples a window
+/// however slow the server; the configured interval again once they take less than half
+/// that. A server that did not answer changes nothing (its reconnects have their own
 /// backoff).
 fn next_interval(
     settings: SamplerSettings,
     now: Duration,
     took: Duration,
+    slow_before: bool,
     answered: bool,
 ) -> Duration {
     let limit = settings.interval.mul_f64(SAMPLER_MAX_SHARE);
@@ -392,7 +395,11 @@ fn next_interval(
     if !answered {
         now
     } else if took > limit {
-        (now * 2).min(slowest)
+        if slow_before {
+            (now * 2).min(slowest)
+        } else {
+            now
+        }
     } else if took < limit / 2 {
         settings.interval
     } else {
@@ -407,6 +414,7 @@ impl TargetState {
     async fn sample_loop(&self, settings: SamplerSettings, sources: Vec<Source>, max_apps: usize) {
         let name = self.db.name().to_string();
         let mut interval = settings.interval;
+        let mut slow_before = false;
         loop {
             let started = Instant::now();
             let snap = self
@@ -416,7 +424,11 @@ impl TargetState {
             let took = started.elapsed();
             let stats = snapshot_pool_stats(&self.pools, &snap, max_apps);
             self.record(&snap, stats.as_deref());
-            let next = next_interval(settings, interval, took, snap.server.is_some());
+            let answered = snap.server.is_some();
+            let next = next_interval(settings, interval, took, slow_before, answered);
+            if answered {
+                slow_before = took > settings.interval.mul_f64(SAMPLER_MAX_SHARE);
+            }
             if next > interval && interval == settings.interval {
                 tracing::warn!(
                     target_name = %name,
@@ -529,15 +541,20 @@ mod tests {
         let ms = Duration::from_millis;
         let mut every = s.interval;
         let mut seen = Vec::new();
-        for _ in 0..6 {
-            every = next_interval(s, every, ms(300), true);
+        for i in 0..7 {
+            every = next_interval(s, every, ms(300), i > 0, true);
             seen.push(every.as_secs());
         }
-        assert_eq!(seen, [2, 4, 8, 15, 15, 15]);
-        assert_eq!(next_interval(s, every, ms(70), true), every);
-        assert_eq!(next_interval(s, every, ms(2), false), every);
-        assert_eq!(next_interval(s, every, ms(20), true), s.interval);
-        assert_eq!(next_interval(s, s.interval, ms(101), true), ms(2000));
-        assert_eq!(next_interval(s, s.interval, ms(99), true), s.interval);
+        // The first slow sample alone (the attributes read after connecting) changes nothing.
+        assert_eq!(seen, [1, 2, 4, 8, 15, 15, 15]);
+        assert_eq!(next_interval(s, every, ms(70), true, true), every);
+        assert_eq!(next_interval(s, every, ms(2), true, false), every);
+        assert_eq!(next_interval(s, every, ms(20), true, true), s.interval);
+        assert_eq!(next_interval(s, s.interval, ms(101), true, true), ms(2000));
+        assert_eq!(
+            next_interval(s, s.interval, ms(101), false, true),
+            s.interval
+        );
+        assert_eq!(next_interval(s, s.interval, ms(99), true, true), s.interval);
     }
 }
