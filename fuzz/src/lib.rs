@@ -384,14 +384,37 @@ pub fn check_exposition(
         }
     }
 
-    // Pools: every client session of the glob pool has an `a` in its user name.
+    // Pools: the two configured ones, and the apps of the sessions neither matches, named
+    // `user@host` (the rows send no program_name), at most `limit` of them by name and the
+    // rest `other`. Every client session is in exactly one: the pools' sessions add up to
+    // the server's.
+    let apps: BTreeSet<String> = rows
+        .iter()
+        .map(|r| format!("{}@{}", r.user, r.host))
+        .collect();
+    let mut discovered = BTreeSet::new();
     for (l, _) in family(&parsed, "mysql_pool_sessions") {
-        if !matches!(
-            l.get("pool").map(String::as_str),
-            Some("app-v4" | "app-glob")
-        ) {
-            return fail(format!("mysql_pool_sessions: labels {l:?}"));
+        match l.get("pool").map(String::as_str) {
+            Some("app-v4" | "app-glob" | "other") => {}
+            Some(app) if apps.contains(app) => {
+                discovered.insert(app.to_string());
+            }
+            _ => return fail(format!("mysql_pool_sessions: labels {l:?}")),
         }
+    }
+    if discovered.len() > limit {
+        return fail(format!(
+            "{} discovered apps by name with cap {limit}",
+            discovered.len()
+        ));
+    }
+    let sum = |fam: &str| -> f64 { family(&parsed, fam).iter().map(|(_, v)| v).sum() };
+    if sum("mysql_pool_sessions") != sum("mysql_sessions") {
+        return fail(format!(
+            "the pools hold {} sessions, the server {}",
+            sum("mysql_pool_sessions"),
+            sum("mysql_sessions")
+        ));
     }
 
     // Version info: the variables' text is the label value, byte for byte.

@@ -75,6 +75,28 @@ impl Sample {
     }
 }
 
+#[cfg(test)]
+impl Sample {
+    /// One pool `name` at `at` (held, open, capacity), no server counters: the recorded
+    /// sample the tests start from.
+    pub fn recorded(at: SystemTime, name: &str, held: u64, open: u64, capacity: u64) -> Sample {
+        Sample {
+            at,
+            pools: vec![PoolSample {
+                name: name.into(),
+                held,
+                open,
+                capacity,
+            }],
+            threads_connected: None,
+            threads_running: None,
+            connections: None,
+            refused: None,
+            accounts: Vec::new(),
+        }
+    }
+}
+
 /// How the sampler of one target is doing, for its own metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SamplerStatus {
@@ -420,18 +442,11 @@ mod tests {
 
     fn sample(secs: u64, held: u64, capacity: u64) -> Sample {
         Sample {
-            at: at(secs),
-            pools: vec![PoolSample {
-                name: "kefu-flask".into(),
-                held,
-                open: held + 2,
-                capacity,
-            }],
             threads_connected: Some(held + 5),
             threads_running: Some(2),
             connections: Some(1000 + secs),
             refused: Some(0),
-            accounts: Vec::new(),
+            ..Sample::recorded(at(secs), "kefu-flask", held, held + 2, capacity)
         }
     }
 

@@ -111,7 +111,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::analysis::peaks::{PoolSample, Sample, SamplerStatus, Window};
+    use crate::analysis::peaks::{Sample, SamplerStatus, Window};
     use crate::collect::om;
     use crate::collect::testing::{encode_view, recorded};
 
@@ -121,19 +121,11 @@ mod tests {
         let mut w = Window::new(Duration::from_secs(60));
         for t in 0..30 {
             let held = if (10..13).contains(&t) { 45 } else { 9 };
+            let at = start + Duration::from_secs(t);
             w.push(Sample {
-                at: start + Duration::from_secs(t),
-                pools: vec![PoolSample {
-                    name: "kefu-flask".into(),
-                    held,
-                    open: held + 1,
-                    capacity: 45,
-                }],
                 threads_connected: Some(held + 3),
                 threads_running: Some(1),
-                connections: None,
-                refused: None,
-                accounts: Vec::new(),
+                ..Sample::recorded(at, "kefu-flask", held, held + 1, 45)
             });
         }
         let peaks = w.peaks(start + Duration::from_secs(29));

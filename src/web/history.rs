@@ -56,23 +56,9 @@ impl PoolHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::peaks::PoolSample;
 
     fn sample(at: SystemTime, held: u64) -> Sample {
-        Sample {
-            at,
-            pools: vec![PoolSample {
-                name: "web".into(),
-                held,
-                open: held + 3,
-                capacity: 10,
-            }],
-            threads_connected: None,
-            threads_running: None,
-            connections: None,
-            refused: None,
-            accounts: Vec::new(),
-        }
+        Sample::recorded(at, "web", held, held + 3, 10)
     }
 
     #[test]

@@ -414,7 +414,7 @@ fn leaked(snap: &Snapshot, t: &Thresholds) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::peaks::{PoolSample, Sample, Window};
+    use crate::analysis::peaks::{Sample, Window};
     use crate::snapshot::{Flavor, Outcome, ServerInfo, SessionRow};
 
     #[test]
@@ -519,20 +519,8 @@ mod tests {
         let mut window = Window::new(Duration::from_secs(60));
         for ago in (0..40u64).rev() {
             let held = if (23..27).contains(&ago) { 10 } else { 4 };
-            window.push(Sample {
-                at: now - Duration::from_secs(ago),
-                pools: vec![PoolSample {
-                    name: "web".into(),
-                    held,
-                    open: held,
-                    capacity: 10,
-                }],
-                threads_connected: None,
-                threads_running: None,
-                connections: None,
-                refused: None,
-                accounts: Vec::new(),
-            });
+            let at = now - Duration::from_secs(ago);
+            window.push(Sample::recorded(at, "web", held, held, 10));
         }
         let targets = [PageTarget {
             name: "primary".into(),

@@ -402,7 +402,7 @@ mod between_the_scrapes {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::analysis::peaks::{PoolSample, Sample, Window};
+    use crate::analysis::peaks::{Sample, Window};
     use crate::snapshot::AccountConnections;
 
     /// Samples a second apart ending `now`: kefu-flask's held count in each, and the
@@ -415,19 +415,14 @@ mod between_the_scrapes {
         let mut w = Window::new(Duration::from_secs(60));
         for (i, h) in held.iter().enumerate() {
             let ago = (held.len() - 1 - i) as u64;
+            let at = now - Duration::from_secs(ago);
             w.push(Sample {
-                at: now - Duration::from_secs(ago),
-                pools: vec![PoolSample {
-                    name: "kefu-flask".into(),
-                    held: *h,
-                    open: *h,
-                    capacity: 10,
-                }],
                 threads_connected: Some(*h),
                 threads_running: Some(1),
                 connections: Some(i as u64 * 3),
                 refused: Some(0),
                 accounts: accounts(i as u64),
+                ..Sample::recorded(at, "kefu-flask", *h, *h, 10)
             });
         }
         w
