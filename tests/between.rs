@@ -1,5 +1,5 @@
 //! Between the scrapes, on a real server (MPE_TEST_SERVER=mariadb|mysql): a pool full for
-//! about 3 s between two Prometheus scrapes 15 s apart is seen in the sampler's max series,
+//! about 4 s between two Prometheus scrapes 15 s apart is seen in the sampler's max series,
 //! in `check --exporter`, on the status page and in a real Prometheus alert, while every
 //! scrape saw the pool nearly empty; an account that connects per request is named; apps with
 //! no pool configured show by their program_name.
@@ -62,11 +62,11 @@ fn a_burst_between_two_scrapes_is_seen_in_metrics_check_the_page_and_an_alert() 
     let began = Instant::now();
     {
         let _burst = AppProcess::start(db, "pymysql", "burst-app", 5, AppState::InTransaction);
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_secs(4));
     }
     let lasted = began.elapsed();
     assert!(
-        lasted < Duration::from_secs(8),
+        lasted < Duration::from_secs(9),
         "the burst must end well before the next scrape; it took {lasted:?}"
     );
 
@@ -79,7 +79,7 @@ fn a_burst_between_two_scrapes_is_seen_in_metrics_check_the_page_and_an_alert() 
         Some(5.0)
     );
     let full_for = om::get(&s, "mysql_pool_full_seconds", &pool).expect("a spell at capacity");
-    assert!((1.0..=6.0).contains(&full_for), "full for {full_for}s");
+    assert!((3.0..=7.0).contains(&full_for), "full for {full_for}s");
 
     // check, judging the exporter's window beside the server's state now.
     let url = format!("http://127.0.0.1:{}", exporter.port);
@@ -138,6 +138,15 @@ fn a_burst_between_two_scrapes_is_seen_in_metrics_check_the_page_and_an_alert() 
     assert!(!exhausted, "a burst is not an exhausted pool");
 }
 
+/// The config of `db` with a churn threshold any loaded test machine's client passes: the
+/// tests are about naming the account, not about the default level (20/s).
+fn churn_config(db: &common::Server) -> String {
+    format!(
+        "{}thresholds:\n  connection_churn_warning: 5\n  connection_churn_critical: 1000\n",
+        target_config(db)
+    )
+}
+
 /// A client of a new account `churner` that connects, runs one query and disconnects, as fast
 /// as it can (50 to 150 logins a second here), for `seconds`.
 fn churn(db: &common::Server, seconds: u32) -> std::process::Child {
@@ -167,7 +176,7 @@ fn churn(db: &common::Server, seconds: u32) -> std::process::Child {
 #[test]
 fn an_account_that_connects_per_request_is_named() {
     let db = server();
-    let cfg = target_config(db);
+    let cfg = churn_config(db);
     let exporter = Exporter::start(&cfg, &[]);
     let mut churner = churn(db, 20);
     std::thread::sleep(Duration::from_secs(8));
@@ -275,7 +284,7 @@ fn without_performance_schema_churn_is_read_from_what_the_server_has() {
         &["--performance-schema=OFF", "--userstat=1"]
     };
     let db = common::Server::start(extra);
-    let cfg = target_config(&db);
+    let cfg = churn_config(&db);
     let exporter = Exporter::start(&cfg, &[]);
     let mut churner = churn(&db, 12);
     std::thread::sleep(Duration::from_secs(8));
