@@ -319,6 +319,17 @@ MySQLConnectionsNearLimit;for: 5m;for: 4m
 MySQLConnectionsExhausted;>= 0.98;>= 0.97
 MySQLConnectionsExhausted;{error="max_connections"};
 MySQLConnectionsExhausted;for: 1m;for: 0m
+MySQLConnectionsExhausted;min_over_time(;max_over_time(
+MySQLConnectionChurn;{mysql_user!="other"};
+MySQLConnectionChurn;> 20;> 19
+MySQLLockWaitChain;for: 30s;for: 15s
+MySQLPoolFullBetweenScrapes;>= 3;>= 1
+MySQLPoolFullBetweenScrapes;for: 30s;for: 15s
+MySQLPoolProcessExhausted;>= 1;>= 0.97
+MySQLPoolProcessExhausted;severity: critical;severity: warning
+MySQLPoolLeakPredicted;3600);7200)
+MySQLPoolLeakPredicted;for: 15m;for: 5m
+MySQLExporterCollectorSkipped;collector=~"sessions|pools|locks|processlist";collector=~".+"
 MySQLUserConnectionsNearLimit;{mysql_user!="other"};
 MySQLUserConnectionsNearLimit;(mysql_global_variables_max_user_connections > 0);mysql_global_variables_max_user_connections
 MySQLUserConnectionsNearLimit;for: 5m;for: 6m
@@ -335,7 +346,7 @@ MySQLPoolExhausted;severity: critical;severity: warning
 MySQLPoolOvercommitted;> 1;>= 1
 MySQLPoolOvercommitted;for: 15m;for: 10m
 MySQLIdleInTransaction;> 30;>= 30
-MySQLIdleInTransaction;sum by (job, instance) (mysql_pool:sessions:older_than_30s;0 * sum by (job, instance) (mysql_pool:sessions:older_than_30s
+MySQLIdleInTransaction;sum by (job, instance, target) (mysql_pool:sessions:older_than_30s;0 * sum by (job, instance, target) (mysql_pool:sessions:older_than_30s
 MySQLIdleInTransaction;for: 1m;for: 2m
 MySQLLongRunningQuery;active|lock_wait"};active|idle|lock_wait"}
 MySQLLongRunningQuery;for: 2m;for: 1m

@@ -137,7 +137,7 @@ want("for more than 60 s" in idle["annotations"]["description"] and "30 s" not i
 # selector, label names, runbooks
 scrape = by["MySQLExporterScrapeFailing"]
 want('up{job="db-exporter"} == 0' in scrape["expr"], "scrape expr: %r" % scrape["expr"])
-want("on (job, server)" in scrape["expr"], "scrape expr label: %r" % scrape["expr"])
+want("on (job, server, target)" in scrape["expr"], "scrape expr label: %r" % scrape["expr"])
 want("$labels.server" in scrape["annotations"]["summary"] and "$labels.instance" not in json.dumps(rules),
      "instance label in the texts")
 for r in rules:
@@ -220,6 +220,43 @@ tests:
 EOF
 only_our_job_alerts() { (cd "$WORK/selector" && promtool test rules test.yml); }
 check "exporterSelector: MySQLDown fires for the exporter's job only, not for a mysqld_exporter's" only_our_job_alerts
+
+# ------------------------------------------------------------------ 3c: users left out
+# longQueryExcludedUsers: a backup's hour-long statement does not fire MySQLLongRunningQuery,
+# an app's 2-minute one on the same server still does.
+render "$WORK/excluded" '(import "mixin.libsonnet") + { _config+:: { longQueryExcludedUsers: "backup|report" } }'
+cat >"$WORK/excluded/test.yml" <<'EOF'
+rule_files: [alerting-rules/mysql_pool_exporter.rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # db1: only the backup runs long. db2: the backup and an app statement of 2 minutes.
+      - series: 'mysql_session_age_seconds_count{job="mysql", instance="db1", state="active"}'
+        values: '3x10'
+      - series: 'mysql_session_age_seconds_bucket{job="mysql", instance="db1", state="active", le="60"}'
+        values: '2x10'
+      - series: 'mysql_oldest_statement_seconds{job="mysql", instance="db1", mysql_user="backup", state="active"}'
+        values: '3600+60x10'
+      - series: 'mysql_oldest_statement_seconds{job="mysql", instance="db1", mysql_user="kefu", state="active"}'
+        values: '1x10'
+      - series: 'mysql_session_age_seconds_count{job="mysql", instance="db2", state="active"}'
+        values: '3x10'
+      - series: 'mysql_session_age_seconds_bucket{job="mysql", instance="db2", state="active", le="60"}'
+        values: '1x10'
+      - series: 'mysql_oldest_statement_seconds{job="mysql", instance="db2", mysql_user="backup", state="active"}'
+        values: '3600+60x10'
+      - series: 'mysql_oldest_statement_seconds{job="mysql", instance="db2", mysql_user="kefu", state="active"}'
+        values: '120+60x10'
+    promql_expr_test:
+      - expr: ALERTS{alertname="MySQLLongRunningQuery", alertstate="firing"}
+        eval_time: 5m
+        exp_samples:
+          - labels: 'ALERTS{alertname="MySQLLongRunningQuery", alertstate="firing", severity="warning", job="mysql", instance="db2", state="active"}'
+            value: 1
+EOF
+excluded_users_stay_quiet() { (cd "$WORK/excluded" && promtool test rules test.yml); }
+check "longQueryExcludedUsers: a backup's long statement is silent, an app's still fires" excluded_users_stay_quiet
 
 # ------------------------------------------------------------------ 4: refused overrides
 not_a_bucket() {

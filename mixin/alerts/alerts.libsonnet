@@ -22,7 +22,7 @@ local u = import '../lib/utils.libsonnet';
       job: c.jobLabel,
       instance: c.instanceLabel,
       pool: c.poolLabel,
-      server: '%(jobLabel)s, %(instanceLabel)s' % c,
+      server: '%(jobLabel)s, %(instanceLabel)s, %(targetLabel)s' % c,
       // printf "metric{job=%q,instance=%q}" $labels.job $labels.instance
       serverQ: '%(jobLabel)s=%%q,%(instanceLabel)s=%%q' % c,
       serverArgs: '$labels.%(jobLabel)s $labels.%(instanceLabel)s' % c,
@@ -40,9 +40,19 @@ local u = import '../lib/utils.libsonnet';
       selc: if c.exporterSelector == '' then '' else ',%s' % c.exporterSelector,
     },
 
-    // Every alert links its runbook: runbookURLBase + <alertname> + '.md'.
+    // Every alert links its runbook (runbookURLBase + <alertname> + '.md'), the dashboard
+    // that shows it (the pool drill-down when the alert names a pool, else the saturation
+    // overview, with job, instance and pool filled in) and the exporter's status page, which
+    // names the sessions.
+    local dashboardURL = u.fold(|||
+      %(grafana)s/d/{{ if $labels.%(pool)s }}mysql-pool-drilldown{{ else }}mysql-pool-saturation{{ end }}?var-job={{ $labels.%(job)s | urlquery }}&var-instance={{ $labels.%(instance)s | urlquery }}{{ if $labels.%(pool)s }}&var-pool={{ $labels.%(pool)s | urlquery }}{{ end }}
+    ||| % { grafana: c.grafanaURL, pool: c.poolLabel, job: c.jobLabel, instance: c.instanceLabel }),
     local withRunbook(rule) = rule {
-      annotations+: { runbook_url: c.runbookURLBase + rule.alert + '.md' },
+      annotations+: {
+        runbook_url: c.runbookURLBase + rule.alert + '.md',
+        dashboard_url: dashboardURL,
+        status_page_url: c.statusPageURL,
+      },
     },
 
     // What the two pool alerts say about the pool: held sessions, capacity, open sessions,
@@ -63,10 +73,16 @@ local u = import '../lib/utils.libsonnet';
       mean a leak, many active or lock_wait sessions mean load or slow queries.
     ||| % v,
 
+    // One sample never fires an alert: every `for:` spans two evaluations or more.
+    local twoEvaluations(rule) =
+      assert std.objectHas(rule, 'for') && u.seconds(rule['for']) >= 2 * u.seconds(c.ruleInterval) :
+             '%s: for: %s is less than two evaluations of ruleInterval %s' % [rule.alert, if std.objectHas(rule, 'for') then rule['for'] else 'none', c.ruleInterval];
+      rule,
+
     groups+: [
       {
         name: 'mysql_pool_exporter.alerts',
-        rules: std.map(withRunbook, [
+        rules: std.map(function(r) withRunbook(twoEvaluations(r)), [
           // ---------------------------------------------------------------- server
           {
             comment:: |||
@@ -113,17 +129,23 @@ local u = import '../lib/utils.libsonnet';
           };
           {
             comment:: |||
-              Either (almost) every connection slot is taken, or the server has refused a
-              connection for max_connections in the last %(windowText)s. The value is the saturation
-              ratio or the number of refusals, so the description queries both.
+              Either (almost) every connection slot is taken, or the server has refused
+              connections for max_connections all through the last %(windowText)s (a refusal within
+              every two minutes, checked each minute): a single refusal (a burst of logins) does
+              not page. The value is the saturation ratio or 1,
+              so the description queries both.
             ||| % exhausted,
             alert: 'MySQLConnectionsExhausted',
             expr: u.expr(|||
               mysql:connections:saturation_ratio >= %(critical)s
               or on (%(server)s)
-              sum by (%(server)s) (
-                increase(mysql_global_status_connection_errors_total{error="max_connections"%(selc)s}[%(window)s])
-              ) > 0
+              min_over_time(
+                (
+                  sum by (%(server)s) (
+                    increase(mysql_global_status_connection_errors_total{error="max_connections"%(selc)s}[2m])
+                  ) > bool 0
+                )[%(window)s:1m]
+              ) == 1
             ||| % exhausted),
             'for': c.connectionsExhaustedFor,
             labels: { severity: 'critical' },
@@ -305,34 +327,108 @@ local u = import '../lib/utils.libsonnet';
           },
 
           local burst = v {
+            min: u.num(c.poolFullMinSeconds),
             window: '{{ with printf "mysql_exporter_sampler_window_seconds{%(serverQ)s}" %(serverArgs)s | query }}{{ . | first | value | humanizeDuration }}{{ else }}window{{ end }}' % v,
           };
           {
             comment:: |||
-              The sampler reads the pools every second and mysql_pool_held_sessions_max keeps the most
-              of its window (60 s by default), so a pool full for a few seconds between two scrapes
-              fires here; no `for`, the max already spans the window. It resolves one window after
+              The sampler reads the pools every second and keeps their last spell at capacity for
+              its window (60 s by default), so a pool full for a few seconds between two scrapes
+              fires here; a spell shorter than %(min)s s is a blip. It resolves about one window after
               the burst.
-            |||,
+            ||| % burst,
             alert: 'MySQLPoolFullBetweenScrapes',
-            expr: u.expr(|||
-              mysql_pool_held_sessions_max%(sel)s
-              >= on (%(server)s, %(pool)s)
-              (mysql_pool_capacity%(sel)s > 0)
-            ||| % v),
+            expr: 'mysql_pool_full_seconds%(sel)s >= %(min)s' % burst,
+            'for': c.poolFullBetweenScrapesFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} reached its capacity between scrapes' % v,
               description: u.fold(|||
-                Application pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} held
-                {{ $value }} sessions, its whole capacity, for
-                {{ with printf "mysql_pool_full_seconds{%(serverQ)s,%(pool)s=%%q}" %(serverArgs)s $labels.%(pool)s | query }}{{ . | first | value | humanizeDuration }}{{ else }}a moment{{ end }}
-                within the last %(window)s, as the exporter's once-a-second sampler saw it; it holds
+                Application pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} held all of its
+                {{ with printf "mysql_pool_capacity{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                connections for {{ $value | humanizeDuration }} within the last %(window)s, as the
+                exporter's once-a-second sampler saw it; it holds
                 %(poolSessions)s
                 now. While a pool is full, requests wait for a connection and those that wait past
                 the app's pool_timeout fail ("QueuePool limit ... reached"). `check --exporter`
                 and the status page say when and for how long.
               ||| % burst { poolSessions: poolSessions }),
+            },
+          },
+
+          local process = v { 'for': u.humanDuration(c.poolProcessExhaustedFor) };
+          {
+            comment:: |||
+              One client process of the pool holds every connection its own pool allows (size +
+              max_overflow): its requests time out while the pool-wide ratio, spread over every
+              process, may read 25 %% (gunicorn -w 4 with one worker leaking). Needs the connect
+              attribute _pid (performance_schema.session_connect_attrs).
+            |||,
+            alert: 'MySQLPoolProcessExhausted',
+            expr: u.expr(|||
+              mysql_pool_process_sessions_max%(sel)s
+              / on (%(server)s, %(pool)s)
+              (mysql_pool_process_capacity%(sel)s > 0)
+              >= 1
+            ||| % v),
+            'for': c.poolProcessExhaustedFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'One process of pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} has exhausted its own pool' % v,
+              description: u.fold(|||
+                The fullest client process of pool {{ $labels.%(pool)s }} holds
+                {{ with printf "mysql_pool_process_sessions_max{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                sessions on {{ $labels.%(instance)s }}, all that one process's pool may open
+                ({{ with printf "mysql_pool_process_capacity{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }},
+                size + max_overflow), for %(for)s: that process's requests wait for a connection
+                and fail after pool_timeout, whatever the pool-wide utilisation
+                ({{ with printf "mysql_pool_utilization_ratio{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value | humanizePercentage }}{{ else }}?{{ end }}).
+                The status page and `check` name its sessions.
+              ||| % process),
+            },
+          },
+
+          local predict = v {
+            window: c.leakPredictWindow,
+            horizon: c.leakPredictHorizon,
+            horizonSeconds: '%d' % u.seconds(c.leakPredictHorizon),
+            windowText: u.humanDuration(c.leakPredictWindow),
+            horizonText: u.humanDuration(c.leakPredictHorizon),
+            'for': u.humanDuration(c.leakPredictedFor),
+          };
+          {
+            comment:: |||
+              A slow leak: the pool's sessions idle in a transaction for more than %(idleSeconds)s s
+              grow, and at the pace of the last %(windowText)s they reach the pool's capacity within
+              %(horizonText)s. It pages before the app times out; once the pool is exhausted
+              MySQLPoolExhausted takes over.
+            ||| % predict,
+            alert: 'MySQLPoolLeakPredicted',
+            expr: u.expr(|||
+              predict_linear(%(idlePoolRecord)s{state="idle_in_transaction"%(selc)s}[%(window)s], %(horizonSeconds)s)
+              >= on (%(server)s, %(pool)s) group_left ()
+              (mysql_pool_capacity%(sel)s > 0)
+              and on (%(server)s, %(pool)s)
+              deriv(%(idlePoolRecord)s{state="idle_in_transaction"%(selc)s}[%(window)s]) > 0
+              and on (%(server)s, %(pool)s)
+              %(idlePoolRecord)s{state="idle_in_transaction"%(selc)s} > 0
+              unless on (%(server)s, %(pool)s)
+              mysql_pool_utilization_ratio%(sel)s >= 1
+            ||| % predict),
+            'for': c.leakPredictedFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} leaks toward exhaustion' % v,
+              description: u.fold(|||
+                Pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} has
+                {{ with printf "%(idlePoolRecord)s{%(poolQ)s,state=\"idle_in_transaction\"}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}some{{ end }}
+                session(s) idle in a transaction for more than %(idleSeconds)s s, and their number has
+                grown for %(for)s: at the pace of the last %(windowText)s it reaches the pool's
+                capacity (%(poolCapacity)s) within %(horizonText)s, when requests start to time out
+                ("QueuePool limit ... reached"). A session checked out and never returned (a missing
+                db.session.remove()). Dry run: mysql_pool_exporter kill-idle --pool {{ $labels.%(pool)s }}
+                --idle-in-transaction-older-than 5m.
+              ||| % predict { poolCapacity: std.stripChars(poolCapacity, '\n') }),
             },
           },
 
@@ -447,7 +543,17 @@ local u = import '../lib/utils.libsonnet';
               more than %(longSeconds)s s, one alert per state.
             ||| % v,
             alert: 'MySQLLongRunningQuery',
-            expr: '%(longRecord)s{state=~"active|lock_wait"} > 0' % v,
+            // With longQueryExcludedUsers, only when some other user's statement is that old
+            // (the count still includes every user's).
+            expr: if c.longQueryExcludedUsers == '' then
+              '%(longRecord)s{state=~"active|lock_wait"} > 0' % v
+            else u.expr(|||
+              %(longRecord)s{state=~"active|lock_wait"} > 0
+              and on (%(server)s, state)
+              max by (%(server)s, state) (
+                mysql_oldest_statement_seconds{mysql_user!~"%(excluded)s"%(selc)s}
+              ) > %(longSeconds)s
+            ||| % v { excluded: c.longQueryExcludedUsers }),
             'for': c.longRunningQueryFor,
             labels: { severity: 'warning' },
             annotations: {
@@ -494,6 +600,32 @@ local u = import '../lib/utils.libsonnet';
                 has not scraped {{ $labels.%(instance)s }} (job {{ $labels.%(job)s }}) for %(for)s
                 (up = 0): no MySQL alert of this target can fire.{{ end }}
               ||| % scrape),
+            },
+          },
+
+          local skipped = v {
+            collectors: std.join('|', c.alertCollectors),
+            'for': u.humanDuration(c.collectorSkippedFor),
+          };
+          {
+            comment:: |||
+              A collector the pool and leak alerts are built on is skipped: the server or the
+              exporter's account lacks its source (a revoked PROCESS grant), its series are gone,
+              and those alerts cannot fire. The exporter's log says what is missing and the grant.
+            |||,
+            alert: 'MySQLExporterCollectorSkipped',
+            expr: 'mysql_exporter_collector_skipped{collector=~"%(collectors)s"%(selc)s} == 1' % skipped,
+            'for': c.collectorSkippedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Collector {{ $labels.collector }} of the exporter for {{ $labels.%(instance)s }} is skipped' % v,
+              description: u.fold(|||
+                The {{ $labels.collector }} collector for {{ $labels.%(instance)s }} (job
+                {{ $labels.%(job)s }}) has been skipped for %(for)s: the server or the exporter's
+                account lacks what it reads (usually the PROCESS privilege, or performance_schema),
+                so its series are missing and the pool, leak and lock alerts built on them cannot
+                fire. The exporter's log says once what is missing and the GRANT that fixes it.
+              ||| % skipped),
             },
           },
         ]),

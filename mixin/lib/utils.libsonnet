@@ -23,6 +23,13 @@
       '%s %s%s' % [n, units[u], if n == '1' then '' else 's']
     else d,
 
+  // A single-unit Prometheus duration in seconds: '1h' -> 3600, '90s' -> 90.
+  seconds(d)::
+    local per = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+    local u = d[std.length(d) - 1];
+    assert std.objectHas(per, u) : 'seconds: %s is not one number and one unit' % d;
+    std.parseInt(std.substr(d, 0, std.length(d) - 1)) * per[u],
+
   // A text written over several lines in a ||| block, as one line: the line breaks become
   // single spaces, exactly what a YAML folded scalar (>-) did in the hand-written rules.
   fold(text)::

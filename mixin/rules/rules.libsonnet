@@ -9,7 +9,7 @@ local u = import '../lib/utils.libsonnet';
 {
   prometheusRules+:: {
     local c = $._config,
-    local server = '%(jobLabel)s, %(instanceLabel)s' % c,
+    local server = '%(jobLabel)s, %(instanceLabel)s, %(targetLabel)s' % c,
     // _config.exporterSelector on every raw series the rules read (see alerts.libsonnet).
     local sel = if c.exporterSelector == '' then '' else '{%s}' % c.exporterSelector,
     local selc = if c.exporterSelector == '' then '' else ',%s' % c.exporterSelector,
