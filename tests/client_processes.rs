@@ -76,6 +76,11 @@ fn per_process_counts_and_attribute_pools_with_real_clients() {
         pool("mysql_pool_process_sessions_max", "kefu-flask", &[]),
         7.0
     );
+    // Idle, parked in their processes' pools: open, but none held.
+    assert_eq!(
+        pool("mysql_pool_process_held_sessions_max", "kefu-flask", &[]),
+        0.0
+    );
     assert_eq!(
         pool(
             "mysql_pool_sessions",
@@ -90,6 +95,10 @@ fn per_process_counts_and_attribute_pools_with_real_clients() {
     );
     assert_eq!(
         pool("mysql_pool_process_sessions_max", "kefu-worker", &[]),
+        5.0
+    );
+    assert_eq!(
+        pool("mysql_pool_process_held_sessions_max", "kefu-worker", &[]),
         5.0
     );
     let log = exporter.log();

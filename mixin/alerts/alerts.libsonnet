@@ -360,13 +360,14 @@ local u = import '../lib/utils.libsonnet';
           {
             comment:: |||
               One client process of the pool holds every connection its own pool allows (size +
-              max_overflow): its requests time out while the pool-wide ratio, spread over every
-              process, may read 25 %% (gunicorn -w 4 with one worker leaking). Needs the connect
-              attribute _pid (performance_schema.session_connect_attrs).
+              max_overflow; held as mysql_pool_held_sessions counts it, connections parked idle in
+              the process's pool left out): its requests time out while the pool-wide ratio, spread
+              over every process, may read 25 %% (gunicorn -w 4 with one worker leaking). Needs the
+              connect attribute _pid (performance_schema.session_connect_attrs).
             |||,
             alert: 'MySQLPoolProcessExhausted',
             expr: u.expr(|||
-              mysql_pool_process_sessions_max%(sel)s
+              mysql_pool_process_held_sessions_max%(sel)s
               / on (%(server)s, %(pool)s)
               (mysql_pool_process_capacity%(sel)s > 0)
               >= 1
@@ -376,8 +377,8 @@ local u = import '../lib/utils.libsonnet';
             annotations: {
               summary: 'One process of pool {{ $labels.%(pool)s }} on {{ $labels.%(instance)s }} has exhausted its own pool' % v,
               description: u.fold(|||
-                The fullest client process of pool {{ $labels.%(pool)s }} holds
-                {{ with printf "mysql_pool_process_sessions_max{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
+                The most held client process of pool {{ $labels.%(pool)s }} holds
+                {{ with printf "mysql_pool_process_held_sessions_max{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }}
                 sessions on {{ $labels.%(instance)s }}, all that one process's pool may open
                 ({{ with printf "mysql_pool_process_capacity{%(poolQ)s}" %(poolArgs)s | query }}{{ . | first | value }}{{ else }}?{{ end }},
                 size + max_overflow), for %(for)s: that process's requests wait for a connection

@@ -335,9 +335,27 @@ pub fn user_sessions(sessions: &[SessionRow], user: &str) -> u64 {
     sessions.iter().filter(|s| s.user == user).count() as u64
 }
 
-/// Per pool, the session count of its fullest client process (host + `_pid`), from
+/// Per pool, the open sessions of its fullest client process (host + `_pid`), from
 /// `performance_schema.session_connect_attrs`. `None` for a pool with no attributed session.
 pub fn fullest_process(pools: &[PoolConfig], rows: &[ClientProcessGroup]) -> Vec<Option<u64>> {
+    per_process_max(pools, rows, |_, r| r.count)
+}
+
+/// Per pool, the held sessions of its fullest client process: its open sessions less those
+/// parked in its pool (held as [`PoolStats::held`] counts them). One process at its own
+/// `size + max_overflow` held is a process whose requests wait, whatever the pool as a whole.
+pub fn fullest_process_held(pools: &[PoolConfig], rows: &[ClientProcessGroup]) -> Vec<Option<u64>> {
+    per_process_max(pools, rows, |p, r| match p.idle_sessions {
+        IdleSessions::Parked => r.count - r.parked.min(r.count),
+        IdleSessions::CheckedOut => r.count,
+    })
+}
+
+fn per_process_max(
+    pools: &[PoolConfig],
+    rows: &[ClientProcessGroup],
+    measure: impl Fn(&PoolConfig, &ClientProcessGroup) -> u64,
+) -> Vec<Option<u64>> {
     let mut per_pool: Vec<BTreeMap<(&str, &str), u64>> = vec![BTreeMap::new(); pools.len()];
     for r in rows {
         let Some(pid) = r.pid.as_deref() else {
@@ -350,7 +368,7 @@ pub fn fullest_process(pools: &[PoolConfig], rows: &[ClientProcessGroup]) -> Vec
             attributes: &r.attributes,
         };
         if let Some(i) = pool_of(pools, &client) {
-            *per_pool[i].entry((r.host.as_str(), pid)).or_default() += r.count;
+            *per_pool[i].entry((r.host.as_str(), pid)).or_default() += measure(&pools[i], r);
         }
     }
     per_pool
@@ -504,21 +522,28 @@ mod tests {
     #[test]
     fn the_fullest_process_is_found_per_host_and_pid() {
         let pools = [pool("web", Some("kefu"), None, None, 15, 30, 4)];
-        let row = |host: &str, pid: Option<&str>, count| ClientProcessGroup {
+        let row = |host: &str, pid: Option<&str>, count, parked| ClientProcessGroup {
             user: "kefu".into(),
             host: host.into(),
             db: None,
             pid: pid.map(Into::into),
             attributes: Vec::new(),
             count,
+            parked,
         };
         let rows = [
-            row("10.0.0.1", Some("100"), 45),
-            row("10.0.0.2", Some("100"), 3),
-            row("10.0.0.1", Some("101"), 10),
-            row("10.0.0.1", None, 99),
+            row("10.0.0.1", Some("100"), 45, 40),
+            row("10.0.0.2", Some("100"), 3, 0),
+            row("10.0.0.1", Some("101"), 10, 0),
+            row("10.0.0.1", None, 99, 0),
         ];
         assert_eq!(fullest_process(&pools, &rows), vec![Some(45)]);
         assert_eq!(fullest_process(&pools, &[]), vec![None]);
+        // Held: the process with 45 open has 40 parked in its pool; the one with 10 open
+        // holds all 10.
+        assert_eq!(fullest_process_held(&pools, &rows), vec![Some(10)]);
+        let mut checked_out = pools.clone();
+        checked_out[0].idle_sessions = IdleSessions::CheckedOut;
+        assert_eq!(fullest_process_held(&checked_out, &rows), vec![Some(45)]);
     }
 }

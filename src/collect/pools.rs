@@ -7,7 +7,9 @@ use std::fmt;
 
 use super::{Collector, EncodeContext};
 use super::{Families, Labels};
-use crate::analysis::pools::{fullest_process, overcommit_ratio, user_limit, PoolStats};
+use crate::analysis::pools::{
+    fullest_process, fullest_process_held, overcommit_ratio, user_limit, PoolStats,
+};
 use crate::analysis::{AgeHistogram, SessionState};
 use crate::snapshot::{parse_status_value, Snapshot, Source};
 
@@ -145,15 +147,22 @@ fn encode_fullest_process(snap: &Snapshot, ctx: &EncodeContext, out: &mut Famili
     let Some(rows) = snap.client_processes.ok() else {
         return Ok(());
     };
-    let fullest: Vec<(Labels, f64)> = fullest_process(ctx.pools, rows)
-        .into_iter()
-        .zip(ctx.pools)
-        .filter_map(|(n, p)| Some((pool_label(&p.name), n? as f64)))
-        .collect();
+    let per_pool = |counts: Vec<Option<u64>>| -> Vec<(Labels, f64)> {
+        counts
+            .into_iter()
+            .zip(ctx.pools)
+            .filter_map(|(n, p)| Some((pool_label(&p.name), n? as f64)))
+            .collect()
+    };
     out.gauge(
         "mysql_pool_process_sessions_max",
-        "Sessions of the pool's fullest client process (host and _pid connect attribute).",
-        &fullest,
+        "Open sessions of the pool's fullest client process (host and _pid connect attribute), parked ones included.",
+        &per_pool(fullest_process(ctx.pools, rows)),
+    )?;
+    out.gauge(
+        "mysql_pool_process_held_sessions_max",
+        "Held sessions of the pool's most held client process (parked idle ones left out, as in mysql_pool_held_sessions); at mysql_pool_process_capacity that process's requests wait.",
+        &per_pool(fullest_process_held(ctx.pools, rows)),
     )
 }
 

@@ -187,6 +187,9 @@ pub struct ClientProcessGroup {
     /// The connect attributes of the [`Plan`](super::Plan), for matching pools.
     pub attributes: Vec<(String, String)>,
     pub count: u64,
+    /// Of those, idle with no transaction: connections parked in the process's pool, open
+    /// but free (unless the pool's app keeps idle ones checked out).
+    pub parked: u64,
 }
 
 /// One row of `information_schema.INNODB_METRICS` (an enabled counter).

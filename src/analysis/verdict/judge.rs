@@ -246,8 +246,17 @@ fn server_findings(facts: &Facts, t: &Thresholds, judged: &[u64], out: &mut Vec<
         .into_iter()
         .filter(|s| fresh(&s.id))
         .collect();
-    if !leaked.is_empty() {
-        let summary = format!("{} outside the configured pools", leak_summary(&leaked));
+    // One finding per app (its program_name, else user@host): with no pools configured
+    // that is how a leak is told apart from the others, and whose it is.
+    let mut by_app: BTreeMap<&str, Vec<&SessionView>> = BTreeMap::new();
+    for s in leaked {
+        by_app.entry(s.app.as_str()).or_default().push(s);
+    }
+    for (app, leaked) in by_app {
+        let summary = format!(
+            "{} outside the configured pools, from app {app}",
+            leak_summary(&leaked)
+        );
         out.push(Finding::about(
             Status::Warning,
             Cause::Leak,

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::host::strip_port;
+use super::pools::app_name;
 use super::sessions::{classify, SessionState};
 use super::waits::{Chain, LockKind};
 use crate::config::Levels;
@@ -261,6 +262,8 @@ pub struct SessionView {
     pub id: u64,
     pub user: String,
     pub host: String,
+    /// The app it comes from: its `program_name` connect attribute, else `user@host`.
+    pub app: String,
     pub db: Option<String>,
     pub state: SessionState,
     /// Seconds in that state (transaction age for idle_in_transaction).
@@ -316,10 +319,12 @@ pub fn view(s: &SessionRow) -> Option<SessionView> {
         SessionState::IdleInTransaction => s.trx_age.unwrap_or(s.time),
         _ => s.time,
     };
+    let host = strip_port(&s.host);
     Some(SessionView {
         id: s.id,
         user: s.user.clone(),
-        host: strip_port(&s.host).to_string(),
+        host: host.to_string(),
+        app: app_name(&s.user, host, &s.attributes),
         db: s.db.clone(),
         state,
         age_seconds: age,

@@ -562,3 +562,36 @@ mod between_the_scrapes {
         );
     }
 }
+
+/// No pools configured: two apps leak, each is its own finding, named by its program_name
+/// (or user@host when it sends none).
+#[test]
+fn leaks_outside_the_pools_are_named_by_app() {
+    let named = |id, app: &str| SessionRow {
+        attributes: vec![("program_name".into(), app.into())],
+        ..s(id, "Sleep", 5, Some(("RUNNING", 120)))
+    };
+    let sessions = vec![
+        named(1, "billing"),
+        named(2, "billing"),
+        named(3, "search"),
+        s(4, "Sleep", 5, Some(("RUNNING", 90))),
+        s(5, "Query", 1, None),
+    ];
+    let r = report(&snapshot(sessions, 300, vec![]), &[]);
+    let leaks: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.cause == Cause::Leak)
+        .map(|f| f.summary.as_str())
+        .collect();
+    assert_eq!(
+        leaks,
+        [
+            "2 sessions idle in transaction (oldest 120s) outside the configured pools, from app billing",
+            "1 session idle in transaction (oldest 90s) outside the configured pools, from app kefu@10.0.0.7",
+            "1 session idle in transaction (oldest 120s) outside the configured pools, from app search",
+        ]
+    );
+    assert_eq!(r.findings[0].culprits[0].session.app, "billing");
+}

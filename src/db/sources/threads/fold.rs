@@ -8,6 +8,7 @@ use std::hash::{BuildHasher, Hash};
 use hashbrown::hash_table::{Entry, HashTable};
 use rustc_hash::FxBuildHasher;
 
+use crate::analysis::{classify, SessionState};
 use crate::snapshot::{strip_port, ClientProcessGroup, ThreadGroup};
 
 /// One session of the session list as the Threads source reads it: no statement text, just
@@ -168,10 +169,14 @@ impl SessionFold {
                     pid: pid.map(String::from),
                     attributes: attributes.to_vec(),
                     count: 0,
+                    parked: 0,
                 })
                 .into_mut(),
         };
         process.count += 1;
+        if classify(&s.user, &s.command, &s.state, trx_state) == Some(SessionState::Idle) {
+            process.parked += 1;
+        }
     }
 
     /// The groups and the per-process counts, each sorted by key (the table's order is its
