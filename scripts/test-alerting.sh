@@ -326,6 +326,8 @@ MySQLLockWaitChain;for: 30s;for: 15s
 MySQLPoolFullBetweenScrapes;>= 3;>= 1
 MySQLPoolFullBetweenScrapes;for: 30s;for: 15s
 MySQLPoolProcessExhausted;>= 1;>= 0.97
+MySQLPoolProcessExhausted;mysql_pool_utilization_ratio >= 1;mysql_pool_utilization_ratio >= 2
+MySQLPoolFullBetweenScrapes;mysql_pool_utilization_ratio >= 1;mysql_pool_utilization_ratio >= 2
 MySQLPoolProcessExhausted;severity: critical;severity: warning
 MySQLPoolLeakPredicted;3600);7200)
 MySQLPoolLeakPredicted;for: 15m;for: 5m

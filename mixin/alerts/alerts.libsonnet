@@ -338,7 +338,12 @@ local u = import '../lib/utils.libsonnet';
               the burst.
             ||| % burst,
             alert: 'MySQLPoolFullBetweenScrapes',
-            expr: 'mysql_pool_full_seconds%(sel)s >= %(min)s' % burst,
+            // Not while the scrapes see it full too: then MySQLPoolExhausted says it.
+            expr: u.expr(|||
+              mysql_pool_full_seconds%(sel)s >= %(min)s
+              unless on (%(server)s, %(pool)s)
+              mysql_pool_utilization_ratio%(sel)s >= 1
+            ||| % burst),
             'for': c.poolFullBetweenScrapesFor,
             labels: { severity: 'warning' },
             annotations: {
@@ -366,11 +371,15 @@ local u = import '../lib/utils.libsonnet';
               connect attribute _pid (performance_schema.session_connect_attrs).
             |||,
             alert: 'MySQLPoolProcessExhausted',
+            // Not when the whole pool is exhausted (one process, or all of them): then
+            // MySQLPoolExhausted pages for it.
             expr: u.expr(|||
               mysql_pool_process_held_sessions_max%(sel)s
               / on (%(server)s, %(pool)s)
               (mysql_pool_process_capacity%(sel)s > 0)
               >= 1
+              unless on (%(server)s, %(pool)s)
+              mysql_pool_utilization_ratio%(sel)s >= 1
             ||| % v),
             'for': c.poolProcessExhaustedFor,
             labels: { severity: 'critical' },
