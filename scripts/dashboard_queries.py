@@ -31,6 +31,16 @@ With `--run URL` every query is sent to that Prometheus (/api/v1/query, at the c
 instead of printed; each line is `ok`, `FAIL` or `empty` (allowed empty) with the query, and the
 last line is `N passed, M failed`.  A query fails on an HTTP or PromQL error, or when it returns
 no series and may_be_empty is false.  Exit status 1 when any query failed.
+
+With `--run`, the labels are checked too, as a user comparing servers needs them: every series
+of a query that filters by `$instance` must carry a non-empty `instance` label, and of one that
+also filters by `$pool` a `pool` label (heatmaps, which are per instance, and the ALERTS tables
+excepted).  `--min-distinct instance=2 --min-distinct pool=2` further requires, of every such
+query that must return data, series of at least that many instances (pools): with two servers
+and two pools scraped, a query that returns one has aggregated the other away.
+
+`--panel REGEX` keeps the panels whose title matches.  Template variables that no kept query
+uses (the status-page `exporter`) need no value.
 """
 
 import argparse
@@ -97,8 +107,10 @@ def variable_values(dash, given, builtins):
             if isinstance(cur, list):
                 cur = cur[0] if len(cur) == 1 else None
             if not cur or cur == "$__all":
-                raise QueryError('variable "%s" has no All option and no current value: pass --var %s=VALUE'
-                                 % (name, name))
+                # An error only if a query uses it (substitute() raises it then).
+                out[name] = QueryError('variable "%s" has no All option and no current value: pass --var %s=VALUE'
+                                       % (name, name))
+                continue
             out[name] = regular_escape(cur) if not multi_like else regex_escape(cur)
     return out
 
@@ -111,6 +123,8 @@ def substitute(expr, values):
         if name in UNTOUCHED:
             return m.group(0)
         if name in values:
+            if isinstance(values[name], QueryError):
+                raise values[name]
             return values[name]
         missing.append(name)
         return m.group(0)
@@ -121,7 +135,7 @@ def substitute(expr, values):
     return out
 
 
-def dashboard_queries(dash, fname, given, rate_interval="1m", interval="15s", range_="1h"):
+def dashboard_queries(dash, fname, given, rate_interval="1m", interval="15s", range_="1h", panel_re=None):
     builtins = {"__rate_interval": rate_interval, "__interval": interval, "__range": range_,
                 "__range_s": str(_millis(range_) // 1000), "__range_ms": str(_millis(range_)),
                 "__interval_ms": str(_millis(interval))}
@@ -129,6 +143,8 @@ def dashboard_queries(dash, fname, given, rate_interval="1m", interval="15s", ra
     out = []
     for p in walk_panels(dash.get("panels")):
         if p.get("type") == "row":
+            continue
+        if panel_re and not re.search(panel_re, str(p.get("title"))):
             continue
         for t in p.get("targets") or []:
             expr = t.get("expr")
@@ -148,6 +164,11 @@ def dashboard_queries(dash, fname, given, rate_interval="1m", interval="15s", ra
                 "instant": bool(t.get("instant")) and not t.get("range", False),
                 "format": t.get("format", "time_series"),
                 "may_be_empty": ref.upper().startswith(MAY_BE_EMPTY_PREFIXES),
+                # Which series labels the query must keep (see the module doc string).
+                "per_instance": "$instance" in expr and not ref.upper().startswith("ALERTS")
+                                and t.get("format") != "heatmap",
+                "per_pool": "$pool" in expr and "$instance" in expr and not ref.upper().startswith("ALERTS")
+                            and t.get("format") != "heatmap",
                 "expr": text,
             })
     return out
@@ -160,8 +181,28 @@ def _millis(d):
     return int(m.group(1)) * {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}[m.group(2)]
 
 
-def run_queries(queries, url, timeout):
+def label_problems(q, result, min_distinct):
+    """What is wrong with the labels of a query's result (module doc string), as text."""
+    out = []
+    metrics = [r.get("metric") or {} for r in result if isinstance(r, dict)]
+    for label, wanted in (("instance", q.get("per_instance")), ("pool", q.get("per_pool"))):
+        if not wanted:
+            continue
+        lacking = [m for m in metrics if not m.get(label)]
+        if lacking:
+            out.append("%d of %d series without a %s label (aggregated away?): %s"
+                       % (len(lacking), len(metrics), label, lacking[0]))
+            continue
+        distinct = sorted({m[label] for m in metrics})
+        need = min_distinct.get(label, 0)
+        if not q["may_be_empty"] and len(distinct) < need:
+            out.append("%d %s value(s) %s, expected at least %d" % (len(distinct), label, distinct, need))
+    return out
+
+
+def run_queries(queries, url, timeout, min_distinct=None):
     failed = 0
+    min_distinct = min_distinct or {}
     for q in queries:
         api = url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": q["expr"]})
         label = '%s panel %s "%s" %s' % (q["dashboard"], q["panel_id"], q["title"], q["ref_id"])
@@ -187,6 +228,11 @@ def run_queries(queries, url, timeout):
                 failed += 1
                 print("FAIL %s: no series: %s" % (label, q["expr"]))
             continue
+        problems = label_problems(q, result, min_distinct) if isinstance(result, list) else []
+        if problems:
+            failed += 1
+            print("FAIL %s: %s: %s" % (label, "; ".join(problems), q["expr"]))
+            continue
         print("ok %s: %d series" % (label, len(result) if isinstance(result, list) else 1))
     print("%d passed, %d failed" % (len(queries) - failed, failed))
     return 1 if failed else 0
@@ -204,7 +250,16 @@ def main():
     ap.add_argument("--range", default="1h", help="value of $__range (default 1h)")
     ap.add_argument("--run", metavar="PROMETHEUS_URL", help="run every query against this Prometheus")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per query with --run")
+    ap.add_argument("--min-distinct", action="append", default=[], metavar="LABEL=N",
+                    help="with --run: per-instance (per-pool) queries must return at least N instances (pools)")
+    ap.add_argument("--panel", metavar="REGEX", help="only the panels whose title matches")
     args = ap.parse_args()
+    min_distinct = {}
+    for item in args.min_distinct:
+        name, sep, n = item.partition("=")
+        if not sep or name not in ("instance", "pool") or not n.isdigit():
+            ap.error("--min-distinct wants instance=N or pool=N, got %r" % item)
+        min_distinct[name] = int(n)
 
     given = {}
     for item in args.var:
@@ -223,12 +278,12 @@ def main():
             with open(fname, encoding="utf-8") as f:
                 dash = json.load(f)
             shown = os.path.relpath(fname, ROOT) if os.path.isabs(fname) else fname
-            queries += dashboard_queries(dash, shown, given, args.rate_interval, args.interval, args.range)
+            queries += dashboard_queries(dash, shown, given, args.rate_interval, args.interval, args.range, args.panel)
     except (OSError, ValueError, QueryError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
     if args.run:
-        return run_queries(queries, args.run, args.timeout)
+        return run_queries(queries, args.run, args.timeout, min_distinct)
     for q in queries:
         print(json.dumps(q, ensure_ascii=False))
     return 0

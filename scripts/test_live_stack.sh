@@ -8,7 +8,10 @@
 # throwaway data: MariaDB (performance_schema ON, deploy/mysql/init/*.sql), the exporter
 # (deploy/exporter.yml), Alertmanager (deploy/alertmanager.yml, webhooks to a local sink) and
 # Prometheus (deploy/prometheus.yml + alerting-rules/): the files docker-compose.yml mounts,
-# with only addresses and paths substituted, never copies. Then runs demo/leaky_app.py (the
+# with only addresses and paths substituted, never copies. For the dashboards' checks across
+# servers, a second exporter watches the same server as a second instance (`replica`, same
+# job, the pools kefu-flask and reports: scripts/lib/stack.sh start_replica_exporter), its
+# scrape job appended to the Prometheus config. Then runs demo/leaky_app.py (the
 # async_save_visitor leak) and asserts, on real data:
 #   - Prometheus: mysql_pool_utilization_ratio{pool="kefu-flask"} 1 and
 #     mysql_pool_sessions{pool="kefu-flask",state="idle_in_transaction"} 45 (also on /metrics);
@@ -17,8 +20,14 @@
 #     mysql_pool:app_used_connections{pool="kefu-flask"} 45, the exporter's held sessions;
 #   - MySQLPoolExhausted and MySQLIdleInTransaction firing in Prometheus, active in
 #     Alertmanager, routed to the critical / warning receivers, the page delivered;
-#   - every dashboard panel query (scripts/dashboard_queries.py --run, variables substituted)
-#     succeeds and returns data;
+#   - every dashboard panel query (scripts/dashboard_queries.py --run, every instance and pool)
+#     succeeds and returns data, with the instance label on every series of a per-server query
+#     and the pool label on every series of a per-pool one, and both instances and both pools
+#     where data is required (not one: an aggregation that drops the instance returns one);
+#   - the overview's first row, as Grafana repeats it per instance and pool: kefu-flask on
+#     primary and on replica held = capacity (45) with a non-zero idle_in_transaction band;
+#     drawn with Prometheus' graph page in headless Chromium, the PNGs kept in
+#     target/live-stack-screenshots/$DB_FLAVOR/ (LIVE_SCREENSHOTS=DIR puts them elsewhere);
 #   - `check` exits 2, its first line the verdict (pool, cause: leak); `kill-idle` (dry run)
 #     lists exactly the 45 leaked
 #     sessions and kills nothing;
@@ -63,11 +72,19 @@ die_hook() { not_ok "setup: $1"; show_logs; summary; }
 
 # ------------------------------------------------------------------ the stack
 stack_need_packages
+need_packages chromium:chromium
 build_exporter
 ensure_demo_venv
-start_stack
-ok "stack started from deploy/exporter.yml, deploy/prometheus.yml (promtool check config), deploy/alertmanager.yml (amtool check-config), alerting-rules/, deploy/mysql/init/*.sql"
-note "$(db_name) 127.0.0.1:$DB_PORT, exporter $EXPORTER_URL, Prometheus $PROM_URL, Alertmanager $AM_URL"
+# start_stack, with the second exporter before Prometheus (its scrape job needs the port).
+stack_start_db
+stack_exporter_configs
+start_exporter
+start_replica_exporter
+start_webhook_sink
+start_alertmanager
+PROM_EXTRA_SCRAPE=$(replica_scrape_config) start_prometheus
+ok "stack started from deploy/exporter.yml, deploy/prometheus.yml (promtool check config), deploy/alertmanager.yml (amtool check-config), alerting-rules/, deploy/mysql/init/*.sql; a second exporter as instance replica"
+note "$(db_name) 127.0.0.1:$DB_PORT, exporter $EXPORTER_URL (primary), $REPLICA_URL (replica), Prometheus $PROM_URL, Alertmanager $AM_URL"
 
 APP_LOG="$STACK_DIR/leaky_app.log"
 # shellcheck disable=SC2086
@@ -89,9 +106,8 @@ check "exporter /metrics: mysql_pool_utilization_ratio{pool=\"$POOL\"} 1" \
 check "exporter /metrics: mysql_pool_sessions{pool=\"$POOL\",state=\"idle_in_transaction\"} 45" \
     test "$(exporter_metric mysql_pool_sessions pool="$POOL" state=idle_in_transaction)" = 45
 health=$(stack_py target-health "$PROM_URL" mysql 2>&1)
-check "Prometheus target job=mysql is up with an empty lastError (got: $(printf '%s' "$health" | tr '\t\n' '| '))" \
-    test "$(printf '%s
-' "$health" | cut -f1,2)" = $'up	'
+check "Prometheus targets of job=mysql (primary, replica) are up with an empty lastError (got: $(printf '%s' "$health" | tr '\t\n' '| '))" \
+    test "$(printf '%s\n' "$health" | cut -f1,2 | sort | uniq -c | tr -s ' ')" = $' 2 up\t'
 
 # ------------------------------------------------------------------ the app's own view
 # The app counts its checked-out connections (OpenTelemetry); the exporter counts the
@@ -132,12 +148,29 @@ fi
 stack_py am-alerts "$AM_URL" 2>&1 | sed 's/^/#   /'
 
 # ------------------------------------------------------------------ every dashboard panel has data
+# As a user opens them: job mysql, every instance and every pool. A per-server query must
+# return both instances, a per-pool one both pools (kefu-flask on both, reports on replica).
 DASH_LOG="$STACK_DIR/dashboard_queries.log"
-python3 "$ROOT/scripts/dashboard_queries.py" --var job=mysql --var instance=primary --var pool="$POOL" \
+python3 "$ROOT/scripts/dashboard_queries.py" --var job=mysql --min-distinct instance=2 --min-distinct pool=2 \
     --run "$PROM_URL" >"$DASH_LOG" 2>&1
 rc=$?
 grep -E '^(FAIL|empty)' "$DASH_LOG" | sed 's/^/#   /'
-check "every dashboard panel query runs and returns data: $(tail -1 "$DASH_LOG") (job=mysql instance=primary pool=$POOL)" test "$rc" = 0
+check "every dashboard panel query runs and returns data, both instances and both pools kept apart: $(tail -1 "$DASH_LOG") (job=mysql, instance and pool All)" test "$rc" = 0
+
+# The overview's first row, as Grafana repeats it: one graph per instance and pool.
+FIRST_ROW_LOG="$STACK_DIR/first_row.log"
+OVERVIEW="$ROOT/dashboards/mysql-connection-saturation.json"
+stack_py first-row "$PROM_URL" "$OVERVIEW" --job mysql --pool "$POOL" --instance primary --instance replica >"$FIRST_ROW_LOG" 2>&1
+rc=$?
+sed 's/^/#   /' "$FIRST_ROW_LOG"
+check "overview first row: $POOL on primary and on replica shows held = capacity with an idle_in_transaction band" test "$rc" = 0
+SHOTS_DIR=${LIVE_SCREENSHOTS:-$ROOT/target/live-stack-screenshots/$DB_FLAVOR}
+rm -f "$SHOTS_DIR"/first-row-*.png "$SHOTS_DIR"/first-row-*.url
+SHOTS_LOG="$STACK_DIR/screenshots.log"
+stack_py screenshots "$PROM_URL" "$OVERVIEW" "$SHOTS_DIR" --job mysql --pool "$POOL" --instance primary --instance replica >"$SHOTS_LOG" 2>&1
+rc=$?
+sed 's/^/#   /' "$SHOTS_LOG"
+check "overview first row drawn by Prometheus' graph page in headless Chromium: $SHOTS_DIR/first-row-*.png" test "$rc" = 0
 
 # ------------------------------------------------------------------ check, kill-idle dry run
 CHECK_LOG="$STACK_DIR/check.log"
@@ -202,5 +235,6 @@ check "MySQLPoolExhausted and MySQLIdleInTransaction resolve in Prometheus and A
 progress_line MySQLPoolExhausted MySQLIdleInTransaction MySQLPoolNearExhaustion | sed 's/^/# /'
 stop_app
 
-[ "$FAILED" -gt 0 ] && show_logs "$DASH_LOG" "$CHECK_LOG" "$DRY_LOG" "$EXEC_LOG"
+[ "$FAILED" -gt 0 ] && show_logs "$DASH_LOG" "$FIRST_ROW_LOG" "$SHOTS_LOG" "$CHECK_LOG" "$DRY_LOG" "$EXEC_LOG"
+note "screenshots of the overview's first row (Prometheus' graph page, headless Chromium): $SHOTS_DIR"
 summary

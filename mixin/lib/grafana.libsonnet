@@ -41,6 +41,31 @@
     gridPos: $.pos(0, y, 24, 1),
   },
 
+  // A row repeated once per selected value of a variable: the panels under it (up to the next
+  // row) are drawn once per value, each with the variable set to that one value.
+  repeatedRow(title, y, variable):: $.row(title, y) { repeat: variable },
+
+  // Patches added to a panel with `+`.
+  // The panel repeated per selected value of the variable, side by side.
+  // direction 'v': the copies one below the other (two such panels side by side make pairs).
+  repeat(variable, maxPerRow=null, direction='h')::
+    { repeat: variable, repeatDirection: direction }
+    + (if maxPerRow == null then {} else { maxPerRow: maxPerRow }),
+  // What the panel says instead of "No data": why it is empty and how to fill it.
+  noValue(text):: { fieldConfig+: { defaults+: { noValue: text } } },
+  // Data links on every series (or bar, or cell) of the panel.
+  links(list):: { fieldConfig+: { defaults+: { links: list } } },
+  // The series coloured by the thresholds (green below the first step, red from it) and the
+  // area above the threshold shaded: "red as soon as one exists" really turns the line red.
+  colourByThresholds:: {
+    fieldConfig+: {
+      defaults+: {
+        color: { mode: 'thresholds' },
+        custom+: { gradientMode: 'scheme', thresholdsStyle: { mode: 'line+area' } },
+      },
+    },
+  },
+
   // A time series with lines, a table legend (last, max) and a shared tooltip.
   // thresholdsStyle: off | line | dashed (draw the thresholds on the graph).
   timeseries(title,
@@ -157,33 +182,48 @@
     ],
   },
   // The session states in the same colours everywhere; idle_in_transaction (the leak) red.
+  // A legend that ends with the state's name gets its colour.
   stateColors:: [
     $.fixedColor('(.*[ _])?idle_in_transaction$', 'red'),
     $.fixedColor('(.*[ _])?lock_wait$', 'orange'),
     $.fixedColor('(.*[ _])?active$', 'blue'),
     $.fixedColor('(.*[ _])?idle$', 'green'),
   ],
-
-  // A query template variable over the data source variable.
-  queryVariable(name, label, query, multi):: {
-    name: name,
-    label: label,
-    type: 'query',
-    datasource: $.datasource,
-    definition: query,
-    query: query,
-    refresh: 2,
-    regex: '',
-    sort: 1,
-    hide: 0,
-    includeAll: true,
-    allValue: '.*',
-    multi: multi,
-    current: if multi then { selected: true, text: ['All'], value: ['$__all'] }
-    else { selected: true, text: 'All', value: '$__all' },
-    options: [],
-    skipUrlSync: false,
+  // A peak line (the sampler's maximum between scrapes): dotted, not filled, not stacked.
+  peakLine(regex, color):: $.fixedColor(regex, color) {
+    properties+: [
+      { id: 'custom.lineStyle', value: { fill: 'dot', dash: [2, 6] } },
+      { id: 'custom.lineWidth', value: 2 },
+      { id: 'custom.fillOpacity', value: 0 },
+      { id: 'custom.stacking', value: { mode: 'none', group: 'A' } },
+    ],
   },
+
+  // A query template variable over the data source variable. allValue null: "All" is the
+  // list of the values found (Grafana builds `(a|b)`), not a regex matching anything.
+  // Without includeAll the first value found is the default.
+  queryVariable(name, label, query, multi, includeAll=true, allValue='.*', description=null):: {
+                                                                                                 name: name,
+                                                                                                 label: label,
+                                                                                                 type: 'query',
+                                                                                                 datasource: $.datasource,
+                                                                                                 definition: query,
+                                                                                                 query: query,
+                                                                                                 refresh: 2,
+                                                                                                 regex: '',
+                                                                                                 sort: 1,
+                                                                                                 hide: 0,
+                                                                                                 includeAll: includeAll,
+                                                                                                 multi: multi,
+                                                                                                 current: if !includeAll then {}
+                                                                                                 else if multi then { selected: true, text: ['All'], value: ['$__all'] }
+                                                                                                 else { selected: true, text: 'All', value: '$__all' },
+                                                                                                 options: [],
+                                                                                                 skipUrlSync: false,
+                                                                                               } + (if includeAll && allValue != null then { allValue: allValue } else {})
+                                                                                               + (if description == null then {} else { description: description })
+                                                                                               // A value typed into the picker is kept even when the query does not list it.
+                                                                                               + (if includeAll then {} else { allowCustomValue: true }),
 
   datasourceVariable:: {
     name: 'datasource',
@@ -200,8 +240,9 @@
     skipUrlSync: false,
   },
 
-  // A dashboard; panel ids are their positions, from 1.
-  dashboard(uid, title, description, panels, variables, tags, refresh, from, timezone):: {
+  // A dashboard; panel ids are their positions, from 1. extraLinks go after the link to the
+  // other dashboards of the tag.
+  dashboard(uid, title, description, panels, variables, tags, refresh, from, timezone, extraLinks=[]):: {
     annotations: {
       list: [{
         builtIn: 1,
@@ -228,7 +269,7 @@
       targetBlank: false,
       tooltip: '',
       url: '',
-    }],
+    }] + extraLinks,
     panels: std.mapWithIndex(function(i, p) p { id: i + 1 }, panels),
     refresh: refresh,
     schemaVersion: 39,

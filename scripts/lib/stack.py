@@ -16,12 +16,26 @@ what was asked, 1 when not (absent series, alert not in that state), 2 on an HTT
                                                              one status line
     stack.py notifications FILE                              what the webhook sink received
     stack.py webhook-sink --port N --out FILE                receive Alertmanager webhooks (runs until killed)
+    stack.py first-row PROM_URL DASHBOARD --job J --pool P --instance I [--instance I ...]
+                                                             the overview's first pool graph, per instance,
+                                                             as its queries return it now: one line each;
+                                                             exit 0 when each shows the pool exhausted by
+                                                             a leak (held = capacity, idle_in_transaction > 0)
+    stack.py screenshots PROM_URL DASHBOARD OUTDIR --job J --pool P --instance I [--instance I ...]
+                                                             draw the overview's first row with Prometheus'
+                                                             graph page in headless Chromium: per instance
+                                                             the states stacked and the capacity lines; the
+                                                             glance and the alerts as tables
 """
 
 import argparse
 import http.server
 import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -276,6 +290,107 @@ def cmd_webhook_sink(a):
     srv.serve_forever()
 
 
+# ------------------------------------------------------------------ the dashboards' first row
+FIRST_ROW_PANEL = r"held sessions by state$"   # the overview's repeated per-pool graph
+
+
+def panel_queries(dashboard, job, instance, pool, panel_re):
+    """{refId: PromQL} of the dashboard's panel(s) matching panel_re, the variables set to one
+    instance and one pool, as Grafana runs them inside the repeats."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from dashboard_queries import dashboard_queries  # noqa: E402 (scripts/dashboard_queries.py)
+
+    with open(dashboard, encoding="utf-8") as f:
+        dash = json.load(f)
+    given = {"job": [job]}
+    given.update({k: [x] for k, x in (("instance", instance), ("pool", pool)) if x is not None})
+    return {q["ref_id"]: q for q in dashboard_queries(dash, dashboard, given, panel_re=panel_re)}
+
+
+def cmd_first_row(a):
+    ok = True
+    for inst in a.instance:
+        qs = panel_queries(a.dashboard, a.job, inst, a.pool, FIRST_ROW_PANEL)
+        states, held_idle = {}, 0.0
+        series = []
+        for labels, value in prom_query(a.url, qs["A"]["expr"]):
+            states[labels.get("state")] = value
+            series.append(labels)
+        for labels, value in prom_query(a.url, qs["OPTIONAL_HELD_IDLE"]["expr"]):
+            held_idle += value
+            series.append(labels)
+        cap = [v for _, v in prom_query(a.url, qs["C"]["expr"])]
+        peak = [v for _, v in prom_query(a.url, qs["D"]["expr"])]
+        held = sum(states.values()) + held_idle
+        iit = states.get("idle_in_transaction", 0)
+        # Each series of the graph is this instance's and this pool's, and only one of each
+        # (one target per instance here).
+        own = all(x.get("instance") == inst and x.get("pool") == a.pool for x in series)
+        good = (own and len(cap) == 1 and len(peak) == 1 and held == cap[0] and iit > 0
+                and peak[0] >= held)
+        ok &= good
+        print("%s %s on %s: held %s of capacity %s (%s), most held at once %s%s" % (
+            "ok" if good else "BAD", a.pool, inst, fmt(held), "/".join(fmt(c) for c in cap) or "-",
+            ", ".join("%s %s" % (k, fmt(v)) for k, v in sorted(states.items())) or "no states",
+            "/".join(fmt(p) for p in peak) or "-", "" if own else "; series of another instance or pool"))
+    return 0 if ok else 1
+
+
+def chromium(args, timeout=90):
+    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--window-size=1280,900", "--virtual-time-budget=15000"] + args,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=timeout, check=False)
+
+
+def graph_url(prom, panels):
+    """Prometheus' graph page with one panel per (expr, tab, stacked), over the last 3 minutes."""
+    params = {}
+    for i, (expr, tab, stacked) in enumerate(panels):
+        params.update({"g%d.expr" % i: expr, "g%d.tab" % i: str(tab), "g%d.stacked" % i: "1" if stacked else "0",
+                       "g%d.range_input" % i: "3m", "g%d.show_exemplars" % i: "0"})
+    return prom.rstrip("/") + "/graph?" + urllib.parse.urlencode(params)
+
+
+def cmd_screenshots(a):
+    os.makedirs(a.outdir, exist_ok=True)
+    profile = tempfile.mkdtemp(prefix="stack-chromium.")
+    shots = []
+    for inst in a.instance:
+        qs = panel_queries(a.dashboard, a.job, inst, a.pool, FIRST_ROW_PANEL)
+        # Prometheus stacks all or nothing of a graph: the states stacked on one page, and the
+        # capacity, the peak and their sum (held) as lines on another (told apart by a label,
+        # as `or` keeps only one of equal label sets). One graph per page: with two, the page
+        # scrolls to the second one's input field.
+        lines = ('label_replace(%s, "line", "capacity", "", "")'
+                 ' or label_replace(%s, "line", "most held at once", "", "")'
+                 ' or label_replace(sum without (state) (%s), "line", "held (the stack)", "", "")'
+                 % (qs["C"]["expr"], qs["D"]["expr"], qs["A"]["expr"]))
+        shots.append(("first-row-%s-%s-states" % (inst, a.pool), graph_url(a.url, [(qs["A"]["expr"], 0, True)]),
+                      "idle_in_transaction"))
+        shots.append(("first-row-%s-%s-capacity" % (inst, a.pool), graph_url(a.url, [(lines, 0, False)]),
+                      "most held at once"))
+    # Every instance and pool ("All").
+    glance = panel_queries(a.dashboard, a.job, None, None, r"^Pools at a glance$")["A"]["expr"]
+    alerts = panel_queries(a.dashboard, a.job, None, None, r"^Firing alerts$")["ALERTS"]["expr"]
+    shots.append(("first-row-glance-and-alerts", graph_url(a.url, [(glance, 1, False), (alerts, 1, False)]), a.pool))
+    failed = 0
+    for name, url, expect in shots:
+        png = os.path.join(a.outdir, name + ".png")
+        with open(os.path.join(a.outdir, name + ".url"), "w", encoding="utf-8") as f:
+            f.write(url + "\n")
+        chromium(["--user-data-dir=" + profile, "--screenshot=" + png, url])
+        # The page draws with JavaScript after fetching the data: its DOM says whether the
+        # series arrived (the legend or table names them) or an error was shown.
+        dom = chromium(["--user-data-dir=" + profile, "--dump-dom", url]).stdout.decode("utf-8", "replace")
+        size = os.path.getsize(png) if os.path.exists(png) else 0
+        good = size > 10000 and expect in dom and "Error executing query" not in dom
+        failed += not good
+        print("%s %s (%d bytes; the page %s %r)" % ("ok" if good else "BAD", png, size,
+                                                  "shows" if expect in dom else "does not show", expect))
+    shutil.rmtree(profile, ignore_errors=True)
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -298,6 +413,13 @@ def main():
     p = sub.add_parser("notifications"); p.add_argument("file"); p.set_defaults(fn=cmd_notifications)
     p = sub.add_parser("webhook-sink"); p.add_argument("--port", type=int, required=True); p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_webhook_sink)
+    for name, fn in (("first-row", cmd_first_row), ("screenshots", cmd_screenshots)):
+        p = sub.add_parser(name); p.add_argument("url"); p.add_argument("dashboard")
+        if name == "screenshots":
+            p.add_argument("outdir")
+        p.add_argument("--job", required=True); p.add_argument("--pool", required=True)
+        p.add_argument("--instance", action="append", required=True)
+        p.set_defaults(fn=fn)
     a = ap.parse_args()
     try:
         return a.fn(a)

@@ -164,6 +164,56 @@ start_exporter() {
         wait_for "mysql_up 1 on the exporter's $EXPORTER_URL/metrics" 30 exporter_up
 }
 
+# start_replica_exporter — for the dashboards' checks across servers (scripts/test_live_stack.sh):
+# a second exporter on the same server, its config EXPORTER_CONFIG with the target renamed
+# `replica` and a second pool, `reports` (user reports: nobody connects as it, so its series
+# are all zero; its capacity keeps the replica's overcommit at 65 %). Prometheus scrapes it
+# when start_prometheus runs with PROM_EXTRA_SCRAPE="$(replica_scrape_config)": job `mysql`,
+# instance `replica`. Sets REPLICA_CONFIG REPLICA_PORT REPLICA_PID REPLICA_URL.
+start_replica_exporter() {
+    REPLICA_CONFIG="$STACK_DIR/exporter-replica.yml"
+    substitute "$EXPORTER_CONFIG" "$REPLICA_CONFIG" \
+        -e 's|^  - name: primary$|  - name: replica|' \
+        -e '/^pools:$/a\
+  - name: reports\
+    match: { user: reports }\
+    size: 5\
+    max_overflow: 5\
+    processes: 2'
+    grep -q '^  - name: replica$' "$REPLICA_CONFIG" && grep -q '^  - name: reports$' "$REPLICA_CONFIG" \
+        || die "$REPLICA_CONFIG: the target or the pool was not substituted: deploy/exporter.yml changed, update scripts/lib/stack.sh"
+    "$EXPORTER_BIN" config check "$REPLICA_CONFIG" >"$STACK_DIR/config-check-replica.log" 2>&1 \
+        || { cat "$STACK_DIR/config-check-replica.log" >&2; die "mysql_pool_exporter config check $REPLICA_CONFIG failed"; }
+    REPLICA_PORT=$(free_port)
+    REPLICA_URL="http://127.0.0.1:$REPLICA_PORT"
+    "$EXPORTER_BIN" --config.file "$REPLICA_CONFIG" --web.listen-address "127.0.0.1:$REPLICA_PORT" \
+        --log.level info >"$STACK_DIR/exporter-replica.log" 2>&1 &
+    REPLICA_PID=$!
+    stack_track exporter-replica "$REPLICA_PID" "$STACK_DIR/exporter-replica.log"
+    WAIT_PID=$REPLICA_PID WAIT_LOG="$STACK_DIR/exporter-replica.log" \
+        wait_for "the second exporter's $REPLICA_URL/-/healthy" 30 http_ok "$REPLICA_URL/-/healthy"
+}
+
+# replica_scrape_config — the scrape job for start_replica_exporter's exporter, to append to
+# deploy/prometheus.yml's scrape_configs (its last key): the same job label as the primary's
+# (`job` relabeled), so that one Job selection on the dashboards shows both instances.
+replica_scrape_config() {
+    cat <<EOF
+  # Added by scripts/lib/stack.sh for the live-stack test: a second exporter on the same
+  # server (target replica, pools kefu-flask and reports), as a second instance of job mysql.
+  - job_name: mysql-replica
+    scrape_interval: 5s
+    scrape_timeout: 4s
+    static_configs:
+      - targets: ["127.0.0.1:$REPLICA_PORT"]
+    relabel_configs:
+      - target_label: instance
+        replacement: replica
+      - target_label: job
+        replacement: mysql
+EOF
+}
+
 # start_webhook_sink — where Alertmanager's receivers deliver (instead of 127.0.0.1:5001):
 # every notification is one JSON line in SINK_FILE. Sets SINK_PORT SINK_PID.
 start_webhook_sink() {
@@ -203,6 +253,7 @@ start_alertmanager() {
 # (exporter, Alertmanager, the demo app's metrics, the alerting-rules/ directory), after
 # promtool check config; sets PROM_PORT PROM_PID PROM_URL, and APP_METRICS_PORT: where
 # start_leaky_app makes the app serve its pool metrics, so that this job scrapes it.
+# PROM_EXTRA_SCRAPE (optional): scrape jobs appended to scrape_configs (replica_scrape_config).
 start_prometheus() {
     local dir="$STACK_DIR/prometheus"
     mkdir -p "$dir/data"
@@ -213,6 +264,7 @@ start_prometheus() {
         -e "s|demo:9464|127.0.0.1:$APP_METRICS_PORT|g" \
         -e "s|/etc/prometheus/rules|$ROOT/alerting-rules|g"
     no_leftover "$dir/prometheus.yml" "exporter:9207" "alertmanager:9093" "demo:9464" "/etc/prometheus"
+    [ -z "${PROM_EXTRA_SCRAPE:-}" ] || printf '%s\n' "$PROM_EXTRA_SCRAPE" >>"$dir/prometheus.yml"
     promtool check config "$dir/prometheus.yml" >"$dir/check-config.log" 2>&1 \
         || { cat "$dir/check-config.log" >&2; die "promtool check config $dir/prometheus.yml failed"; }
     PROM_PORT=$(free_port)
@@ -274,8 +326,8 @@ two_ends() {
     local p="pool=\"$POOL\""
     printf 'the app says %s used, %s idle | the server says %s held, %s idle in transaction\n' \
         "$(prom_or_dash "mysql_pool:app_used_connections{$p}")" "$(prom_or_dash "mysql_pool:app_idle_connections{$p}")" \
-        "$(prom_or_dash "sum(mysql_pool_held_sessions{job=\"mysql\",$p})")" \
-        "$(prom_or_dash "sum(mysql_pool_sessions{job=\"mysql\",$p,state=\"idle_in_transaction\"})")"
+        "$(prom_or_dash "sum(mysql_pool_held_sessions{job=\"mysql\",instance=\"primary\",$p})")" \
+        "$(prom_or_dash "sum(mysql_pool_sessions{job=\"mysql\",instance=\"primary\",$p,state=\"idle_in_transaction\"})")"
 }
 
 # am_active ALERTNAME... — each is in Alertmanager, active (neither inhibited nor silenced).
