@@ -23,7 +23,8 @@ import urllib.parse
 import MySQLdb._mysql as mysql
 from MySQLdb._exceptions import Error as MySQLError
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from proc_cpu import cpu_ticks_ms, thread_runtimes
+
 # What Prometheus 2.42 sends. The main comparison leaves out Accept-Encoding (uncompressed
 # expositions for both); the gzip rows repeat the scrapes with `Accept-Encoding: gzip`, as
 # Prometheus sends it.
@@ -37,27 +38,6 @@ TARGETS = [
     ("rss", 0.5),
     ("db_cpu", 1.0),
 ]
-
-
-def cpu_ticks_ms(pid):
-    """utime + stime of a process (all its threads, also finished ones), in ms; clock-tick
-    resolution (10 ms)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000.0 / CLK_TCK
-
-
-def thread_runtimes(pid):
-    """{tid: ns on CPU} of the live threads (/proc/PID/task/*/schedstat, ns resolution)."""
-    out = {}
-    base = f"/proc/{pid}/task"
-    for tid in os.listdir(base):
-        try:
-            with open(f"{base}/{tid}/schedstat") as f:
-                out[tid] = int(f.read().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return out
 
 
 TICK_FALLBACKS = []  # pids whose CPU had to be read in clock ticks (a thread ended)

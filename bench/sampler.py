@@ -20,13 +20,13 @@ error of the mean over the 5 s blocks between readings.
 import argparse
 import json
 import math
-import os
 import re
 import statistics
 import sys
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from proc_cpu import CLK_TCK, cpu_ticks_ms, stat_fields, thread_runtimes
+
 BLOCK_SECONDS = 5.0
 
 PHASES = {
@@ -39,32 +39,8 @@ WHO = {"db": "the server", "exp": "the exporter"}
 
 
 # -------------------------------------------------------------------- /proc
-def stat_fields(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def ticks_ms(pid):
-    """utime + stime of the whole process (finished threads included), in ms."""
-    fields = stat_fields(pid)
-    return (int(fields[11]) + int(fields[12])) * 1000.0 / CLK_TCK
-
-
-def thread_ns(pid):
-    """{tid: ns on CPU} of the live threads."""
-    out = {}
-    base = f"/proc/{pid}/task"
-    for tid in os.listdir(base):
-        try:
-            with open(f"{base}/{tid}/schedstat") as f:
-                out[tid] = int(f.read().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return out
-
-
 def snapshot(pid):
-    return time.monotonic(), ticks_ms(pid), thread_ns(pid)
+    return time.monotonic(), cpu_ticks_ms(pid), thread_runtimes(pid)
 
 
 def rss_mib(pid):
