@@ -73,8 +73,9 @@ pub fn pool_of(pools: &[PoolConfig], client: &Client) -> Option<usize> {
     pools.iter().position(|p| p.matcher.matches(client))
 }
 
-/// The connect attribute apps name themselves by (PyMySQL's `program_name`, libmysqlclient's
-/// `program_name`, Connector/J's `programName` being set through it too).
+/// The connect attribute clients name their program by: PyMySQL's `program_name=` argument,
+/// libmysqlclient's `MYSQL_OPT_CONNECT_ATTR_ADD`, Connector/J's
+/// `connectionAttributes=program_name:...`.
 pub const APP_ATTRIBUTE: &str = "program_name";
 
 /// What the exporter's own connections call themselves: they are in no pool and no app,
