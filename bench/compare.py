@@ -23,7 +23,7 @@ import urllib.parse
 import MySQLdb._mysql as mysql
 from MySQLdb._exceptions import Error as MySQLError
 
-from proc_cpu import cpu_ticks_ms, thread_runtimes
+from procfs import cpu_ticks_ms, rss_mib, thread_runtimes
 
 # What Prometheus 2.42 sends. The main comparison leaves out Accept-Encoding (uncompressed
 # expositions for both); the gzip rows repeat the scrapes with `Accept-Encoding: gzip`, as
@@ -62,18 +62,6 @@ class CpuMeter:
             TICK_FALLBACKS.append(self.pid)
             return ticks
         return sum(ns - self.threads0.get(tid, 0) for tid, ns in threads1.items()) / 1e6
-
-
-def rss_mib(pid):
-    """(VmRSS, RssAnon) in MiB: the resident set, and its part not backed by files (heap,
-    stacks; the rest is mostly the executable's and the libraries' pages)."""
-    v = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, rest = line.partition(":")
-            if k in ("VmRSS", "RssAnon"):
-                v[k] = int(rest.split()[0]) / 1024.0
-    return v.get("VmRSS", float("nan")), v.get("RssAnon", float("nan"))
 
 
 def p90(xs):
@@ -265,7 +253,8 @@ class Bench:
         for name, pid, _, _ in self.exporters:
             x = acc[name]
             nbytes, series, families = exposition_stats(x["body"])
-            rss, anon = rss_mib(pid)
+            # NaN where the kernel gives none: the table prints it as such.
+            rss, anon = (float("nan") if v is None else v for v in rss_mib(pid))
             out[name] = {
                 "lat_median": statistics.median(x["lat"]),
                 "lat_p90": p90(x["lat"]),

@@ -25,7 +25,7 @@ import statistics
 import sys
 import time
 
-from proc_cpu import CLK_TCK, cpu_ticks_ms, stat_fields, thread_runtimes
+from procfs import CLK_TCK, cpu_ticks_ms, rss_mib, stat_fields, thread_runtimes
 
 BLOCK_SECONDS = 5.0
 
@@ -41,16 +41,6 @@ WHO = {"db": "the server", "exp": "the exporter"}
 # -------------------------------------------------------------------- /proc
 def snapshot(pid):
     return time.monotonic(), cpu_ticks_ms(pid), thread_runtimes(pid)
-
-
-def rss_mib(pid):
-    v = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, rest = line.partition(":")
-            if k in ("VmRSS", "RssAnon"):
-                v[k] = int(rest.split()[0]) / 1024.0
-    return v.get("VmRSS"), v.get("RssAnon")
 
 
 def uptime_s(pid):

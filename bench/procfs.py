@@ -1,6 +1,7 @@
-"""CPU time of a process from /proc, for the benchmark scripts (compare.py, sampler.py).
+"""What /proc says of a process, for the benchmark scripts (compare.py, sampler.py): its
+CPU time and its resident memory.
 
-Two readings: utime + stime of the whole process from /proc/PID/stat (finished threads
+CPU time, two readings: utime + stime of the whole process from /proc/PID/stat (finished threads
 included, but in clock ticks of 10 ms), and each live thread's run time from
 /proc/PID/task/*/schedstat (nanoseconds, but a thread that ends takes its time with it).
 """
@@ -33,3 +34,16 @@ def thread_runtimes(pid):
         except (FileNotFoundError, ProcessLookupError):
             pass
     return out
+
+
+def rss_mib(pid):
+    """(VmRSS, RssAnon) in MiB, each None when the kernel does not give it: the resident
+    set, and its part not backed by files (heap, stacks; the rest is mostly the executable's
+    and the libraries' pages)."""
+    v = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            if k in ("VmRSS", "RssAnon"):
+                v[k] = int(rest.split()[0]) / 1024.0
+    return v.get("VmRSS"), v.get("RssAnon")
