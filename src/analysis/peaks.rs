@@ -12,8 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::pools::PoolStats;
-use crate::snapshot::{parse_status_value, AccountConnections, Snapshot};
+use super::pools::{snapshot_pool_stats, PoolStats};
+use crate::config::PoolConfig;
+use crate::snapshot::{parse_status_value, AccountConnections, Snapshot, Source};
 
 /// One pool (or discovered app) at one moment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,10 +44,26 @@ pub struct Sample {
     pub accounts: Vec<AccountConnections>,
 }
 
+/// What a sample reads: the session list (the pools' numbers), the few status counters, and
+/// the connections per account (left out by the exporter when its `accounts` collector is
+/// off). The exporter's sampler and `check --sample-for` read the same.
+pub const SAMPLE_SOURCES: [Source; 3] = [
+    Source::Threads,
+    Source::StatusCounters,
+    Source::AccountConnections,
+];
+
 impl Sample {
-    /// The sample of a snapshot that read the session list (for the pools' numbers, `stats`)
-    /// and the status counters; `None` for a server that did not answer.
-    pub fn of(snap: &Snapshot, stats: Option<&[PoolStats]>) -> Option<Sample> {
+    /// The sample of a snapshot that read the session list: its pools (configured, and up to
+    /// `max_apps` discovered apps) and counters; `None` when the server did not answer or the
+    /// session list was not read.
+    pub fn read(snap: &Snapshot, pools: &[PoolConfig], max_apps: usize) -> Option<Sample> {
+        Sample::of(snap, &snapshot_pool_stats(pools, snap, max_apps)?)
+    }
+
+    /// The same from the pools' numbers already computed from the snapshot (`stats`);
+    /// `None` for a server that did not answer.
+    pub fn of(snap: &Snapshot, stats: &[PoolStats]) -> Option<Sample> {
         snap.server.as_ref()?;
         let counter = |name| {
             snap.status(name)
@@ -56,7 +73,6 @@ impl Sample {
         Some(Sample {
             at: snap.taken_at,
             pools: stats
-                .unwrap_or_default()
                 .iter()
                 .filter(|p| p.unknown.is_none())
                 .map(|p| PoolSample {

@@ -5,15 +5,14 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::analysis::peaks::{Sample, Window};
-use crate::analysis::pools::{plan, snapshot_pool_stats};
+use crate::analysis::peaks::{Sample, Window, SAMPLE_SOURCES};
+use crate::analysis::pools::plan;
 use crate::analysis::verdict::nagios::{headline, perfdata, render};
 use crate::analysis::verdict::{
     overall, target_report, Cause, Finding, Status, TargetReport, REPORT_SOURCES,
 };
 use crate::config::Config;
 use crate::db::Database;
-use crate::snapshot::Source;
 
 /// Where `check` learns what happened between the scrapes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,13 +24,6 @@ pub enum Recent {
     /// Its own samples, one a second for this long (`--sample-for`).
     SampleFor(Duration),
 }
-
-/// What `--sample-for` reads each second: what the exporter's sampler reads.
-const SAMPLE_SOURCES: [Source; 3] = [
-    Source::Threads,
-    Source::StatusCounters,
-    Source::AccountConnections,
-];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -119,8 +111,7 @@ async fn sample_for(
     loop {
         let started = Instant::now();
         let snap = db.sample(&SAMPLE_SOURCES, deadline).await;
-        let stats = snapshot_pool_stats(pools, &snap, max_apps);
-        if let Some(s) = stats.as_deref().and_then(|st| Sample::of(&snap, Some(st))) {
+        if let Some(s) = Sample::read(&snap, pools, max_apps) {
             window.push(s);
         }
         // The last sample falls at `end`: a window of `length`, not a second short.

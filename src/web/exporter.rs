@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 
 use super::history::PoolHistory;
 use super::status_page::PageTarget;
-use crate::analysis::peaks::{Peaks, Sample, SamplerStatus, Window};
+use crate::analysis::peaks::{Peaks, Sample, SamplerStatus, Window, SAMPLE_SOURCES};
 use crate::analysis::pools::{plan, snapshot_pool_stats, PoolStats};
 use crate::analysis::verdict::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
@@ -246,7 +246,9 @@ impl Exporter {
             let snap = &collected.snapshot;
             state.collections.fetch_add(1, Ordering::Relaxed);
             // A scrape is a sample too: the window and the chart miss nothing the scrape saw.
-            state.record(snap, collected.pools.as_deref());
+            if let Some(sample) = collected.pools.as_deref().and_then(|p| Sample::of(snap, p)) {
+                state.record(sample);
+            }
             histogram.observe(started.elapsed().as_secs_f64());
             if snap.server.is_some() {
                 ready.store(true, Ordering::Relaxed);
@@ -352,12 +354,12 @@ impl Exporter {
         let Some(settings) = self.sampler else {
             return;
         };
-        // The session list and the counters; connections per account when that collector
-        // is on (its source is then among the scrape's).
-        let mut sources = vec![Source::Threads, Source::StatusCounters];
-        if self.sources.contains(&Source::AccountConnections) {
-            sources.push(Source::AccountConnections);
-        }
+        // Connections per account only when that collector is on (its source is then
+        // among the scrape's).
+        let sources: Vec<Source> = SAMPLE_SOURCES
+            .into_iter()
+            .filter(|s| *s != Source::AccountConnections || self.sources.contains(s))
+            .collect();
         for state in &self.targets {
             let state = Arc::clone(state);
             let sources = sources.clone();
@@ -422,8 +424,9 @@ impl TargetState {
                 .sample(&sources, started + DEFAULT_SCRAPE_TIMEOUT)
                 .await;
             let took = started.elapsed();
-            let stats = snapshot_pool_stats(&self.pools, &snap, max_apps);
-            self.record(&snap, stats.as_deref());
+            if let Some(sample) = Sample::read(&snap, &self.pools, max_apps) {
+                self.record(sample);
+            }
             let answered = snap.server.is_some();
             let next = next_interval(settings, interval, took, slow_before, answered);
             if answered {
@@ -454,15 +457,8 @@ impl TargetState {
         }
     }
 
-    /// Keeps what a snapshot that read the session list shows: in the window, and each pool's
-    /// point of the status page's chart.
-    fn record(&self, snap: &Snapshot, stats: Option<&[PoolStats]>) {
-        if stats.is_none() {
-            return;
-        }
-        let Some(sample) = Sample::of(snap, stats) else {
-            return;
-        };
+    /// Keeps a sample: in the window, and in each pool's point of the status page's chart.
+    fn record(&self, sample: Sample) {
         self.history
             .lock()
             .unwrap_or_else(|p| p.into_inner())
