@@ -403,6 +403,46 @@ fn html(body: String) -> Response<Body> {
 mod tests {
     use super::*;
 
+    /// `/api/v1/samples`: the window of a target as JSON, and errors that say what to do
+    /// for an unknown target, a missing one among several, and a sampler turned off.
+    #[test]
+    fn the_samples_endpoint_answers_or_says_why_not() {
+        use crate::collect::all;
+        use crate::web::SamplerSettings;
+        let settings = SamplerSettings {
+            interval: Duration::from_secs(1),
+            window: Duration::from_secs(60),
+        };
+        let exporter = |dsn: &str, sampler: bool| {
+            let config = crate::config::from_dsn(dsn, &|_| None).unwrap();
+            let collectors = all()
+                .into_iter()
+                .filter(|c| sampler || c.name() != "sampler")
+                .collect();
+            Exporter::new(config, collectors, Vec::new(), settings)
+        };
+        let body = |r: Response<Body>| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let bytes = rt.block_on(http_body_util::BodyExt::collect(r.into_body()));
+            String::from_utf8(bytes.unwrap().to_bytes().to_vec()).unwrap()
+        };
+        let on = exporter("mysql://exporter@127.0.0.1:3306", true);
+        let r = samples(&on, None);
+        assert_eq!(r.status(), StatusCode::OK);
+        let doc: serde_json::Value = serde_json::from_str(&body(r)).unwrap();
+        assert_eq!(doc["window_seconds"], 60.0);
+        assert_eq!(doc["samples"], serde_json::json!([]));
+        let r = samples(&on, Some("target=nope"));
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(body(r).starts_with("unknown target `nope`; configured targets: "));
+        let off = exporter("mysql://exporter@127.0.0.1:3306", false);
+        let r = samples(&off, None);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(body(r).contains("the sampler is off on this exporter (--no-collect.sampler)"));
+    }
+
     #[test]
     fn gzip_only_when_asked_for() {
         let h = |v: &'static str| accepts_gzip(Some(&HeaderValue::from_static(v)));
