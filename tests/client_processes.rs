@@ -258,6 +258,7 @@ fn both_session_tables_give_the_same_counts() {
         attributes: vec!["program_name".into()],
         per_process: true,
         intervals: Vec::new(),
+        thread_ids: false,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let read = |table: ProcesslistTable| {
@@ -281,6 +282,7 @@ fn both_session_tables_give_the_same_counts() {
                 version_comment: String::new(),
                 connection_id: id,
                 capabilities: Default::default(),
+                identity: Default::default(),
             };
             info.capabilities.processlist = table;
             let mut snap = Snapshot::up(info);

@@ -1234,6 +1234,7 @@ fn session_row() -> impl Strategy<Value = SessionRow> {
                     trx_age,
                     trx_started,
                     trx_rows_locked: locked,
+                    thread_id: None,
                     attributes: Vec::new(),
                 }
             },
@@ -1300,7 +1301,7 @@ proptest! {
         lq in any::<u32>(),
     ) {
         let mut snap = if up {
-            Snapshot::up(ServerInfo { flavor: Flavor::MySql, version: "8.4.3".into(), version_comment: String::new(), connection_id: 1, capabilities: Default::default() })
+            Snapshot::up(ServerInfo { flavor: Flavor::MySql, version: "8.4.3".into(), version_comment: String::new(), connection_id: 1, capabilities: Default::default(), identity: Default::default() })
         } else {
             Snapshot::down(Reason::new(ReasonKind::Network, "connection refused"))
         };

@@ -212,6 +212,7 @@ pub fn encode(rows: &[Row], limit: usize, variables: &[(&str, &str)]) -> String 
         version_comment: String::new(),
         connection_id: 1,
         capabilities: Default::default(),
+        identity: Default::default(),
     });
     snap.threads = Outcome::Ok(rows.iter().map(Row::group).collect());
     let mut vars: Vec<(String, String)> = vec![("max_connections".into(), "151".into())];

@@ -5,7 +5,13 @@
 //! Never: the exporter's own connection, server threads (replication, event scheduler,
 //! daemons), sessions outside the named pool, sessions that are busy or waiting (so never
 //! the statement at the head of a lock queue: an ALTER behind an idle transaction), sessions
-//! younger than the limit, or an id that now belongs to another user.
+//! younger than the limit, or a session that is not the one listed ([`changed`]).
+//!
+//! A connection id alone does not name a session for long: ids are never reused while a
+//! server runs (short of a 32-bit wrap-around), but a restarted server, or another one after
+//! a failover behind the same address, counts from 1 again. So the re-check compares every
+//! part of a session's identity, and `db::Database::kill_session` refuses to act on any
+//! other server run than the one the list came from.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -90,11 +96,107 @@ pub enum Refusal {
         age: u64,
         limit: u64,
     },
-    /// The id was reused by another user's session since the list was read.
-    OtherUser {
+    /// The row re-read by id is not the session that was listed.
+    NotTheSame(Changed),
+}
+
+/// What tells the session re-read by id from the one listed: any difference means the id
+/// now names another session (or the listed one's transaction ended).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Changed {
+    User {
         was: String,
         now: String,
     },
+    /// `HOST` with the client's port: unique per TCP connection while it lives.
+    Host {
+        was: String,
+        now: String,
+    },
+    /// performance_schema's `THREAD_ID`, never shared by two sessions of one server run.
+    Thread {
+        was: u64,
+        now: Option<u64>,
+    },
+    /// The transaction's start: another transaction, or none any more.
+    Transaction {
+        was: Option<String>,
+        now: Option<String>,
+    },
+}
+
+/// How `now`, re-read by id right before `KILL`, differs from the session `listed`, in the
+/// parts a later session with the same id cannot share: user, client host and port,
+/// thread id, transaction start.
+pub fn changed(listed: &SessionRow, now: &SessionRow) -> Option<Changed> {
+    if now.user != listed.user {
+        return Some(Changed::User {
+            was: listed.user.clone(),
+            now: now.user.clone(),
+        });
+    }
+    if now.host != listed.host {
+        return Some(Changed::Host {
+            was: listed.host.clone(),
+            now: now.host.clone(),
+        });
+    }
+    if let Some(was) = listed.thread_id {
+        if now.thread_id != Some(was) {
+            return Some(Changed::Thread {
+                was,
+                now: now.thread_id,
+            });
+        }
+    }
+    if now.trx_started != listed.trx_started {
+        return Some(Changed::Transaction {
+            was: listed.trx_started.clone(),
+            now: now.trx_started.clone(),
+        });
+    }
+    None
+}
+
+impl fmt::Display for Changed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Changed::User { was, now } => {
+                write!(f, "the id now belongs to user {now}, not {was}")
+            }
+            Changed::Host { was, now } => {
+                write!(f, "the id now belongs to a client at {now}, not {was}")
+            }
+            Changed::Thread {
+                was,
+                now: Some(now),
+            } => {
+                write!(f, "the id now belongs to thread {now}, not {was}")
+            }
+            Changed::Thread { was, now: None } => {
+                write!(f, "thread {was} of the list can no longer be confirmed")
+            }
+            Changed::Transaction {
+                was: Some(was),
+                now: None,
+            } => write!(
+                f,
+                "its transaction of {was} ended (committed or rolled back)"
+            ),
+            Changed::Transaction {
+                was,
+                now: Some(now),
+            } => write!(
+                f,
+                "it is in another transaction now (started {now}; listed: {})",
+                was.as_deref().unwrap_or("none")
+            ),
+            Changed::Transaction {
+                was: None,
+                now: None,
+            } => f.write_str("its transaction changed"),
+        }
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -112,9 +214,7 @@ impl fmt::Display for Refusal {
                     state.label()
                 )
             }
-            Refusal::OtherUser { was, now } => {
-                write!(f, "the id now belongs to user {now}, not {was}")
-            }
+            Refusal::NotTheSame(changed) => write!(f, "not the session listed: {changed}"),
         }
     }
 }
@@ -185,8 +285,8 @@ impl Criteria {
         }
     }
 
-    /// The check right before `KILL`: the row re-read by id must still qualify, and must be
-    /// the same user's session (ids are reused after a disconnect).
+    /// The check right before `KILL`: the row re-read by id must be the session listed
+    /// ([`changed`]), and must still qualify.
     pub fn recheck(
         &self,
         pools: &[PoolConfig],
@@ -207,11 +307,8 @@ impl Criteria {
         now: &SessionRow,
         blocks: Option<Blocks>,
     ) -> Result<Grounds, Refusal> {
-        if now.user != listed.user {
-            return Err(Refusal::OtherUser {
-                was: listed.user.clone(),
-                now: now.user.clone(),
-            });
+        if let Some(changed) = changed(listed, now) {
+            return Err(Refusal::NotTheSame(changed));
         }
         self.judge_blocking(pools, own, now, blocks)
     }
@@ -422,34 +519,138 @@ mod tests {
         }
     }
 
+    /// Every way the row re-read right before `KILL` can differ from the one listed: only
+    /// the unchanged session, still past its limit, may be killed.
     #[test]
     fn the_recheck_spares_what_changed_since_the_list() {
         let c = criteria(None);
-        let listed = session(7, "Sleep", 2, Some(("RUNNING", 400)));
-        assert!(c.recheck(&pools(), 99, &listed, &listed).is_ok());
-        // Committed meanwhile: idle, parked in the pool.
-        let committed = session(7, "Sleep", 1, None);
-        assert_eq!(
-            c.recheck(&pools(), 99, &listed, &committed),
-            Err(Refusal::State(SessionState::Idle))
-        );
-        // Woke up and runs a statement.
-        let working = session(7, "Query", 0, Some(("RUNNING", 401)));
-        assert_eq!(
-            c.recheck(&pools(), 99, &listed, &working),
-            Err(Refusal::State(SessionState::Active))
-        );
-        // The id was reused by another user's new session.
-        let reused = SessionRow {
-            user: "report".into(),
+        let listed = SessionRow {
+            thread_id: Some(4711),
+            trx_started: Some("2026-12-04 18:00:00".into()),
+            ..session(7, "Sleep", 2, Some(("RUNNING", 400)))
+        };
+        let later = |f: fn(&mut SessionRow)| {
+            let mut now = SessionRow {
+                trx_age: Some(403),
+                time: 5,
+                ..listed.clone()
+            };
+            f(&mut now);
+            now
+        };
+        let not_the_same = |c: Changed| Err(Refusal::NotTheSame(c));
+        let cases: Vec<(&str, SessionRow, Result<Grounds, Refusal>)> = vec![
+            (
+                "unchanged, a little older",
+                later(|_| {}),
+                Ok(Grounds::IdleInTransaction {
+                    age: 403,
+                    limit: 300,
+                }),
+            ),
+            (
+                "committed: idle, parked in the pool",
+                later(|n| {
+                    n.trx_state = None;
+                    n.trx_age = None;
+                    n.trx_started = None;
+                }),
+                not_the_same(Changed::Transaction {
+                    was: Some("2026-12-04 18:00:00".into()),
+                    now: None,
+                }),
+            ),
+            (
+                "committed and began another transaction, idle in it",
+                later(|n| {
+                    n.trx_age = Some(1);
+                    n.trx_started = Some("2026-12-04 18:06:42".into());
+                }),
+                not_the_same(Changed::Transaction {
+                    was: Some("2026-12-04 18:00:00".into()),
+                    now: Some("2026-12-04 18:06:42".into()),
+                }),
+            ),
+            (
+                "woke up and runs a statement",
+                later(|n| {
+                    n.command = "Query".into();
+                    n.time = 0;
+                }),
+                Err(Refusal::State(SessionState::Active)),
+            ),
+            (
+                "now waits for a lock",
+                later(|n| {
+                    n.command = "Query".into();
+                    n.trx_state = Some("LOCK WAIT".into());
+                }),
+                Err(Refusal::State(SessionState::LockWait)),
+            ),
+            (
+                "the id is another user's session (restarted server)",
+                later(|n| n.user = "report".into()),
+                not_the_same(Changed::User {
+                    was: "kefu".into(),
+                    now: "report".into(),
+                }),
+            ),
+            (
+                "the same user from another connection (disconnected and replaced)",
+                later(|n| n.host = "10.0.0.7:4117".into()),
+                not_the_same(Changed::Host {
+                    was: "10.0.0.7:4000".into(),
+                    now: "10.0.0.7:4117".into(),
+                }),
+            ),
+            (
+                "same user, host and port, another thread",
+                later(|n| n.thread_id = Some(9000)),
+                not_the_same(Changed::Thread {
+                    was: 4711,
+                    now: Some(9000),
+                }),
+            ),
+            (
+                "the thread can no longer be read",
+                later(|n| n.thread_id = None),
+                not_the_same(Changed::Thread {
+                    was: 4711,
+                    now: None,
+                }),
+            ),
+            (
+                "moved to another pool's database",
+                later(|n| n.db = Some("stats".into())),
+                Err(Refusal::OtherPool(None)),
+            ),
+            (
+                "now the exporter's own connection",
+                later(|n| n.id = 99),
+                Err(Refusal::OwnConnection),
+            ),
+        ];
+        for (what, now, expected) in cases {
+            assert_eq!(c.recheck(&pools(), 99, &listed, &now), expected, "{what}");
+        }
+        // A list read without thread ids (MariaDB without performance_schema) compares the
+        // rest.
+        let no_thread = SessionRow {
+            thread_id: None,
             ..listed.clone()
         };
+        let now = SessionRow {
+            thread_id: Some(1),
+            ..listed.clone()
+        };
+        assert!(c.recheck(&pools(), 99, &no_thread, &now).is_ok());
         assert_eq!(
-            c.recheck(&pools(), 99, &listed, &reused),
-            Err(Refusal::OtherUser {
-                was: "kefu".into(),
-                now: "report".into()
+            Refusal::NotTheSame(Changed::Transaction {
+                was: Some("2026-12-04 18:00:00".into()),
+                now: None
             })
+            .to_string(),
+            "not the session listed: its transaction of 2026-12-04 18:00:00 ended (committed or rolled back)"
         );
     }
 

@@ -146,6 +146,12 @@ impl Window {
         self.samples.iter()
     }
 
+    /// Forgets every sample: another server run answers, whose counters start again and
+    /// whose sessions are others.
+    pub fn clear(&mut self) {
+        self.samples.clear();
+    }
+
     /// Adds a sample in time order (a scrape's may land between two of the sampler's) and
     /// forgets those older than the span before the newest.
     pub fn push(&mut self, sample: Sample) {

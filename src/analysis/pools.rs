@@ -97,6 +97,7 @@ pub fn plan(pools: &[PoolConfig]) -> Plan {
         attributes,
         per_process: !pools.is_empty(),
         intervals: Vec::new(),
+        thread_ids: false,
     }
 }
 

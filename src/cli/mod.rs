@@ -110,6 +110,16 @@ pub enum Command {
     /// the exporter's `serve` never kills anything. A session that works or waits is never
     /// killed: not the statement at the head of a lock queue (an ALTER behind an idle
     /// transaction; cancel it by hand with KILL QUERY <id> if you must).
+    ///
+    /// Right before each KILL the session is read again, on the connection that listed it,
+    /// and killed only if it is the same session (id, user, client host and port, thread
+    /// id, transaction start), on the same server run (server_id, server_uuid, start time),
+    /// and still qualifies. If that connection is lost or another server run answers (a
+    /// restart, a failover), the run stops and kills nothing more. What remains is the
+    /// moment between that re-read and the KILL, one round trip on the same connection: a
+    /// session that commits within it is killed after its commit (the work is kept), and
+    /// one that disconnects within it leaves its id unused (a running server never gives an
+    /// id out twice), so KILL finds no such thread.
     #[command(group(clap::ArgGroup::new("which").required(true).multiple(true)
         .args(["idle_in_transaction_older_than", "idle_older_than", "root_blockers"])))]
     KillIdle {
@@ -129,11 +139,21 @@ pub enum Command {
         /// Really kill; without it nothing is killed and the victims are listed.
         #[arg(long)]
         execute: bool,
-        /// Kill at most this many sessions per target.
+        /// With --execute: list the victims, then ask before killing them (answer y on
+        /// stdin). Each is still re-read right before its kill.
+        #[arg(long, requires = "execute")]
+        confirm: bool,
+        /// End at most this many sessions per target (sessions actually killed; spared
+        /// ones do not count).
         #[arg(long, default_value_t = 100)]
         max_kills: usize,
+        /// How long listing, and then each kill, may take.
         #[arg(long, default_value = "10s", value_parser = duration_arg)]
         timeout: std::time::Duration,
+        /// text, or json: every candidate with its identity and outcome (a dry run lists
+        /// exactly what --execute would then try, in that order).
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
     },
     /// Validate a config file and print what it means (secrets redacted).
     #[command(subcommand)]
@@ -267,6 +287,8 @@ pub fn main() -> ExitCode {
             execute,
             max_kills,
             timeout,
+            format,
+            confirm,
         }) => kill_idle::run(
             kill_idle::Args {
                 criteria: Criteria {
@@ -278,6 +300,8 @@ pub fn main() -> ExitCode {
                 execute,
                 max_kills,
                 timeout,
+                format,
+                confirm,
             },
             config,
             &runtime,

@@ -39,7 +39,7 @@ pub async fn detect_capabilities(conn: &mut Conn) -> Result<Capabilities, mysql_
         .query(
             "SELECT LOWER(TABLE_NAME) FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = 'performance_schema' \
-             AND TABLE_NAME IN ('processlist', 'session_connect_attrs', 'accounts')",
+             AND TABLE_NAME IN ('processlist', 'session_connect_attrs', 'accounts', 'threads')",
         )
         .await?;
     let has = |t: &str| visible.iter().any(|v| v == t);
@@ -80,6 +80,7 @@ pub async fn detect_capabilities(conn: &mut Conn) -> Result<Capabilities, mysql_
         sees_all_sessions,
         metadata_locks,
         accounts,
+        threads: on && has("threads"),
     })
 }
 

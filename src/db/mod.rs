@@ -9,6 +9,7 @@
 mod capabilities;
 mod decode;
 mod flavor;
+mod identity;
 mod kill;
 mod sources;
 mod tls;
@@ -22,7 +23,7 @@ use tokio::time::timeout_at;
 
 pub use capabilities::detect_capabilities;
 pub use flavor::{detect as detect_flavor, session_setup};
-pub use kill::KillOutcome;
+pub use kill::{Halt, KillOutcome};
 pub use sources::{
     attributes_sql, fetch, session_list_sql, sessions_sql, Handover, SessionCache, SourceError,
     TRANSACTIONS_SQL,
@@ -31,7 +32,8 @@ pub use sources::{
 use crate::analysis::pools::{APP_ATTRIBUTE, EXPORTER_PROGRAM_NAME};
 use crate::config::{TargetConfig, TlsMode};
 use crate::snapshot::{
-    ConnectAttributes, Plan, Problem, Reason, ReasonKind, ServerInfo, Snapshot, Source,
+    ConnectAttributes, Plan, Problem, Reason, ReasonKind, ServerIdentity, ServerInfo, Snapshot,
+    Source,
 };
 
 /// Whether a read may reuse the kept results of the sources read less often than every
@@ -42,8 +44,22 @@ enum Reuse {
     Never,
 }
 
+/// Who asks for a connection when there is none, which decides whether the reconnect
+/// backoff may make it wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    /// A scrape, the status page, `check`, `kill-idle`: someone waits for the answer. It
+    /// waits out the backoff when that ends well within its deadline, and otherwise tries at
+    /// once: a server that is back is reported back by the first scrape that reaches it.
+    Waiting,
+    /// The sampler: nobody waits, so it keeps to the backoff. While the server is down this
+    /// bounds the connects to one per backoff plus one per scrape (the state's lock keeps
+    /// one attempt in flight per target).
+    Background,
+}
+
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
-/// Below any sane scrape interval, so a server that is back is seen at the next scrape.
+/// The longest pause between the background's attempts while a server is down.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// One monitored server (a `targets[]` entry of the config) and its one connection.
@@ -57,16 +73,28 @@ pub struct Database {
 #[derive(Default)]
 struct ConnState {
     conn: Option<(Conn, ServerInfo)>,
-    /// Connect attributes already read, per session id; cleared with every new connection
-    /// (a restarted server reuses ids).
+    /// The server run the caches below were filled from: they are dropped when another run
+    /// answers (a restarted server counts session ids from 1 again; after a failover they
+    /// are another server's), and kept over a reconnect to the same run.
+    cached_for: Option<ServerIdentity>,
+    /// Connect attributes already read, per session id.
     sessions: SessionCache,
     /// The last results of the sources read less often than every scrape, and when each
-    /// was read; cleared with every new connection (it may be another server).
+    /// was read.
     kept: Option<Box<Snapshot>>,
     kept_at: std::collections::BTreeMap<Source, Instant>,
+    /// The server's `Uptime` when the connection was made, and when: each status read is
+    /// checked against it ([`identity::another_run`]).
+    uptime_at_connect: Option<(i64, Instant)>,
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<Reason>,
+    /// Since when the target has had no connection (lost, or never made): the downtime the
+    /// "reconnected" line reports.
+    down_since: Option<Instant>,
+    /// The kind of the last connection problem logged: a server that stays down is said
+    /// once, not on every attempt.
+    logged: Option<ReasonKind>,
 }
 
 impl ConnState {
@@ -78,13 +106,36 @@ impl ConnState {
         self.kept_at.insert(source, Instant::now());
     }
 
-    /// Gives up a connection that broke mid-scrape; the next connect waits for the backoff.
-    fn broke(&mut self, conn: Conn, why: &Reason) {
+    /// Gives up a connection that broke mid-scrape (said once in the log); the next
+    /// background connect waits for the backoff.
+    fn broke(&mut self, target: &str, conn: Conn, why: &Reason) {
+        tracing::warn!(target_name = %target, "connection to MySQL lost: {why}");
+        self.logged = Some(why.kind);
+        self.down_since = Some(Instant::now());
         self.failures += 1;
         self.retry_at = Some(Instant::now() + backoff(self.failures));
         self.last_error = Some(why.clone());
+        self.uptime_at_connect = None;
         // Dropping a connection mid-query may block on I/O: not on this task.
         tokio::spawn(async move { drop(conn) });
+    }
+
+    /// Drops what was cached per session id and per interval, unless it came from `run`.
+    fn keep_caches_for(&mut self, target: &str, run: &ServerIdentity) {
+        match &self.cached_for {
+            Some(was) if was.same_run(run) => return,
+            Some(was) => tracing::warn!(
+                target_name = %target,
+                "another server run answers than the one the cached session attributes and \
+                 collector results came from (was {was}; now {run}): a restart or failover; \
+                 they are dropped and read again"
+            ),
+            None => {}
+        }
+        self.sessions = SessionCache::default();
+        self.kept = None;
+        self.kept_at.clear();
+        self.cached_for = Some(run.clone());
     }
 }
 
@@ -104,24 +155,36 @@ impl Database {
     /// Reads `sources` before `deadline`. Never fails: what could not be read is recorded in
     /// the snapshot (server down, source failed or skipped).
     pub async fn snapshot(&self, sources: &[Source], deadline: Instant) -> Snapshot {
-        self.read_retrying(sources, deadline, Reuse::ByInterval)
+        self.read_retrying(sources, deadline, Reuse::ByInterval, Caller::Waiting)
             .await
     }
 
-    /// The same, every source read now whatever its interval: the sampler's read.
+    /// The same, every source read now whatever its interval, and no connect before the
+    /// backoff allows: the sampler's read.
     pub async fn sample(&self, sources: &[Source], deadline: Instant) -> Snapshot {
-        self.read_retrying(sources, deadline, Reuse::Never).await
+        self.read_retrying(sources, deadline, Reuse::Never, Caller::Background)
+            .await
     }
 
-    async fn read_retrying(&self, sources: &[Source], deadline: Instant, reuse: Reuse) -> Snapshot {
+    async fn read_retrying(
+        &self,
+        sources: &[Source],
+        deadline: Instant,
+        reuse: Reuse,
+        caller: Caller,
+    ) -> Snapshot {
         let mut state = self.state.lock().await;
         let reused = state.conn.is_some();
-        let snap = self.read(&mut state, sources, deadline, reuse).await;
+        let snap = self
+            .read(&mut state, sources, deadline, reuse, caller)
+            .await;
         if reused && snap.server.is_none() && Instant::now() < deadline {
             // The kept connection died (server restart, network, wait_timeout): one fresh
             // connection now, so a server that is back is reported back in this scrape.
             state.retry_at = None;
-            return self.read(&mut state, sources, deadline, reuse).await;
+            return self
+                .read(&mut state, sources, deadline, reuse, caller)
+                .await;
         }
         snap
     }
@@ -132,10 +195,11 @@ impl Database {
         sources: &[Source],
         deadline: Instant,
         reuse: Reuse,
+        caller: Caller,
     ) -> Snapshot {
-        let (mut conn, server) = match state.conn.take() {
+        let (mut conn, mut server) = match state.conn.take() {
             Some(c) => c,
-            None => match self.connect_with_backoff(state, deadline).await {
+            None => match self.connect_with_backoff(state, deadline, caller).await {
                 Ok(c) => c,
                 Err(reason) => return Snapshot::down(reason),
             },
@@ -174,6 +238,10 @@ impl Database {
             let error = match result {
                 Ok(Ok(())) => {
                     answered = true;
+                    if matches!(source, Source::GlobalStatus | Source::StatusCounters) {
+                        self.check_run(state, &mut conn, &mut server, &mut snap)
+                            .await;
+                    }
                     if !interval.is_zero() {
                         state.keep(&snap, source);
                     }
@@ -201,7 +269,7 @@ impl Database {
             state.conn = Some((conn, server));
             return snap;
         };
-        state.broke(conn, &why);
+        state.broke(self.name(), conn, &why);
         if answered {
             snap
         } else {
@@ -242,18 +310,59 @@ impl Database {
         }
     }
 
+    /// The status read just now (`Uptime` in it) against the uptime at connect: when
+    /// another server run answers on the same connection, the identity is read again and
+    /// the caches of the old run are dropped.
+    async fn check_run(
+        &self,
+        state: &mut ConnState,
+        conn: &mut Conn,
+        server: &mut ServerInfo,
+        snap: &mut Snapshot,
+    ) {
+        let (Some(uptime), Some((at_connect, since))) = (
+            snap.status("Uptime").and_then(|v| v.parse::<i64>().ok()),
+            state.uptime_at_connect,
+        ) else {
+            return;
+        };
+        if !identity::another_run(at_connect, since.elapsed().as_secs_f64(), uptime) {
+            return;
+        }
+        let Ok((run, uptime)) = identity::read(conn, server.flavor).await else {
+            return;
+        };
+        state.uptime_at_connect = Some((uptime, Instant::now()));
+        state.keep_caches_for(self.name(), &run);
+        server.identity = run.clone();
+        if let Some(s) = snap.server.as_mut() {
+            s.identity = run;
+        }
+    }
+
     async fn connect_with_backoff(
         &self,
         state: &mut ConnState,
         deadline: Instant,
+        caller: Caller,
     ) -> Result<(Conn, ServerInfo), Reason> {
-        // While backing off, the last error stands.
         if let Some(at) = state.retry_at {
-            if Instant::now() < at {
-                return Err(state
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| Reason::new(ReasonKind::Network, "connection lost")));
+            let now = Instant::now();
+            let wait = at.saturating_duration_since(now);
+            match caller {
+                _ if wait.is_zero() => {}
+                // While backing off, the last error stands.
+                Caller::Background => {
+                    return Err(state
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| Reason::new(ReasonKind::Network, "connection lost")))
+                }
+                // A short wait leaves time to connect; a long one would outlast the caller.
+                Caller::Waiting if now + wait * 2 <= deadline => {
+                    tokio::time::sleep_until(at.into()).await
+                }
+                Caller::Waiting => {}
             }
         }
         let limit = deadline.min(Instant::now() + self.config.connect_timeout);
@@ -270,19 +379,32 @@ impl Database {
             )),
         };
         match result {
-            Ok(c) => {
-                if state.failures > 0 {
-                    tracing::info!(target_name = %self.name(), "reconnected to MySQL");
+            Ok((conn, server, uptime)) => {
+                match state.down_since.take() {
+                    Some(since) if state.failures > 0 || state.logged.is_some() => {
+                        tracing::info!(
+                            target_name = %self.name(),
+                            down_s = format!("{:.1}", since.elapsed().as_secs_f64()),
+                            "reconnected to MySQL after {:.1}s without a connection",
+                            since.elapsed().as_secs_f64()
+                        )
+                    }
+                    _ => {}
                 }
                 state.failures = 0;
                 state.retry_at = None;
                 state.last_error = None;
-                state.sessions = SessionCache::default();
-                state.kept = None;
-                state.kept_at.clear();
-                Ok(c)
+                state.logged = None;
+                state.uptime_at_connect = Some((uptime, Instant::now()));
+                state.keep_caches_for(self.name(), &server.identity);
+                Ok((conn, server))
             }
             Err(e) => {
+                if state.logged != Some(e.kind) {
+                    tracing::error!(target_name = %self.name(), "{e}");
+                    state.logged = Some(e.kind);
+                }
+                state.down_since.get_or_insert_with(Instant::now);
                 state.failures += 1;
                 state.retry_at = Some(Instant::now() + backoff(state.failures));
                 state.last_error = Some(e.clone());
@@ -337,7 +459,7 @@ impl Database {
         }
     }
 
-    async fn connect(&self) -> Result<(Conn, ServerInfo), Reason> {
+    async fn connect(&self) -> Result<(Conn, ServerInfo, i64), Reason> {
         let c = &self.config;
         let where_ = format!("{}", c.dsn);
         let mut conn = self.login().await?;
@@ -365,6 +487,13 @@ impl Database {
         if no_index_logged == Some(1) {
             self.quiet_no_index_log(&mut conn).await;
         }
+        let (identity, uptime) = identity::read(&mut conn, flavor).await.map_err(|e| {
+            let why = format!(
+                "{where_}: reading the server's identity failed: {}",
+                describe(&e)
+            );
+            Reason::new(kind_of(&e), why)
+        })?;
         let caps = detect_capabilities(&mut conn).await.map_err(|e| {
             let why = format!(
                 "{where_}: reading what the server offers failed: {}",
@@ -379,6 +508,7 @@ impl Database {
             sessions_from = caps.processlist.session_list_name(),
             connect_attributes = matches!(caps.connect_attributes, ConnectAttributes::Available),
             process_privilege = caps.sees_all_sessions,
+            server = %identity,
             "connected to MySQL"
         );
         Ok((
@@ -389,7 +519,9 @@ impl Database {
                 version_comment: comment,
                 connection_id: id,
                 capabilities: caps,
+                identity,
             },
+            uptime,
         ))
     }
 

@@ -333,6 +333,9 @@ pub struct Capabilities {
     pub metadata_locks: MetadataLockTable,
     /// Where connections per account can be read from.
     pub accounts: AccountTable,
+    /// Whether performance_schema is on and its `threads` table readable: each session's
+    /// `THREAD_ID`, which `kill-idle` compares before it acts.
+    pub threads: bool,
 }
 
 /// Where the connections opened per account are counted, detected per connection.
@@ -369,6 +372,7 @@ impl Default for Capabilities {
             sees_all_sessions: true,
             metadata_locks: MetadataLockTable::PerformanceSchema,
             accounts: AccountTable::PerformanceSchema,
+            threads: true,
         }
     }
 }
@@ -383,6 +387,68 @@ pub struct ServerInfo {
     /// The exporter's own connection id (excluded from every session count).
     pub connection_id: u64,
     pub capabilities: Capabilities,
+    /// Which server process answered: what the per-server caches and `kill-idle`'s
+    /// session ids are only valid for.
+    pub identity: ServerIdentity,
+}
+
+/// One run of one server: connection ids and everything read per session id are only
+/// meaningful within it. A restarted server (same address, same `server_id`, same datadir)
+/// counts ids from 1 again; a failover behind the same address is another server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ServerIdentity {
+    /// `@@server_id`: set by the operator, often left at 1, so never enough alone.
+    pub server_id: u64,
+    /// `@@server_uuid` (MySQL; kept in the datadir's `auto.cnf`). MariaDB has none.
+    pub server_uuid: Option<String>,
+    /// When the server process started, Unix seconds: `UNIX_TIMESTAMP() - Uptime`. Both
+    /// are whole seconds read a moment apart, so two reads of one run may differ by one.
+    pub started_at: i64,
+}
+
+impl ServerIdentity {
+    /// Whether `self` and `other` are the same run of the same server.
+    pub fn same_run(&self, other: &ServerIdentity) -> bool {
+        self.server_id == other.server_id
+            && self.server_uuid == other.server_uuid
+            && (self.started_at - other.started_at).abs() <= STARTED_AT_SLACK
+    }
+}
+
+/// How far apart two reads of one run's start time may be (see
+/// [`ServerIdentity::started_at`]); a restart cannot hide in it: the old run would have had
+/// to last less than this.
+pub const STARTED_AT_SLACK: i64 = 2;
+
+impl std::fmt::Display for ServerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server_id {}", self.server_id)?;
+        if let Some(u) = &self.server_uuid {
+            write!(f, ", server_uuid {u}")?;
+        }
+        write!(f, ", started {}", utc(self.started_at))
+    }
+}
+
+/// `2026-12-04 18:36:39 UTC` from Unix seconds (the civil-from-days algorithm of Howard
+/// Hinnant's `date` library), for messages: not worth a date crate.
+pub fn utc(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -395,13 +461,14 @@ impl ServerInfo {
             version_comment: String::new(),
             connection_id,
             capabilities: Capabilities::default(),
+            identity: ServerIdentity::default(),
         }
     }
 }
 
 /// The status counters the sampler reads ([`Source::StatusCounters`]): the server's
 /// sessions now, and the counters connection churn and refusals show in.
-pub const SAMPLED_STATUS: [&str; 7] = [
+pub const SAMPLED_STATUS: [&str; 8] = [
     "Threads_connected",
     "Threads_running",
     "Connections",
@@ -409,6 +476,8 @@ pub const SAMPLED_STATUS: [&str; 7] = [
     "Aborted_connects",
     "Connection_errors_max_connections",
     "Max_used_connections",
+    // Not for the sample: tells that another server run answers on the same connection.
+    "Uptime",
 ];
 
 /// What the queries must read beyond the fixed columns: the connect attributes the pools
@@ -422,6 +491,9 @@ pub struct Plan {
     /// Sources read at most this often (their last result is reused in between); the
     /// others every scrape. From `--collect.<name>.interval` and [`Source::min_interval`].
     pub intervals: Vec<(Source, Duration)>,
+    /// Whether the session list carries each session's performance_schema `THREAD_ID`:
+    /// for `kill-idle`, which must tell a session from a later one with its id.
+    pub thread_ids: bool,
 }
 
 impl Plan {
@@ -494,6 +566,35 @@ fn lookup<'a>(rows: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_run_is_told_by_id_uuid_and_start() {
+        let run = ServerIdentity {
+            server_id: 1,
+            server_uuid: Some("3c1c…".into()),
+            started_at: 1_796_409_399,
+        };
+        assert_eq!(utc(run.started_at), "2026-12-04 18:36:39 UTC");
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        let moved = |f: fn(&mut ServerIdentity)| {
+            let mut other = run.clone();
+            f(&mut other);
+            run.same_run(&other)
+        };
+        // Read again a moment later: the two whole-second counters may be one apart.
+        assert!(moved(|o| o.started_at += 1));
+        assert!(moved(|o| o.started_at -= 2));
+        // Restarted (same id and uuid, same datadir), failed over, another server.
+        assert!(!moved(|o| o.started_at += 30));
+        assert!(!moved(|o| o.server_id = 2));
+        assert!(!moved(|o| o.server_uuid = Some("9f00…".into())));
+        assert!(!moved(|o| o.server_uuid = None));
+        assert_eq!(
+            run.to_string(),
+            "server_id 1, server_uuid 3c1c…, started 2026-12-04 18:36:39 UTC"
+        );
+    }
 
     #[test]
     fn every_source_has_a_distinct_name_and_a_way_to_turn_it_on() {

@@ -139,6 +139,10 @@ pub struct SessionRow {
     /// When the transaction started, server time, `YYYY-MM-DD hh:mm:ss`.
     pub trx_started: Option<String>,
     pub trx_rows_locked: u64,
+    /// performance_schema's `THREAD_ID` of the session, when [`Plan::thread_ids`](super::Plan::thread_ids) asked for
+    /// it and the server lists it: never shared by two sessions of one server run, so it
+    /// tells a session from a later one that got its id.
+    pub thread_id: Option<u64>,
     /// The connect attributes of the [`Plan`](super::Plan) that the session sent.
     pub attributes: Vec<(String, String)>,
 }

@@ -19,7 +19,7 @@ use crate::analysis::verdict::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
 use crate::config::{Config, PoolConfig};
 use crate::db::Database;
-use crate::snapshot::{OutcomeKind, Plan, Reason, ReasonKind, Snapshot, Source};
+use crate::snapshot::{OutcomeKind, Plan, Reason, ReasonKind, ServerIdentity, Snapshot, Source};
 
 /// Buckets of the scrape-latency histogram (seconds).
 const SCRAPE_BUCKETS: [f64; 12] = [
@@ -59,8 +59,9 @@ pub struct TargetState {
     inflight: Mutex<Option<InFlight>>,
     /// Collections since start (`mysql_exporter_scrapes_total`).
     collections: AtomicU64,
-    /// The kind of the last logged problem per source (and `None` key for the connection):
-    /// a lasting problem is logged once, not on every scrape, however its words vary.
+    /// The kind of the last logged problem per source: a lasting problem is logged once,
+    /// not on every scrape, however its words vary. (The connection's own problems are
+    /// logged where it is kept: `db`.)
     logged: Mutex<HashMap<Option<Source>, (OutcomeKind, ReasonKind)>>,
     /// The status page's snapshot (with every session, for the verdict), refreshed at most
     /// every [`PAGE_MAX_AGE`] however many people reload the page.
@@ -70,6 +71,8 @@ pub struct TargetState {
     /// The samples of the last window (the sampler's and the scrapes'), when sampling.
     window: Mutex<Window>,
     sampler: Mutex<SamplerStatus>,
+    /// The server run the window's samples came from.
+    run: Mutex<Option<ServerIdentity>>,
 }
 
 /// `--sampler.interval` and `--sampler.window`.
@@ -149,6 +152,7 @@ impl Exporter {
                         last_duration: Duration::ZERO,
                         samples_total: 0,
                     }),
+                    run: Mutex::new(None),
                 })
             })
             .collect();
@@ -245,6 +249,7 @@ impl Exporter {
             let collected = Arc::new(Collected::new(snap, &state.pools, max_apps));
             let snap = &collected.snapshot;
             state.collections.fetch_add(1, Ordering::Relaxed);
+            state.follow_run(snap);
             // A scrape is a sample too: the window and the chart miss nothing the scrape saw.
             if let Some(sample) = collected.pools.as_deref().and_then(|p| Sample::of(snap, p)) {
                 state.record(sample);
@@ -424,6 +429,7 @@ impl TargetState {
                 .sample(&sources, started + DEFAULT_SCRAPE_TIMEOUT)
                 .await;
             let took = started.elapsed();
+            self.follow_run(&snap);
             if let Some(sample) = Sample::read(&snap, &self.pools, max_apps) {
                 self.record(sample);
             }
@@ -455,6 +461,23 @@ impl TargetState {
             }
             tokio::time::sleep_until((started + interval).into()).await;
         }
+    }
+
+    /// Empties the window when another server run answers than the one its samples came
+    /// from (a restart, a failover behind the address): peaks and rates are of one run. The
+    /// chart keeps its points: the drop at a restart is part of what it should show.
+    fn follow_run(&self, snap: &Snapshot) {
+        let Some(server) = &snap.server else {
+            return;
+        };
+        let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        if run.as_ref().is_some_and(|r| !r.same_run(&server.identity)) {
+            self.window
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
+        *run = Some(server.identity.clone());
     }
 
     /// Keeps a sample: in the window, and in each pool's point of the status page's chart.
@@ -507,10 +530,6 @@ impl TargetState {
                 }
             }
         };
-        note(
-            None,
-            snap.down_reason.as_ref().map(|r| (OutcomeKind::Failed, r)),
-        );
         for &source in Source::ALL {
             let kind = snap.outcome_kind(source);
             let problem = snap.outcome_reason(source).map(|r| (kind, r));

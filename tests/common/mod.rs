@@ -196,6 +196,12 @@ impl Server {
     }
 
     pub fn start_flavor(flavor: Flavor, extra: &[&str]) -> Server {
+        Server::start_on(flavor, free_port(), extra)
+    }
+
+    /// A new server (its own datadir) on `port`: another server behind an address whose
+    /// first server was stopped, as after a failover.
+    pub fn start_on(flavor: Flavor, port: u16, extra: &[&str]) -> Server {
         let dir = match flavor {
             Flavor::MariaDb => scratch("mariadb"),
             Flavor::MySql => {
@@ -209,7 +215,7 @@ impl Server {
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let mut db = Server {
             flavor,
-            port: free_port(),
+            port,
             socket: dir.join("sock"),
             dir,
             pid: 0,

@@ -10,19 +10,31 @@ use super::attributes::{attribute_columns, attribute_joins, joined_attributes};
 use crate::db::decode::{number, text};
 use crate::snapshot::{Capabilities, Plan, ProcesslistTable, ServerInfo, SessionRow};
 
-/// Every session in detail, attributes last; callers may append `AND ...` conditions.
-pub fn sessions_sql(table: ProcesslistTable, attrs: &[String]) -> String {
+/// Every session in detail, its thread id (`NULL` unless `thread_ids`) and attributes
+/// last; callers may append `AND ...` conditions.
+///
+/// `thread_ids` joins performance_schema.threads, which only `kill-idle` needs: the other
+/// readers run every scrape, and the join would cost the server on each.
+pub fn sessions_sql(table: ProcesslistTable, attrs: &[String], thread_ids: bool) -> String {
     let extra: String = attribute_columns(attrs)
         .iter()
         .map(|c| format!(", {c}"))
         .collect();
+    let (thread, thread_join) = if thread_ids {
+        (
+            "th.THREAD_ID",
+            " LEFT JOIN performance_schema.threads th ON th.PROCESSLIST_ID = p.ID",
+        )
+    } else {
+        ("NULL", "")
+    };
     format!(
         "SELECT p.ID, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), p.DB, \
          COALESCE(p.COMMAND, ''), GREATEST(COALESCE(p.TIME, 0), 0), COALESCE(p.STATE, ''), LEFT(p.INFO, 300), \
          t.trx_state, GREATEST(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0), \
-         DATE_FORMAT(t.trx_started, '%Y-%m-%d %H:%i:%s'), COALESCE(t.trx_rows_locked, 0){extra} \
+         DATE_FORMAT(t.trx_started, '%Y-%m-%d %H:%i:%s'), COALESCE(t.trx_rows_locked, 0), {thread}{extra} \
          FROM {} p \
-         LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID{} \
+         LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID{thread_join}{} \
          WHERE p.ID <> CONNECTION_ID()",
         table.sql_name(),
         attribute_joins(attrs, "p.ID")
@@ -54,7 +66,10 @@ pub(super) async fn read_where(
     last_statements: bool,
 ) -> Result<Vec<SessionRow>, mysql_async::Error> {
     let attrs = joined_attributes(caps, plan);
-    let sql = format!("{}{condition}", sessions_sql(caps.processlist, attrs));
+    let sql = format!(
+        "{}{condition}",
+        sessions_sql(caps.processlist, attrs, thread_ids(caps, plan))
+    );
     let rows: Vec<Row> = conn.query(sql).await?;
     let mut sessions: Vec<SessionRow> = rows
         .into_iter()
@@ -87,6 +102,12 @@ async fn add_last_statements(conn: &mut Conn, sessions: &mut [SessionRow]) {
     }
 }
 
+/// Whether the session list can carry thread ids: asked for, and performance_schema on and
+/// readable (MariaDB's is off by default: its sessions are then told apart without).
+fn thread_ids(caps: &Capabilities, plan: &Plan) -> bool {
+    plan.thread_ids && caps.threads
+}
+
 /// One session re-read by id, right before `kill-idle` acts on it.
 pub async fn fetch_session(
     conn: &mut Conn,
@@ -97,7 +118,11 @@ pub async fn fetch_session(
     let attrs = joined_attributes(&server.capabilities, plan);
     let sql = format!(
         "{} AND p.ID = {id}",
-        sessions_sql(server.capabilities.processlist, attrs)
+        sessions_sql(
+            server.capabilities.processlist,
+            attrs,
+            thread_ids(&server.capabilities, plan)
+        )
     );
     let row: Option<Row> = conn.query_first(sql).await?;
     Ok(row.map(|r| session_row(r.unwrap(), attrs)))
@@ -129,6 +154,7 @@ fn session_row(values: Vec<Value>, attrs: &[String]) -> SessionRow {
     let trx_age = (trx_state.is_some()).then(|| number(trx_age_raw).unwrap_or(0));
     let trx_started = text(next());
     let trx_rows_locked = number(next()).unwrap_or(0);
+    let thread_id = number(next()).ok();
     let attributes = attributes_of(attrs, std::iter::from_fn(|| Some(next())));
     SessionRow {
         id,
@@ -143,6 +169,7 @@ fn session_row(values: Vec<Value>, attrs: &[String]) -> SessionRow {
         trx_age,
         trx_started,
         trx_rows_locked,
+        thread_id,
         attributes,
     }
 }
@@ -154,7 +181,7 @@ mod tests {
     #[test]
     fn the_detail_query_joins_only_the_plans_attributes() {
         let attrs = ["program_name".to_string(), "_pid".to_string()];
-        let sessions = sessions_sql(ProcesslistTable::PerformanceSchema, &attrs[..1]);
+        let sessions = sessions_sql(ProcesslistTable::PerformanceSchema, &attrs[..1], false);
         assert!(sessions.contains(", a0.ATTR_VALUE FROM performance_schema.processlist p"));
         assert!(sessions.contains(
             "LEFT JOIN performance_schema.session_connect_attrs a0 ON a0.PROCESSLIST_ID = p.ID AND a0.ATTR_NAME = 'program_name'"
