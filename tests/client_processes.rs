@@ -283,6 +283,7 @@ fn both_session_tables_give_the_same_counts() {
                 connection_id: id,
                 capabilities: Default::default(),
                 identity: Default::default(),
+                run: 0,
             };
             info.capabilities.processlist = table;
             let mut snap = Snapshot::up(info);

@@ -1301,7 +1301,7 @@ proptest! {
         lq in any::<u32>(),
     ) {
         let mut snap = if up {
-            Snapshot::up(ServerInfo { flavor: Flavor::MySql, version: "8.4.3".into(), version_comment: String::new(), connection_id: 1, capabilities: Default::default(), identity: Default::default() })
+            Snapshot::up(ServerInfo { flavor: Flavor::MySql, version: "8.4.3".into(), version_comment: String::new(), connection_id: 1, capabilities: Default::default(), identity: Default::default(), run: 0 })
         } else {
             Snapshot::down(Reason::new(ReasonKind::Network, "connection refused"))
         };

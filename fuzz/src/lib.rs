@@ -213,6 +213,7 @@ pub fn encode(rows: &[Row], limit: usize, variables: &[(&str, &str)]) -> String 
         connection_id: 1,
         capabilities: Default::default(),
         identity: Default::default(),
+        run: 0,
     });
     snap.threads = Outcome::Ok(rows.iter().map(Row::group).collect());
     let mut vars: Vec<(String, String)> = vec![("max_connections".into(), "151".into())];

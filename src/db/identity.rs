@@ -8,30 +8,47 @@ use mysql_async::Conn;
 
 use crate::snapshot::{Flavor, ServerIdentity};
 
-/// Reads the identity of the server run behind `conn`, and its `Uptime` in seconds. Two
-/// short statements that need no privilege: `Uptime` comes from `SHOW GLOBAL STATUS`, which
-/// both servers answer whether performance_schema is on or not.
+/// Reads the identity of the server run behind `conn`, and its `Uptime` in seconds: two
+/// short statements that need no privilege (`Uptime` from `SHOW GLOBAL STATUS`, which both
+/// servers answer whether performance_schema is on or not), and the server's process id
+/// from performance_schema where it is on and readable.
 pub async fn read(
     conn: &mut Conn,
     flavor: Flavor,
 ) -> Result<(ServerIdentity, i64), mysql_async::Error> {
     let sql = match flavor {
-        Flavor::MySql => "SELECT @@server_id, @@server_uuid, UNIX_TIMESTAMP()",
+        Flavor::MySql => {
+            "SELECT @@server_id, @@server_uuid, @@hostname, @@datadir, UNIX_TIMESTAMP()"
+        }
         // MariaDB has no server_uuid (its GTIDs name the server_id).
-        Flavor::MariaDb => "SELECT @@server_id, NULL, UNIX_TIMESTAMP()",
+        Flavor::MariaDb => "SELECT @@server_id, NULL, @@hostname, @@datadir, UNIX_TIMESTAMP()",
     };
-    let (server_id, server_uuid, now): (u64, Option<String>, i64) =
+    type Row = (u64, Option<String>, String, String, i64);
+    let (server_id, server_uuid, hostname, datadir, now): Row =
         conn.query_first(sql).await?.unwrap_or_default();
+    let pid = match conn.query_first::<Option<u64>, _>(MAIN_THREAD_SQL).await {
+        Ok(pid) => pid.flatten(),
+        // Off, or not granted: the other parts have to do.
+        Err(mysql_async::Error::Server(_)) => None,
+        Err(e) => return Err(e),
+    };
     let uptime: Option<(String, String)> =
         conn.query_first("SHOW GLOBAL STATUS LIKE 'Uptime'").await?;
     let uptime: i64 = uptime.and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let identity = ServerIdentity {
         server_id,
         server_uuid,
+        hostname,
+        datadir,
+        pid,
         started_at: now - uptime,
     };
     Ok((identity, uptime))
 }
+
+/// The server process's main thread: its OS thread id is the process id.
+const MAIN_THREAD_SQL: &str =
+    "SELECT THREAD_OS_ID FROM performance_schema.threads WHERE NAME = 'thread/sql/main'";
 
 /// The server's uptime as we expect it (`Uptime` at connect plus the time since, by our
 /// monotonic clock): a status read that disagrees by more than this means another server

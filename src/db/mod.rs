@@ -86,6 +86,10 @@ struct ConnState {
     /// The server's `Uptime` when the connection was made, and when: each status read is
     /// checked against it ([`identity::another_run`]).
     uptime_at_connect: Option<(i64, Instant)>,
+    /// The highest connection id of ours in the run the caches are for.
+    highest_own_id: u64,
+    /// How many server runs answered before the current one ([`ServerInfo::run`]).
+    runs: u64,
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<Reason>,
@@ -120,22 +124,48 @@ impl ConnState {
         tokio::spawn(async move { drop(conn) });
     }
 
-    /// Drops what was cached per session id and per interval, unless it came from `run`.
-    fn keep_caches_for(&mut self, target: &str, run: &ServerIdentity) {
+    /// Drops what was cached per session id and per interval, unless it came from `run`,
+    /// now answering on our connection `connection_id`.
+    ///
+    /// One run is known by its identity and by its ids, which it gives out in increasing
+    /// order: a connection of ours with an id no higher than one the run already gave out
+    /// is of another run, however close the two start times (a server that crashed a second
+    /// after it started). Wrapping 32-bit ids look alike, and cost a cache refresh.
+    fn keep_caches_for(&mut self, target: &str, run: &ServerIdentity, connection_id: u64) {
+        let seen = self
+            .sessions
+            .highest_id()
+            .unwrap_or(0)
+            .max(self.highest_own_id);
+        let same = connection_id > seen;
+        self.highest_own_id = self.highest_own_id.max(connection_id);
         match &self.cached_for {
-            Some(was) if was.same_run(run) => return,
-            Some(was) => tracing::warn!(
+            Some(was) if same && was.same_run(run) => {}
+            Some(_) => self.another_run(target, run, connection_id),
+            None => {
+                self.cached_for = Some(run.clone());
+                self.highest_own_id = connection_id;
+            }
+        }
+    }
+
+    /// Another server run answers: what was cached of the last one is dropped, and the run
+    /// counter moves on (the exporter's window follows it).
+    fn another_run(&mut self, target: &str, run: &ServerIdentity, connection_id: u64) {
+        if let Some(was) = &self.cached_for {
+            tracing::warn!(
                 target_name = %target,
                 "another server run answers than the one the cached session attributes and \
                  collector results came from (was {was}; now {run}): a restart or failover; \
                  they are dropped and read again"
-            ),
-            None => {}
+            );
         }
         self.sessions = SessionCache::default();
         self.kept = None;
         self.kept_at.clear();
         self.cached_for = Some(run.clone());
+        self.highest_own_id = connection_id;
+        self.runs += 1;
     }
 }
 
@@ -333,10 +363,12 @@ impl Database {
             return;
         };
         state.uptime_at_connect = Some((uptime, Instant::now()));
-        state.keep_caches_for(self.name(), &run);
-        server.identity = run.clone();
+        state.another_run(self.name(), &run, server.connection_id);
+        server.identity = run;
+        server.run = state.runs;
         if let Some(s) = snap.server.as_mut() {
-            s.identity = run;
+            s.identity = server.identity.clone();
+            s.run = state.runs;
         }
     }
 
@@ -379,7 +411,7 @@ impl Database {
             )),
         };
         match result {
-            Ok((conn, server, uptime)) => {
+            Ok((conn, mut server, uptime)) => {
                 match state.down_since.take() {
                     Some(since) if state.failures > 0 || state.logged.is_some() => {
                         tracing::info!(
@@ -396,7 +428,8 @@ impl Database {
                 state.last_error = None;
                 state.logged = None;
                 state.uptime_at_connect = Some((uptime, Instant::now()));
-                state.keep_caches_for(self.name(), &server.identity);
+                state.keep_caches_for(self.name(), &server.identity, server.connection_id);
+                server.run = state.runs;
                 Ok((conn, server))
             }
             Err(e) => {
@@ -520,6 +553,7 @@ impl Database {
                 connection_id: id,
                 capabilities: caps,
                 identity,
+                run: 0,
             },
             uptime,
         ))

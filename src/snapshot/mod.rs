@@ -390,6 +390,10 @@ pub struct ServerInfo {
     /// Which server process answered: what the per-server caches and `kill-idle`'s
     /// session ids are only valid for.
     pub identity: ServerIdentity,
+    /// Which of the server runs seen at this target's address this is, counted from 0 by
+    /// the exporter: it moves on when another run answers (a restart, a failover), also
+    /// where the identities alone could not tell (a run that lasted a second).
+    pub run: u64,
 }
 
 /// One run of one server: connection ids and everything read per session id are only
@@ -401,6 +405,12 @@ pub struct ServerIdentity {
     pub server_id: u64,
     /// `@@server_uuid` (MySQL; kept in the datadir's `auto.cnf`). MariaDB has none.
     pub server_uuid: Option<String>,
+    /// `@@hostname` and `@@datadir`: another machine, or another datadir, after a failover.
+    pub hostname: String,
+    pub datadir: String,
+    /// The server's process id (performance_schema's `THREAD_OS_ID` of its main thread),
+    /// where performance_schema is on and readable: another process is another run.
+    pub pid: Option<u64>,
     /// When the server process started, Unix seconds: `UNIX_TIMESTAMP() - Uptime`. Both
     /// are whole seconds read a moment apart, so two reads of one run may differ by one.
     pub started_at: i64,
@@ -411,13 +421,18 @@ impl ServerIdentity {
     pub fn same_run(&self, other: &ServerIdentity) -> bool {
         self.server_id == other.server_id
             && self.server_uuid == other.server_uuid
+            && self.hostname == other.hostname
+            && self.datadir == other.datadir
+            && self.pid == other.pid
             && (self.started_at - other.started_at).abs() <= STARTED_AT_SLACK
     }
 }
 
 /// How far apart two reads of one run's start time may be (see
-/// [`ServerIdentity::started_at`]); a restart cannot hide in it: the old run would have had
-/// to last less than this.
+/// [`ServerIdentity::started_at`]). A restart hides in it only if the old run lasted less
+/// than this, on the same host and datadir, without performance_schema to tell the
+/// processes apart; the exporter's run counter also watches the session ids
+/// ([`ServerInfo::run`]).
 pub const STARTED_AT_SLACK: i64 = 2;
 
 impl std::fmt::Display for ServerIdentity {
@@ -425,6 +440,10 @@ impl std::fmt::Display for ServerIdentity {
         write!(f, "server_id {}", self.server_id)?;
         if let Some(u) = &self.server_uuid {
             write!(f, ", server_uuid {u}")?;
+        }
+        write!(f, " on {}:{}", self.hostname, self.datadir)?;
+        if let Some(pid) = self.pid {
+            write!(f, ", pid {pid}")?;
         }
         write!(f, ", started {}", utc(self.started_at))
     }
@@ -462,6 +481,7 @@ impl ServerInfo {
             connection_id,
             capabilities: Capabilities::default(),
             identity: ServerIdentity::default(),
+            run: 0,
         }
     }
 }
@@ -572,6 +592,9 @@ mod tests {
         let run = ServerIdentity {
             server_id: 1,
             server_uuid: Some("3c1c…".into()),
+            hostname: "db1".into(),
+            datadir: "/var/lib/mysql/".into(),
+            pid: Some(4242),
             started_at: 1_796_409_399,
         };
         assert_eq!(utc(run.started_at), "2026-12-04 18:36:39 UTC");
@@ -590,9 +613,14 @@ mod tests {
         assert!(!moved(|o| o.server_id = 2));
         assert!(!moved(|o| o.server_uuid = Some("9f00…".into())));
         assert!(!moved(|o| o.server_uuid = None));
+        assert!(!moved(|o| o.hostname = "db2".into()));
+        assert!(!moved(|o| o.datadir = "/srv/mysql/".into()));
+        // Restarted within a second: only the process tells.
+        assert!(!moved(|o| o.pid = Some(4343)));
+        assert!(!moved(|o| o.pid = None));
         assert_eq!(
             run.to_string(),
-            "server_id 1, server_uuid 3c1c…, started 2026-12-04 18:36:39 UTC"
+            "server_id 1, server_uuid 3c1c… on db1:/var/lib/mysql/, pid 4242, started 2026-12-04 18:36:39 UTC"
         );
     }
 

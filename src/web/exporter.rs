@@ -19,7 +19,7 @@ use crate::analysis::verdict::REPORT_SOURCES;
 use crate::collect::{Collector, ScrapeView, TargetView};
 use crate::config::{Config, PoolConfig};
 use crate::db::Database;
-use crate::snapshot::{OutcomeKind, Plan, Reason, ReasonKind, ServerIdentity, Snapshot, Source};
+use crate::snapshot::{OutcomeKind, Plan, Reason, ReasonKind, Snapshot, Source};
 
 /// Buckets of the scrape-latency histogram (seconds).
 const SCRAPE_BUCKETS: [f64; 12] = [
@@ -71,8 +71,8 @@ pub struct TargetState {
     /// The samples of the last window (the sampler's and the scrapes'), when sampling.
     window: Mutex<Window>,
     sampler: Mutex<SamplerStatus>,
-    /// The server run the window's samples came from.
-    run: Mutex<Option<ServerIdentity>>,
+    /// The server run the window's samples came from ([`crate::snapshot::ServerInfo::run`]).
+    run: Mutex<Option<u64>>,
 }
 
 /// `--sampler.interval` and `--sampler.window`.
@@ -471,13 +471,13 @@ impl TargetState {
             return;
         };
         let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
-        if run.as_ref().is_some_and(|r| !r.same_run(&server.identity)) {
+        if run.is_some_and(|r| r != server.run) {
             self.window
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clear();
         }
-        *run = Some(server.identity.clone());
+        *run = Some(server.run);
     }
 
     /// Keeps a sample: in the window, and in each pool's point of the status page's chart.

@@ -82,6 +82,14 @@ pub struct SessionCache {
     pass: u64,
 }
 
+impl SessionCache {
+    /// The highest session id cached: a server run gives ids out in increasing order, so a
+    /// connection of ours with an id at or below it comes from another run.
+    pub fn highest_id(&self) -> Option<u64> {
+        self.attributes.keys().max().copied()
+    }
+}
+
 /// One pass over the session list.
 #[derive(Debug)]
 pub(super) struct SessionPass {
