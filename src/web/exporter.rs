@@ -286,6 +286,16 @@ impl Exporter {
             "Time to collect from MySQL, per scrape, since the exporter started",
             self.scrape_duration.clone(),
         );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let tasks = prometheus_client::metrics::gauge::Gauge::<i64>::default();
+            tasks.set(i64::try_from(runtime.metrics().num_alive_tasks()).unwrap_or(i64::MAX));
+            registry.register(
+                "mysql_exporter_runtime_tasks",
+                "Tasks alive in the exporter's async runtime (Go exporters' go_goroutines): \
+                 steady with a fixed number of targets and scrapers; growth is a leak",
+                tasks,
+            );
+        }
         let now = std::time::SystemTime::now();
         let targets = snaps
             .into_iter()
