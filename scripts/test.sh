@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy, the Rust unit tests, every integration test against a
 # real MariaDB 10.11 and again against a real Oracle MySQL 9.7 (in a Debian sid chroot built
-# here once and cached), the demo and the live stack on both, and the monitoring-content
-# checks. Installs what it needs first.
+# here once and cached), a 3-minute soak on both at once, the demo and the live stack on
+# both, and the monitoring-content checks. Installs what it needs first.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
@@ -49,6 +49,8 @@ printf '%s\n' "$fleet"
 for line in "/metrics latency worst" "hung target down in /metrics" "log lines per target and problem"; do
     grep -E "^$line.* PASS\$" <<<"$fleet" >/dev/null || die "bench/fleet.sh: '$line' did not pass"
 done
+say "bench/soak.sh, 3 minutes (debug build, both servers at once, 500 sessions and 50 connects a second each): RSS, fds, tasks and series do not grow"
+bash bench/soak.sh --minutes 3 --every 1 --sessions 500 --binary "$ROOT/target/debug/mysql_pool_exporter"
 say "demo app: demo/leaky_app.py reproduces the incident against a real MariaDB, then MySQL"
 DB_FLAVOR=mariadb bash scripts/test_demo.sh
 DB_FLAVOR=mysql bash scripts/test_demo.sh
