@@ -84,3 +84,70 @@ fn prometheus_probes_each_target_with_the_mysqld_exporter_recipe() {
         assert_eq!(t["lastError"], "", "{t}");
     }
 }
+
+/// Seconds of the day of a logfmt line's `ts=2026-12-04T18:52:49.837933564Z`.
+fn log_seconds(line: &str) -> Option<f64> {
+    let ts = line.split_whitespace().next()?.strip_prefix("ts=")?;
+    let time = ts.split('T').nth(1)?.trim_end_matches('Z');
+    let mut parts = time.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// Twenty targets on one server, `limits.connects_per_server_per_second: 5`: the exporter's
+/// first connects (start-up collections and samplers) come one per 200 ms slot, not twenty
+/// at once; it is ready after the first.
+#[test]
+fn a_fleets_first_connects_to_one_server_are_spread() {
+    let db = Server::start(&[]);
+    let mut cfg = String::from("targets:\n");
+    for i in 0..20 {
+        cfg += &format!(
+            "  - name: t{i}\n    dsn: mysql://exporter@127.0.0.1:{}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\n",
+            db.port
+        );
+    }
+    cfg += "limits:\n  connects_per_server_per_second: 5\n";
+    let exporter = Exporter::start(&cfg, &[]);
+    let started = std::time::Instant::now();
+    eventually(Duration::from_secs(10), "/-/ready", || {
+        (exporter.get("/-/ready").status == 200).then_some(())
+    });
+    let ready_after = started.elapsed();
+    let connects = eventually(Duration::from_secs(20), "20 connects", || {
+        let at: Vec<f64> = exporter
+            .log()
+            .lines()
+            .filter(|l| l.contains("message=\"connected to MySQL\""))
+            .filter_map(log_seconds)
+            .collect();
+        (at.len() >= 20).then_some(at)
+    });
+    assert_eq!(connects.len(), 20, "one connection per target");
+    let first = connects.iter().cloned().fold(f64::MAX, f64::min);
+    let last = connects.iter().cloned().fold(f64::MIN, f64::max);
+    // 19 slots of 200 ms after the first, each jittered within its slot.
+    assert!(last - first >= 3.0, "spread over {:.2}s only", last - first);
+    let busiest = connects
+        .iter()
+        .map(|&t| connects.iter().filter(|&&u| u >= t && u < t + 1.0).count())
+        .max()
+        .unwrap();
+    assert!(
+        busiest <= 6,
+        "{busiest} connects within one second: {connects:?}"
+    );
+    assert!(
+        ready_after < Duration::from_secs(3),
+        "ready only after {ready_after:?}"
+    );
+    let sessions =
+        db.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'exporter'");
+    assert_eq!(
+        sessions.trim(),
+        "20",
+        "one server-side connection per target"
+    );
+}

@@ -169,6 +169,7 @@ pub(crate) mod testing {
             let ctx = EncodeContext {
                 limits: Limits {
                     max_label_values: self.limit,
+                    ..Limits::default()
                 },
                 pools: &self.pools,
                 pool_stats: stats.as_deref(),

@@ -265,16 +265,25 @@ impl From<Thresholds> for super::Thresholds {
 pub struct Limits {
     #[serde(default = "default_max_label_values")]
     pub max_label_values: usize,
+    #[serde(default = "default_connects_per_server_per_second")]
+    pub connects_per_server_per_second: f64,
 }
 
 fn default_max_label_values() -> usize {
     50
 }
 
+/// A server takes 10 logins a second from a starting exporter without noticing; 40 targets
+/// on one server are all connected within 4 s.
+fn default_connects_per_server_per_second() -> f64 {
+    10.0
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_label_values: default_max_label_values(),
+            connects_per_server_per_second: default_connects_per_server_per_second(),
         }
     }
 }
@@ -283,6 +292,7 @@ impl From<Limits> for super::Limits {
     fn from(l: Limits) -> Self {
         super::Limits {
             max_label_values: l.max_label_values,
+            connects_per_server_per_second: l.connects_per_server_per_second,
         }
     }
 }

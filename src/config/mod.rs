@@ -150,9 +150,19 @@ impl Default for Thresholds {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
     pub max_label_values: usize,
+    /// How many of its targets' connections the exporter opens per second to one server
+    /// (host and port) when it starts: a fleet's first connects, spread and jittered.
+    pub connects_per_server_per_second: f64,
+}
+
+impl Default for Limits {
+    /// The file's defaults: a config without `limits:`.
+    fn default() -> Self {
+        file::Limits::default().into()
+    }
 }
 
 /// A configuration error: where it is and what to do about it.

@@ -81,6 +81,7 @@ struct Thresholds {
 #[derive(Serialize)]
 struct Limits {
     max_label_values: usize,
+    connects_per_server_per_second: f64,
 }
 
 impl Effective {
@@ -150,6 +151,7 @@ impl Effective {
             },
             limits: Limits {
                 max_label_values: c.limits.max_label_values,
+                connects_per_server_per_second: c.limits.connects_per_server_per_second,
             },
         }
     }

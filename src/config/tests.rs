@@ -180,6 +180,10 @@ fn bad_configs_get_exact_helpful_errors() {
             "limits.max_label_values: must be at least 1; it caps how many users/hosts get their own label value",
         ),
         (
+            "targets: [{name: a, dsn: 'mysql://u@h'}]\nlimits: {connects_per_server_per_second: 0}\n",
+            "limits.connects_per_server_per_second: must be a number above 0 (got 0); it spreads the exporter's first connects to one server, e.g. 10",
+        ),
+        (
             "targets: [{name: a, dsn: 'mysql://u@h'}\n",
             "line 1: targets: unclosed bracket '['",
         ),

@@ -289,6 +289,17 @@ fn check_limits(l: &file::Limits) -> Result<(), ConfigError> {
             "must be at least 1; it caps how many users/hosts get their own label value",
         ));
     }
+    let rate = l.connects_per_server_per_second;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(ConfigError::at(
+            "limits.connects_per_server_per_second",
+            None,
+            format!(
+                "must be a number above 0 (got {rate}); it spreads the exporter's first \
+                 connects to one server, e.g. 10"
+            ),
+        ));
+    }
     Ok(())
 }
 

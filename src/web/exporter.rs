@@ -103,6 +103,8 @@ pub struct Exporter {
     sampler: Option<SamplerSettings>,
     scrape_duration: Histogram,
     ready: Arc<AtomicBool>,
+    /// When each target first connects after the start ([`connect_schedule`]), by index.
+    first_connects: Vec<Duration>,
 }
 
 impl Exporter {
@@ -156,6 +158,10 @@ impl Exporter {
                 })
             })
             .collect();
+        let first_connects = connect_schedule(
+            &config.targets,
+            config.limits.connects_per_server_per_second,
+        );
         Exporter {
             config: Arc::new(config),
             targets,
@@ -164,6 +170,7 @@ impl Exporter {
             sampler,
             scrape_duration: Histogram::new(SCRAPE_BUCKETS),
             ready: Arc::new(AtomicBool::new(false)),
+            first_connects,
         }
     }
 
@@ -176,20 +183,30 @@ impl Exporter {
         self.targets.iter().find(|t| t.db.name() == name)
     }
 
-    /// Starts one collection per target now, so readiness and a wrong DSN or password are
-    /// known at start-up, not at the first scrape; and, until some target has answered,
-    /// again every [`READY_RETRY`]. Behind a Kubernetes Service a pod that is not ready gets
-    /// no scrapes, so an exporter that started before its servers would otherwise never
-    /// become ready. (Each target's reconnect backoff still applies.)
+    /// Starts one collection per target, so readiness and a wrong DSN or password are known
+    /// at start-up, not at the first scrape; and, until some target has answered, again
+    /// every [`READY_RETRY`]. Behind a Kubernetes Service a pod that is not ready gets no
+    /// scrapes, so an exporter that started before its servers would otherwise never become
+    /// ready. The connects to one server are spread ([`connect_schedule`]); the exporter is
+    /// ready as soon as any target answers. (Each target's reconnect backoff still applies.)
     pub fn connect_all(self: &Arc<Self>) {
         let exporter = Arc::clone(self);
+        let offsets = self.first_connects.clone();
         tokio::spawn(async move {
             loop {
-                let deadline = Instant::now() + DEFAULT_SCRAPE_TIMEOUT;
+                let started = Instant::now();
                 let round = exporter
                     .targets
                     .iter()
-                    .map(|state| exporter.collect(state, deadline));
+                    .zip(&offsets)
+                    .map(|(state, &offset)| {
+                        let exporter = Arc::clone(&exporter);
+                        async move {
+                            tokio::time::sleep_until((started + offset).into()).await;
+                            let deadline = Instant::now() + DEFAULT_SCRAPE_TIMEOUT;
+                            exporter.collect(state, deadline).await;
+                        }
+                    });
                 futures::future::join_all(round).await;
                 if exporter.is_ready() {
                     return;
@@ -375,11 +392,16 @@ impl Exporter {
             .into_iter()
             .filter(|s| *s != Source::AccountConnections || self.sources.contains(s))
             .collect();
-        for state in &self.targets {
+        let started = Instant::now();
+        for (state, &offset) in self.targets.iter().zip(&self.first_connects) {
             let state = Arc::clone(state);
             let sources = sources.clone();
             let max_apps = self.config.limits.max_label_values;
-            tokio::spawn(async move { state.sample_loop(settings, sources, max_apps).await });
+            tokio::spawn(async move {
+                // Not before the target's first connect: it is spread with the others'.
+                tokio::time::sleep_until((started + offset).into()).await;
+                state.sample_loop(settings, sources, max_apps).await
+            });
         }
     }
 
@@ -391,6 +413,29 @@ impl Exporter {
         let window = state.window.lock().unwrap_or_else(|p| p.into_inner());
         Some((settings, window.samples().cloned().collect()))
     }
+}
+
+/// When each target's first connect starts, after the exporter's start: to each server
+/// (host and port) at most `per_second` connects a second, each at a point of its slot of
+/// `1 / per_second` that its name decides, so that exporters restarted together do not log
+/// in at the same instants either. Targets on other servers do not wait for each other.
+pub fn connect_schedule(targets: &[crate::config::TargetConfig], per_second: f64) -> Vec<Duration> {
+    use std::hash::{Hash, Hasher};
+    let slot = Duration::from_secs_f64(1.0 / per_second);
+    let mut seen: HashMap<(&str, u16), u32> = HashMap::new();
+    targets
+        .iter()
+        .map(|t| {
+            let n = seen.entry((t.dsn.host.as_str(), t.dsn.port)).or_insert(0);
+            let index = *n;
+            *n += 1;
+            // DefaultHasher::new() has fixed keys: the same name, the same point.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            t.name.hash(&mut h);
+            let jitter = (h.finish() % 1000) as f64 / 1000.0;
+            slot.mul_f64(f64::from(index) + jitter)
+        })
+        .collect()
 }
 
 /// The time to the next sample after one that took `took` (`slow_before`: the sample before
@@ -553,6 +598,35 @@ impl TargetState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 45 targets on one server and 5 on another at 10 a second: the first server's take
+    /// 4.5 s, one per 100 ms slot, never two in one slot; the other's are not held back.
+    #[test]
+    fn first_connects_are_spread_per_server() {
+        let target = |name: &str, port: u16| {
+            let dsn = format!("mysql://exporter@db1:{port}");
+            let mut t = crate::config::from_dsn(&dsn, &|_| None)
+                .unwrap()
+                .targets
+                .remove(0);
+            t.name = name.into();
+            t
+        };
+        let targets: Vec<_> = (0..45)
+            .map(|i| target(&format!("big-{i}"), 3306))
+            .chain((0..5).map(|i| target(&format!("small-{i}"), 3307)))
+            .collect();
+        let at = connect_schedule(&targets, 10.0);
+        let slots = |range: std::ops::Range<usize>| -> Vec<u128> {
+            at[range].iter().map(|d| d.as_millis() / 100).collect()
+        };
+        assert_eq!(slots(0..45), (0..45).collect::<Vec<u128>>());
+        assert_eq!(slots(45..50), (0..5).collect::<Vec<u128>>());
+        assert!(at[..45].iter().all(|d| *d < Duration::from_millis(4500)));
+        // Jittered within the slot, and the same again for the same names.
+        assert!(at.iter().any(|d| d.as_millis() % 100 != 0));
+        assert_eq!(connect_schedule(&targets, 10.0), at);
+    }
 
     /// 1 s interval, 60 s window: a slow server doubles the pause up to 15 s (four samples a
     /// window); once samples are quick again it is back to 1 s; a sample between the two
