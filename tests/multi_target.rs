@@ -151,3 +151,91 @@ fn a_fleets_first_connects_to_one_server_are_spread() {
         "one server-side connection per target"
     );
 }
+
+/// Twelve targets (ten on a live server, two on closed ports): `/` is the fleet table, the
+/// two down targets first, built without a query to any server; each name opens that
+/// target's full status; a page or target that does not exist is refused with why.
+#[test]
+fn a_fleets_status_page_lists_the_worst_first() {
+    let db = Server::start(&[]);
+    let mut cfg = String::from("targets:\n");
+    let dead = [common::free_port(), common::free_port()];
+    for i in 0..12 {
+        let port = if i < 10 { db.port } else { dead[i - 10] };
+        cfg += &format!(
+            "  - name: t{i:02}\n    dsn: mysql://exporter@127.0.0.1:{port}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\n",
+        );
+    }
+    let exporter = Exporter::start(&cfg, &[]);
+    let page = eventually(Duration::from_secs(20), "every target collected", || {
+        let r = exporter.get("/");
+        (r.status == 200 && !r.body.contains("not collected yet")).then_some(r.body)
+    });
+    assert!(
+        page.contains("CRITICAL: 12 targets, 2 critical, 0 warning, 0 unknown, 10 ok"),
+        "{page}"
+    );
+    let order: Vec<&str> = page
+        .split("href=\"/?target=")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["t10", "t11", "t00", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09"]
+    );
+    assert!(page.contains("MySQL is not answering"), "{page}");
+    assert!(page.contains("Page 1 of 1"));
+    // Loading the fleet page asks no server: the exporter's statements do not move.
+    let statements = || {
+        db.sql("SELECT SUM(COUNT_STAR) FROM performance_schema.events_statements_summary_by_user_by_event_name WHERE USER = 'exporter'")
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let exporter_off = Exporter::start(&cfg, &["--no-collect.sampler"]);
+    eventually(
+        Duration::from_secs(20),
+        "the second exporter's start-up collections",
+        || {
+            let r = exporter_off.get("/");
+            (!r.body.contains("not collected yet")).then_some(())
+        },
+    );
+    drop(exporter);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = statements();
+    for _ in 0..5 {
+        assert_eq!(exporter_off.get("/").status, 200);
+    }
+    assert_eq!(statements(), before, "the fleet page queried a server");
+    // The count does move when the exporter asks: a scrape does.
+    exporter_off.scrape();
+    assert!(
+        statements() > before,
+        "the statement count did not move on a scrape"
+    );
+    let one = exporter_off.get("/?target=t03");
+    assert_eq!(one.status, 200);
+    assert!(
+        one.body.contains("Target ") && one.body.contains("t03"),
+        "{}",
+        one.body
+    );
+    assert!(!one.body.contains("t04"), "one target only");
+    let missing = exporter_off.get("/?page=2");
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.body.contains("there are 1 page(s) of targets"),
+        "{}",
+        missing.body
+    );
+    let unknown = exporter_off.get("/?target=nope");
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.body.contains("unknown target `nope`"),
+        "{}",
+        unknown.body
+    );
+    assert_eq!(exporter_off.get("/?page=x").status, 400);
+}

@@ -11,6 +11,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::fleet_page::Glance;
 use super::history::PoolHistory;
 use super::status_page::PageTarget;
 use crate::analysis::peaks::{Peaks, Sample, SamplerStatus, Window, SAMPLE_SOURCES};
@@ -57,6 +58,8 @@ pub struct TargetState {
     /// The pools that live on it.
     pub pools: Vec<PoolConfig>,
     inflight: Mutex<Option<InFlight>>,
+    /// The last collection, for the fleet page (which asks no server).
+    last: Mutex<Option<Arc<Collected>>>,
     /// Collections since start (`mysql_exporter_scrapes_total`).
     collections: AtomicU64,
     /// The kind of the last logged problem per source: a lasting problem is logged once,
@@ -143,6 +146,7 @@ impl Exporter {
                     )),
                     pools,
                     inflight: Mutex::new(None),
+                    last: Mutex::new(None),
                     collections: AtomicU64::new(0),
                     logged: Mutex::new(HashMap::new()),
                     page: tokio::sync::Mutex::new(None),
@@ -276,6 +280,7 @@ impl Exporter {
                 ready.store(true, Ordering::Relaxed);
             }
             state.log_problems(snap);
+            *state.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&collected));
             *state.inflight.lock().unwrap_or_else(|p| p.into_inner()) = None;
             collected
         });
@@ -335,18 +340,22 @@ impl Exporter {
         registry
     }
 
-    /// What the status page shows of each target: its page snapshot, its pools and their
-    /// last hour.
-    pub async fn page_targets(&self, deadline: Instant) -> Vec<PageTarget> {
-        let mut out = Vec::with_capacity(self.targets.len());
-        for state in &self.targets {
+    /// What the status page shows of each of `targets` in full: its page snapshot (read
+    /// from all of them at once, each on its own connection), its pools and their last
+    /// hour.
+    pub async fn page_targets(
+        &self,
+        targets: &[Arc<TargetState>],
+        deadline: Instant,
+    ) -> Vec<PageTarget> {
+        let reads = targets.iter().map(|state| async move {
             let snapshot = self.page_snapshot(state, deadline).await;
             let history = state
                 .history
                 .lock()
                 .map(|h| h.pools.clone().into_iter().collect())
                 .unwrap_or_default();
-            out.push(PageTarget {
+            PageTarget {
                 name: state.db.name().to_string(),
                 dsn: state.db.config.dsn.to_string(),
                 pools: state.pools.clone(),
@@ -355,9 +364,42 @@ impl Exporter {
                 peaks: self
                     .sampler
                     .map(|_| state.peaks(std::time::SystemTime::now())),
-            });
-        }
-        out
+            }
+        });
+        futures::future::join_all(reads).await
+    }
+
+    /// What the fleet page shows of every target: what the exporter already has, no query.
+    pub fn glances(&self) -> Vec<Glance> {
+        let now = std::time::SystemTime::now();
+        self.targets
+            .iter()
+            .map(|state| {
+                let last = state.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut g = Glance {
+                    name: state.db.name().to_string(),
+                    peaks: self.sampler.map(|_| state.peaks(now)),
+                    ..Glance::default()
+                };
+                if let Some(c) = last {
+                    let snap = &c.snapshot;
+                    g.up = Some(snap.server.is_some());
+                    g.down_reason = snap.down_reason.as_ref().map(|r| r.text.clone());
+                    g.age = now.duration_since(snap.taken_at).ok();
+                    let number = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
+                    g.connections = number(snap.status("Threads_connected"))
+                        .zip(number(snap.variable("max_connections")));
+                    g.pools = c
+                        .pools
+                        .iter()
+                        .flat_map(|p| p.iter())
+                        .filter(|p| !p.discovered)
+                        .map(|p| (p.name.clone(), p.held(), p.capacity))
+                        .collect();
+                }
+                g
+            })
+            .collect()
     }
 
     /// The status page's snapshot: reused while younger than [`PAGE_MAX_AGE`], else read

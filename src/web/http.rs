@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 use super::config::{self as web_config, WebConfig};
 use super::exporter::DEFAULT_SCRAPE_TIMEOUT;
-use super::{memory, status_page, Exporter};
+use super::{fleet_page, memory, status_page, Exporter, TargetState};
 use crate::collect::OPENMETRICS_CONTENT_TYPE;
 
 /// Taken off Prometheus' scrape timeout so the answer arrives before Prometheus gives up.
@@ -184,19 +184,7 @@ async fn route(exporter: &Exporter, routes: &Routes, req: Request<Incoming>) -> 
                 )
             }
         }
-        "/" => {
-            let targets = exporter
-                .page_targets(Instant::now() + Duration::from_secs(5))
-                .await;
-            let thresholds = &exporter.config.thresholds;
-            let page = status_page::page(
-                &targets,
-                thresholds,
-                &routes.telemetry_path,
-                SystemTime::now(),
-            );
-            html(page.into_string())
-        }
+        "/" => status(exporter, routes, req.uri().query()).await,
         other => text(
             StatusCode::NOT_FOUND,
             &format!(
@@ -223,6 +211,93 @@ pub fn probe_target(query: Option<&str>) -> Result<String, String> {
             "missing target: use /probe?target=NAME with a target name from the config\n".into(),
         ),
     }
+}
+
+/// What `/` was asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StatusQuery {
+    /// Every target in full (a few), or the fleet table's first page.
+    All,
+    /// The fleet table's page N (1-based).
+    Page(usize),
+    /// One target in full.
+    Target(String),
+}
+
+/// `/`, `/?page=N` or `/?target=NAME`, strictly.
+pub fn status_query(query: Option<&str>) -> Result<StatusQuery, String> {
+    let mut out = StatusQuery::All;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let next = match k.as_ref() {
+            "target" if !v.is_empty() => StatusQuery::Target(v.into_owned()),
+            "page" => match v.parse::<usize>() {
+                Ok(n) if n >= 1 => StatusQuery::Page(n),
+                _ => {
+                    return Err(format!(
+                        "page must be a number from 1, not `{}`\n",
+                        v.escape_debug()
+                    ))
+                }
+            },
+            other => {
+                return Err(format!(
+                    "unknown parameter `{}`: the status page takes ?target=NAME or ?page=N\n",
+                    other.escape_debug()
+                ))
+            }
+        };
+        if out != StatusQuery::All {
+            return Err("give one parameter: ?target=NAME or ?page=N\n".into());
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+/// The status page: a few targets in full, a fleet as a table worst first, or one target.
+async fn status(exporter: &Exporter, routes: &Routes, query: Option<&str>) -> Response<Body> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let thresholds = &exporter.config.thresholds;
+    let query = match status_query(query) {
+        Ok(q) => q,
+        Err(msg) => return text(StatusCode::BAD_REQUEST, &msg),
+    };
+    let fleet = exporter.targets.len() > fleet_page::DETAILED_TARGETS;
+    let detailed: Vec<Arc<TargetState>> = match &query {
+        StatusQuery::Target(name) => match exporter.target(name) {
+            Some(t) => vec![Arc::clone(t)],
+            None => {
+                let msg = format!(
+                    "unknown target `{}`: / lists the configured targets\n",
+                    name.escape_debug()
+                );
+                return text(StatusCode::NOT_FOUND, &msg);
+            }
+        },
+        StatusQuery::All if !fleet => exporter.targets.clone(),
+        StatusQuery::All | StatusQuery::Page(_) => {
+            let page = match query {
+                StatusQuery::Page(n) => n,
+                _ => 1,
+            };
+            let last = fleet_page::pages(exporter.targets.len());
+            if page > last {
+                let msg =
+                    format!("there are {last} page(s) of targets; ask for /?page=1 to {last}\n");
+                return text(StatusCode::NOT_FOUND, &msg);
+            }
+            let glances = exporter.glances();
+            return html(fleet_page::page(&glances, thresholds, page).into_string());
+        }
+    };
+    let targets = exporter.page_targets(&detailed, deadline).await;
+    let page = status_page::page(
+        &targets,
+        thresholds,
+        &routes.telemetry_path,
+        SystemTime::now(),
+    );
+    html(page.into_string())
 }
 
 /// `/api/v1/samples?target=NAME` (the target may be left out when there is one): the
@@ -468,6 +543,28 @@ mod tests {
         assert!(Routes::new("/m?x=1")
             .unwrap_err()
             .contains("not a URL path"));
+    }
+
+    #[test]
+    fn the_status_page_takes_one_target_or_one_page() {
+        use StatusQuery::*;
+        assert_eq!(status_query(None), Ok(All));
+        assert_eq!(status_query(Some("")), Ok(All));
+        assert_eq!(status_query(Some("page=3")), Ok(Page(3)));
+        assert_eq!(
+            status_query(Some("target=db%2D1")),
+            Ok(Target("db-1".into()))
+        );
+        for (bad, says) in [
+            ("page=0", "page must be a number from 1"),
+            ("page=two", "page must be a number from 1, not `two`"),
+            ("target=a&page=2", "give one parameter"),
+            ("target=a&target=b", "give one parameter"),
+            ("sort=name", "unknown parameter `sort`"),
+        ] {
+            let err = status_query(Some(bad)).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

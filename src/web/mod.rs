@@ -6,6 +6,7 @@
 mod client;
 pub mod config;
 mod exporter;
+mod fleet_page;
 mod history;
 mod http;
 mod listen;

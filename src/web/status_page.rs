@@ -3,6 +3,7 @@
 //! inline SVG chart of their held and open sessions over the last hour (kept from the
 //! exporter's own collections), and the oldest idle-in-transaction sessions. The snapshot is
 //! read at most every 10 s however often the page is loaded (`Exporter::page_snapshot`).
+//! A fleet (more than a few targets) gets `fleet_page` instead, and this page per target.
 //! maud escapes every value it interpolates, so text from the server or the config cannot
 //! inject markup.
 
@@ -24,7 +25,7 @@ use crate::analysis::SessionState;
 use crate::config::{PoolConfig, Thresholds};
 use crate::snapshot::Snapshot;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}.bar{width:220px;height:14px;background:#e8e8e8;display:inline-block;vertical-align:middle}\
@@ -93,7 +94,7 @@ pub fn page(
 }
 
 /// A status as a colour: the verdict banner, the bars' fill, the findings' labels.
-fn status_class(s: Status) -> &'static str {
+pub(super) fn status_class(s: Status) -> &'static str {
     match s {
         Status::Ok => "ok",
         Status::Warning => "warn",
