@@ -73,6 +73,11 @@ pub struct GlobalArgs {
     /// The trailing window the `_max` series and the verdict's peaks are taken over.
     #[arg(long = "sampler.window", default_value = "60s", value_name = "DURATION", value_parser = sampler_window_arg)]
     pub sampler_window: std::time::Duration,
+    /// Samples a second over all targets at most: past this many targets each is sampled
+    /// less often than --sampler.interval (1 000 targets at 100: every 10 s), so the
+    /// exporter's CPU stays bounded however large the fleet.
+    #[arg(long = "sampler.max-rate", default_value = "100", value_name = "PER_SECOND", value_parser = sampler_rate_arg)]
+    pub sampler_max_rate: f64,
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
     #[arg(
@@ -329,6 +334,15 @@ fn sampler_interval_arg(s: &str) -> Result<std::time::Duration, String> {
         ));
     }
     Ok(d)
+}
+
+fn sampler_rate_arg(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate: give samples a second over all targets, above 0 (the default is 100)"
+        )),
+    }
 }
 
 fn sampler_window_arg(s: &str) -> Result<std::time::Duration, String> {

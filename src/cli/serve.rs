@@ -43,10 +43,22 @@ pub fn run(
             web = %web_config.summary(),
             "listening"
         );
-        let sampler = SamplerSettings {
+        let asked = SamplerSettings {
             interval: global.sampler_interval,
             window: global.sampler_window.max(global.sampler_interval * 2),
         };
+        let sampler = asked.for_fleet(config.targets.len(), global.sampler_max_rate);
+        if sampler.interval > asked.interval {
+            tracing::info!(
+                targets = config.targets.len(),
+                every_s = sampler.interval.as_secs_f64(),
+                window_s = sampler.window.as_secs_f64(),
+                "sampling each target every {:.1}s, not every {}s: --sampler.max-rate {} samples a second over all targets; a burst shorter than that may be missed between scrapes",
+                sampler.interval.as_secs_f64(),
+                asked.interval.as_secs_f64(),
+                global.sampler_max_rate
+            );
+        }
         let exporter = Arc::new(Exporter::new(config, collectors, intervals, sampler));
         // Connect now, not at the first scrape: /-/ready turns true as soon as a target
         // answers, and a wrong DSN or password is in the log at start-up.

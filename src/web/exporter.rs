@@ -85,6 +85,21 @@ pub struct SamplerSettings {
     pub window: Duration,
 }
 
+impl SamplerSettings {
+    /// The settings for `targets` targets sampled at most `max_per_second` times a second
+    /// in all (`--sampler.max-rate`): a fleet's targets each sample less often (a thousand
+    /// at 100 a second: every 10 s), so the exporter's CPU does not grow with the fleet
+    /// past that; the window stays at least two intervals long.
+    pub fn for_fleet(self, targets: usize, max_per_second: f64) -> SamplerSettings {
+        let spread = Duration::from_secs_f64(targets as f64 / max_per_second);
+        let interval = self.interval.max(spread);
+        SamplerSettings {
+            interval,
+            window: self.window.max(interval * 2),
+        }
+    }
+}
+
 /// A sample that takes more than this share of its interval makes the sampler back off:
 /// the sampler must cost the server little enough to stay on by default.
 pub const SAMPLER_MAX_SHARE: f64 = 0.1;
@@ -640,6 +655,24 @@ impl TargetState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Up to 100 targets at 100 a second keep the 1 s interval; a thousand sample every
+    /// 10 s, and ten thousand every 100 s with a window of two intervals.
+    #[test]
+    fn a_fleet_shares_the_samplers_rate() {
+        let s = SamplerSettings {
+            interval: Duration::from_secs(1),
+            window: Duration::from_secs(60),
+        };
+        let secs = |t: usize| {
+            let f = s.for_fleet(t, 100.0);
+            (f.interval.as_secs_f64(), f.window.as_secs_f64())
+        };
+        assert_eq!(secs(1), (1.0, 60.0));
+        assert_eq!(secs(100), (1.0, 60.0));
+        assert_eq!(secs(1000), (10.0, 60.0));
+        assert_eq!(secs(10_000), (100.0, 200.0));
+    }
 
     /// 45 targets on one server and 5 on another at 10 a second: the first server's take
     /// 4.5 s, one per 100 ms slot, never two in one slot; the other's are not held back.
