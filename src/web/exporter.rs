@@ -222,6 +222,10 @@ impl Exporter {
                         let exporter = Arc::clone(&exporter);
                         async move {
                             tokio::time::sleep_until((started + offset).into()).await;
+                            if state.answered() {
+                                // A scrape got there first.
+                                return;
+                            }
                             let deadline = Instant::now() + DEFAULT_SCRAPE_TIMEOUT;
                             exporter.collect(state, deadline).await;
                         }
@@ -573,6 +577,15 @@ impl TargetState {
             }
             tokio::time::sleep_until((started + interval).into()).await;
         }
+    }
+
+    /// Whether the last collection reached the server.
+    fn answered(&self) -> bool {
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|c| c.snapshot.server.is_some())
     }
 
     /// Empties the window when another server run answers than the one its samples came
