@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Value};
+use mysql_async::Conn;
 use rustc_hash::FxHashMap;
 
 use self::fold::{SessionBrief, SessionFold};
 use super::attributes::{joined_attributes, literal};
-use crate::db::decode::{lossy, number_ref, text_ref};
+use crate::db::decode::{cell_number, cell_text, lossy, text_cells};
 use crate::snapshot::{
     Capabilities, ClientProcessGroup, ConnectAttributes, Plan, ProcesslistTable, ThreadGroup,
 };
@@ -124,9 +124,19 @@ pub(super) async fn read(
     let mut pending: Vec<SessionBrief<'static>> = Vec::new();
     let own_id = u64::from(conn.id());
     let mut result = conn.query_iter(session_list_sql(caps.processlist)).await?;
+    let mut malformed = None;
+    // Raw row packets: a Row would allocate a Value per column, for every session, on every
+    // scrape and sample (the exporter's largest cost at 10 000 sessions).
     result
-        .for_each(|row| {
-            let mut s = session_brief(|i| row.as_ref(i));
+        .for_each_raw(|packet| {
+            let cells = match text_cells::<SESSION_LIST_COLUMNS>(packet) {
+                Ok(cells) => cells,
+                Err(why) => {
+                    malformed.get_or_insert(why);
+                    return;
+                }
+            };
+            let mut s = session_brief(&cells);
             if s.id == own_id {
                 return;
             }
@@ -147,6 +157,10 @@ pub(super) async fn read(
         })
         .await?;
     drop(result);
+    if let Some(why) = malformed {
+        let why = format!("the session list sent a malformed row: {why}");
+        return Err(mysql_async::Error::Other(why.into()));
+    }
     for batch in pending.chunks(ATTRIBUTE_BATCH) {
         let found = read_attributes(conn, batch, &names, plan).await?;
         fold_new_sessions(batch, found, &mut folds, cache);
@@ -225,17 +239,21 @@ fn fold_new_sessions(
     }
 }
 
-/// One row of the session list, read in place: `cell(i)` is the row's i-th value.
-fn session_brief<'r>(cell: impl Fn(usize) -> Option<&'r Value>) -> SessionBrief<'r> {
-    let at = |i| cell(i).unwrap_or(&Value::NULL);
+/// The session list's columns: ID, USER, HOST, DB, COMMAND, TIME, STATE (MariaDB's
+/// `SHOW PROCESSLIST` sends more after them, unread).
+const SESSION_LIST_COLUMNS: usize = 7;
+
+/// One row of the session list, read in place from its packet's cells.
+fn session_brief<'r>(cells: &[Option<&'r [u8]>; SESSION_LIST_COLUMNS]) -> SessionBrief<'r> {
+    let [id, user, host, db, command, time, state] = *cells;
     SessionBrief {
-        id: number_ref(at(0)).unwrap_or(0),
-        user: text_ref(at(1)).unwrap_or_default(),
-        host: text_ref(at(2)).unwrap_or_default(),
-        db: text_ref(at(3)),
-        command: text_ref(at(4)).unwrap_or_default(),
-        time: number_ref(at(5)).unwrap_or(0),
-        state: text_ref(at(6)).unwrap_or_default(),
+        id: cell_number(id),
+        user: cell_text(user).unwrap_or_default(),
+        host: cell_text(host).unwrap_or_default(),
+        db: cell_text(db),
+        command: cell_text(command).unwrap_or_default(),
+        time: cell_number(time),
+        state: cell_text(state).unwrap_or_default(),
         trx: None,
     }
 }
@@ -246,14 +264,28 @@ mod tests {
 
     use super::*;
 
-    /// Session-list rows as the servers send them (text protocol: bytes; NULLs): a MariaDB
-    /// client, a MySQL 8.4 / 9.7 background thread without user, host or db, and a value
-    /// that is not UTF-8.
+    /// A text-protocol row packet of `cells` (`None`: NULL), as the servers frame them.
+    fn packet(cells: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut p = Vec::new();
+        for c in cells {
+            match c {
+                None => p.push(0xFB),
+                Some(v) => {
+                    p.push(u8::try_from(v.len()).unwrap());
+                    p.extend_from_slice(v);
+                }
+            }
+        }
+        p
+    }
+
+    /// Session-list rows as the servers send them: a MariaDB client (Info and Progress
+    /// trail), a MySQL 9.7 background thread without user, host or db, and a value that is
+    /// not UTF-8; read in place, not copied.
     #[test]
     fn recorded_session_rows_decode() {
-        let b = |s: &str| Value::Bytes(s.as_bytes().to_vec());
-        // As MariaDB 10.11's SHOW PROCESSLIST sends them (Info and Progress trail).
-        let row = [
+        let b = |s: &'static str| Some(s.as_bytes());
+        let row = packet(&[
             b("42"),
             b("kefu"),
             b("10.0.0.7:51514"),
@@ -261,10 +293,11 @@ mod tests {
             b("Sleep"),
             b("12"),
             b(""),
-            Value::NULL,
+            None,
             b("0.000"),
-        ];
-        let s = session_brief(|i| row.get(i));
+        ]);
+        let cells = text_cells(&row).unwrap();
+        let s = session_brief(&cells);
         assert_eq!(
             (s.id, &*s.user, &*s.host, s.db.as_deref(), s.time),
             (42, "kefu", "10.0.0.7:51514", Some("kefu"), 12)
@@ -274,22 +307,26 @@ mod tests {
             matches!(s.user, Cow::Borrowed(_)),
             "read in place, not copied"
         );
-        // As MySQL 9.7's performance_schema.processlist sends them.
-        let row = [
-            Value::UInt(6),
+        let row = packet(&[
+            b("6"),
             b("system user"),
-            Value::NULL,
-            Value::NULL,
+            None,
+            None,
             b("Daemon"),
-            Value::Int(8),
+            b("8"),
             b("Suspending"),
-        ];
-        let daemon = session_brief(|i| row.get(i));
+        ]);
+        let cells = text_cells(&row).unwrap();
+        let daemon = session_brief(&cells);
         assert_eq!((&*daemon.host, daemon.db.as_deref()), ("", None));
         assert_eq!((daemon.time, &*daemon.state), (8, "Suspending"));
-        let row = [b("7"), Value::Bytes(vec![b'a', 0xff]), b("h:1")];
-        let odd = session_brief(|i| row.get(i));
+        let odd = [b'a', 0xff];
+        let row = packet(&[b("7"), Some(&odd), b("h:1"), None, b(""), b("x"), b("")]);
+        let cells = text_cells(&row).unwrap();
+        let odd = session_brief(&cells);
         assert_eq!((&*odd.user, &*odd.command, odd.time), ("a\u{fffd}", "", 0));
+        // Fewer columns than the list has: an error, not a guess.
+        assert!(text_cells::<SESSION_LIST_COLUMNS>(&packet(&[b("7"), b("x")])).is_err());
     }
 
     #[test]

@@ -404,3 +404,52 @@ where
             .cloned()
     }
 }
+
+// mysql_pool_exporter's patch: rows as the server sent them.
+impl<'a, 't: 'a> QueryResult<'a, 't, super::TextProtocol> {
+    /// Executes `fun` on every row of the current result set as the text protocol's row
+    /// packet (one length-encoded string per column, `0xFB` for NULL), without decoding it
+    /// into a `Row` of one allocated `Value` per column. The packet is only borrowed for
+    /// the call.
+    ///
+    /// It will stop on the nearest result set boundary, as [`QueryResult::for_each`] does.
+    pub async fn for_each_raw<F>(&mut self, mut fun: F) -> Result<()>
+    where
+        F: FnMut(&[u8]),
+    {
+        loop {
+            let meta = match self.conn.as_mut().use_pending_result()?.cloned() {
+                Some(PendingResult::Pending(meta)) => meta,
+                Some(PendingResult::Taken(meta)) => {
+                    self.skip_taken(meta).await?;
+                    continue;
+                }
+                None => return Ok(()),
+            };
+            if meta.columns().is_empty() {
+                // Empty, but not yet consumed result set.
+                self.conn.as_mut().set_pending_result(None)?;
+                self.next_set().await?;
+                return Ok(());
+            }
+            let packet = match self.conn.as_mut().read_packet().await {
+                Ok(packet) => packet,
+                Err(err) => {
+                    // Next row contained an error. No more data will follow.
+                    self.conn.as_mut().set_pending_result(None)?;
+                    return Err(err);
+                }
+            };
+            if <super::TextProtocol as super::Protocol>::is_last_result_set_packet(
+                self.conn.capabilities(),
+                &packet,
+            ) {
+                // `packet` is a result set terminator.
+                self.conn.as_mut().set_pending_result(None)?;
+                self.next_set().await?;
+                return Ok(());
+            }
+            fun(&packet);
+        }
+    }
+}
