@@ -157,3 +157,72 @@ fn another_server_behind_the_address_leaves_nothing_of_the_first() {
     assert!(log.contains("another server run answers"), "{log}");
     rt.block_on(async move { drop(b_sessions) });
 }
+
+/// A server that accepts TCP and never answers (hung, or a firewall that drops), scraped by
+/// 20 clients at once for 6 s, /metrics, /probe and the status page alike: the exporter has
+/// at most one connect in flight to it, and tries about once per connect timeout, not once
+/// per request.
+#[test]
+fn a_hung_server_gets_one_connect_at_a_time() {
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hole.local_addr().unwrap().port();
+    let held: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    {
+        let (held, accepted) = (Arc::clone(&held), Arc::clone(&accepted));
+        std::thread::spawn(move || {
+            for s in hole.incoming().flatten() {
+                s.set_nonblocking(true).unwrap();
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.lock().unwrap().push(s);
+            }
+        });
+    }
+    // Connections the exporter still holds open (a read of 0 bytes: it closed its end).
+    let open_now = || {
+        let mut held = held.lock().unwrap();
+        held.retain(|s| {
+            let mut b = [0u8; 1];
+            !matches!(std::io::Read::read(&mut &*s, &mut b), Ok(0))
+        });
+        held.len()
+    };
+    let cfg = format!(
+        "targets:\n  - name: hung\n    dsn: mysql://exporter@127.0.0.1:{port}\n    password_file: {{password_file}}\n    tls: {{ mode: disabled }}\n    connect_timeout: 1s\n"
+    );
+    let exporter = Exporter::start(&cfg, &[]);
+    let until = Instant::now() + Duration::from_secs(6);
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let port = exporter.port;
+            std::thread::spawn(move || {
+                let path = ["/metrics", "/probe?target=hung", "/"][i % 3];
+                let mut n = 0;
+                while Instant::now() < until {
+                    http_get(port, path, &[("X-Prometheus-Scrape-Timeout-Seconds", "2")]);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut most_open = 0;
+    while Instant::now() < until {
+        most_open = most_open.max(open_now());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let requests: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let connects = accepted.load(Ordering::SeqCst);
+    eprintln!("{requests} requests, {connects} connects, at most {most_open} open at once");
+    assert!(requests >= 40, "the clients got few answers: {requests}");
+    assert!(most_open <= 1, "{most_open} connects in flight at once");
+    // One per connect timeout (1 s), a few more for the start-up connect and the page.
+    assert!(
+        connects <= 12,
+        "{connects} connects in 6 s for {requests} requests"
+    );
+}
