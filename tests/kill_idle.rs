@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{eventually, om, target_config, Exporter, Server, APP_PASSWORD};
+use common::{eventually, om, target_config, Exporter, Server};
 use mysql_async::prelude::Queryable;
 
 const DBA_PASSWORD: &str = "dba-pw";
@@ -52,14 +52,7 @@ async fn leaked(db: &Server, user: &str, database: Option<&str>) -> mysql_async:
 }
 
 async fn session(db: &Server, user: &str, database: Option<&str>) -> mysql_async::Conn {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(db.port)
-        .user(Some(user))
-        .pass(Some(APP_PASSWORD))
-        .db_name(database)
-        .prefer_socket(false);
-    mysql_async::Conn::new(opts).await.expect("app session")
+    db.session(user, database, &[]).await
 }
 
 fn id(c: &mysql_async::Conn) -> u64 {

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, om, server, Exporter, Server, APP_PASSWORD};
+use common::{eventually, om, server, Exporter, Server};
 use mysql_async::prelude::Queryable;
 
 const POOL_CONFIG: &str = "pools:
@@ -34,18 +34,8 @@ async fn app_session(
     database: Option<&str>,
     pid: &str,
 ) -> mysql_async::Conn {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(db.port)
-        .user(Some(user))
-        .pass(Some(APP_PASSWORD))
-        .db_name(database)
-        .prefer_socket(false)
-        .connect_attributes(std::collections::HashMap::from([
-            ("_pid".to_string(), pid.to_string()),
-            ("program_name".to_string(), "kefu-flask".to_string()),
-        ]));
-    mysql_async::Conn::new(opts).await.expect("app session")
+    let attributes = [("_pid", pid), ("program_name", "kefu-flask")];
+    db.session(user, database, &attributes).await
 }
 
 fn run_cli(args: &[&str], config: &str) -> (i32, String, String) {

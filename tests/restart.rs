@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, http_get, om, target_config, Exporter, Server, APP_PASSWORD};
+use common::{eventually, http_get, om, target_config, Exporter, Server};
 use mysql_async::prelude::Queryable;
 
 /// Scrapes as Prometheus does with a 5 s interval: its timeout header says 5 s.
@@ -76,18 +76,9 @@ fn a_restarted_server_is_up_on_the_first_scrape_that_reaches_it() {
 async fn app(db: &Server, program: &str, n: usize, want: &[u32]) -> Vec<mysql_async::Conn> {
     let mut kept = Vec::new();
     for _ in 0..200 {
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(db.port)
-            .user(Some("kefu"))
-            .pass(Some(APP_PASSWORD))
-            .db_name(Some("kefu"))
-            .prefer_socket(false)
-            .connect_attributes(std::collections::HashMap::from([(
-                "program_name".to_string(),
-                program.to_string(),
-            )]));
-        let mut c = mysql_async::Conn::new(opts).await.unwrap();
+        let mut c = db
+            .session("kefu", Some("kefu"), &[("program_name", program)])
+            .await;
         if !want.is_empty() && !want.contains(&c.id()) {
             if c.id() > *want.iter().max().unwrap() {
                 break;

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup};
 
-use super::status_page::{status_class, STYLE};
+use super::status_page::{document, status_class};
 use crate::analysis::peaks::Peaks;
 use crate::analysis::verdict::Status;
 use crate::config::Thresholds;
@@ -118,41 +118,33 @@ pub fn page(glances: &[Glance], t: &Thresholds, page: usize) -> Markup {
         .iter()
         .skip((page - 1) * ROWS_PER_PAGE)
         .take(ROWS_PER_PAGE);
-    html! {
-        (DOCTYPE)
-        html {
-            head {
-                meta charset="utf-8";
-                title { "mysql_pool_exporter" }
-                style { (PreEscaped(STYLE)) }
+    document(
+        worst,
+        &headline,
+        html! {
+            p.muted {
+                "Worst first, from each target's last collection and the sampler's window \
+                 (loading this page asks no server). A target's name opens its full status."
             }
-            body {
-                h1 { "mysql_pool_exporter" }
-                p #verdict class=(status_class(worst)) { (headline) }
-                p.muted {
-                    "Worst first, from each target's last collection and the sampler's window \
-                     (loading this page asks no server). A target's name opens its full status."
-                }
-                table #fleet {
-                    tr { th { "status" } th { "target" } th { "why" } th { "connections" } th { "last collected" } }
-                    @for (g, status, why) in shown {
-                        tr class=(format!("row-{}", status_class(*status))) {
-                            td { (status.label()) }
-                            td { a href={ "/?target=" (g.name) } { (g.name) } }
-                            td { (why) }
-                            td { @if let Some((used, max)) = g.connections { (used) "/" (max) } }
-                            td { @if let Some(age) = g.age { (age.as_secs()) "s ago" } @else { "never" } }
-                        }
+            table #fleet {
+                tr { th { "status" } th { "target" } th { "why" } th { "connections" } th { "last collected" } }
+                @for (g, status, why) in shown {
+                    tr class=(format!("row-{}", status_class(*status))) {
+                        td { (status.label()) }
+                        td { a href={ "/?target=" (g.name) } { (g.name) } }
+                        td { (why) }
+                        td { @if let Some((used, max)) = g.connections { (used) "/" (max) } }
+                        td { @if let Some(age) = g.age { (age.as_secs()) "s ago" } @else { "never" } }
                     }
                 }
-                p #pages {
-                    "Page " (page) " of " (last)
-                    @if page > 1 { " · " a href={ "/?page=" (page - 1) } { "previous" } }
-                    @if page < last { " · " a href={ "/?page=" (page + 1) } { "next" } }
-                }
             }
-        }
-    }
+            p #pages {
+                "Page " (page) " of " (last)
+                @if page > 1 { " · " a href={ "/?page=" (page - 1) } { "previous" } }
+                @if page < last { " · " a href={ "/?page=" (page + 1) } { "next" } }
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::analysis::SessionState;
 use crate::config::{PoolConfig, Thresholds};
 use crate::snapshot::Snapshot;
 
-pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}.bar{width:220px;height:14px;background:#e8e8e8;display:inline-block;vertical-align:middle}\
@@ -68,6 +68,25 @@ pub fn page(
         .collect();
     let verdict = headline(&reports);
     let status = overall(&reports);
+    document(
+        status,
+        &verdict,
+        html! {
+            p {
+                a href=(telemetry_path) { "Metrics" } " · "
+                a href="/-/healthy" { "Health" } " · "
+                a href="/-/ready" { "Readiness" }
+            }
+            @for (target, report) in targets.iter().zip(&reports) {
+                (one_target(target, report, t, now))
+            }
+            p.muted { "Reload the page to refresh." }
+        },
+    )
+}
+
+/// A page of the exporter: the verdict `headline` in the colour of `status`, then `body`.
+pub(super) fn document(status: Status, headline: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html {
@@ -78,16 +97,8 @@ pub fn page(
             }
             body {
                 h1 { "mysql_pool_exporter" }
-                p #verdict class=(status_class(status)) { (verdict) }
-                p {
-                    a href=(telemetry_path) { "Metrics" } " · "
-                    a href="/-/healthy" { "Health" } " · "
-                    a href="/-/ready" { "Readiness" }
-                }
-                @for (target, report) in targets.iter().zip(&reports) {
-                    (one_target(target, report, t, now))
-                }
-                p.muted { "Reload the page to refresh." }
+                p #verdict class=(status_class(status)) { (headline) }
+                (body)
             }
         }
     }

@@ -457,6 +457,30 @@ impl Server {
         self.connect_from(user, "127.0.0.1").await
     }
 
+    /// A session of an application account (`APP_PASSWORD`) from 127.0.0.1 on `database`,
+    /// sending the connect `attributes`, as an app's pool opens one.
+    pub async fn session(
+        &self,
+        user: &str,
+        database: Option<&str>,
+        attributes: &[(&str, &str)],
+    ) -> mysql_async::Conn {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port)
+            .user(Some(user))
+            .pass(Some(APP_PASSWORD))
+            .db_name(database)
+            .prefer_socket(false)
+            .connect_attributes(
+                attributes
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<std::collections::HashMap<_, _>>(),
+            );
+        mysql_async::Conn::new(opts).await.expect("app session")
+    }
+
     pub async fn connect_from(&self, user: &str, host: &str) -> mysql_async::Conn {
         let pass = if user == "exporter" {
             EXPORTER_PASSWORD
