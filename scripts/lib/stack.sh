@@ -330,11 +330,13 @@ two_ends() {
         "$(prom_or_dash "sum(mysql_pool_sessions{job=\"mysql\",instance=\"primary\",$p,state=\"idle_in_transaction\"})")"
 }
 
-# am_active ALERTNAME... — each is in Alertmanager, active (neither inhibited nor silenced).
+# am_active ALERTNAME... — each is in Alertmanager for the primary, active (neither inhibited
+# nor silenced). The primary's, not any instance's: the live stack's replica fills at the same
+# time and its alert can be active a scrape earlier, while the primary's is still pending.
 am_active() {
     local a s
     for a in "$@"; do
-        s=$(am_alert_state "$a" pool="$POOL" 2>/dev/null) || return 1
+        s=$(am_alert_state "$a" pool="$POOL" instance=primary 2>/dev/null) || return 1
         [ "${s%% *}" = active ] || return 1
     done
 }
