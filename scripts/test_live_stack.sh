@@ -129,13 +129,13 @@ note "$(two_ends)"
 note "waiting up to ${FIRE_TIMEOUT}s for MySQLPoolExhausted (>= 1 for 1m) and MySQLIdleInTransaction (> 30s, for 1m) in Alertmanager"
 watch_until "$FIRE_TIMEOUT" 15 "$PROGRESS_ALERTS" am_active MySQLPoolExhausted MySQLIdleInTransaction
 state_is() { [[ "$("$@" 2>/dev/null)" == "$EXPECT" ]]; }
-EXPECT=firing check "Prometheus: MySQLPoolExhausted{pool=\"$POOL\"} firing" \
-    state_is prom_alert_state MySQLPoolExhausted pool="$POOL"
-EXPECT=firing check "Prometheus: MySQLIdleInTransaction{pool=\"$POOL\"} firing" \
-    state_is prom_alert_state MySQLIdleInTransaction pool="$POOL"
-EXPECT="active receivers=critical" check "Alertmanager: MySQLPoolExhausted{pool=\"$POOL\"} active, routed to receiver critical" \
+EXPECT=firing check "Prometheus: MySQLPoolExhausted{pool=\"$POOL\",instance=\"primary\"} firing" \
+    state_is prom_alert_state MySQLPoolExhausted pool="$POOL" instance=primary
+EXPECT=firing check "Prometheus: MySQLIdleInTransaction{pool=\"$POOL\",instance=\"primary\"} firing" \
+    state_is prom_alert_state MySQLIdleInTransaction pool="$POOL" instance=primary
+EXPECT="active receivers=critical" check "Alertmanager: MySQLPoolExhausted{pool=\"$POOL\",instance=\"primary\"} active, routed to receiver critical" \
     state_is am_alert_state MySQLPoolExhausted pool="$POOL" instance=primary severity=critical
-EXPECT="active receivers=warning" check "Alertmanager: MySQLIdleInTransaction{pool=\"$POOL\"} active, routed to receiver warning" \
+EXPECT="active receivers=warning" check "Alertmanager: MySQLIdleInTransaction{pool=\"$POOL\",instance=\"primary\"} active, routed to receiver warning" \
     state_is am_alert_state MySQLIdleInTransaction pool="$POOL" instance=primary severity=warning
 FIRED=0
 am_active MySQLPoolExhausted && FIRED=1
