@@ -2,11 +2,15 @@
 # Benchmark: mysql_pool_exporter against Debian's prometheus-mysqld-exporter (0.14, with the
 # processlist collector on) and against the raw SQL time of the same statements, on the same
 # throwaway server in the same run, with N held client sessions (a tenth idle in a
-# transaction, a tenth running SLEEP). Prints a table per N with the ratios ours/theirs and
-# the targets of the benchmark issue (PASS/MISS). A script, not a timed test.
+# transaction, a tenth running SLEEP). Ours runs as shipped: one pool configured with
+# per-process accounting (`processes:`), the 1 Hz sampler on. Prints a table per N with the
+# ratios ours/theirs, our slowest statement, and the targets of the scaling issue (PASS/MISS)
+# at every N from 4 000 on, with our RSS from the smallest N to the largest. A script, not a
+# timed test.
 #
-#   bench/compare.sh [--server mariadb|mysql] [--sessions 100,1000,4000] [--scrapes 50]
-#                    [--warmup 5] [--no-build]
+#   bench/compare.sh [--server mariadb|mysql] [--sessions 100,1000,4000,10000] [--scrapes 50]
+#                    [--warmup 5] [--no-build] [--perf DIR]  (perf record of ours at the
+#                                       largest N; prints the top entries, keeps the data)
 #                    [--binary PATH]   (another build of ours, e.g. other profile settings;
 #                                       implies --no-build)
 #                    [--ours-flags "FLAGS"]  (extra flags for ours, e.g.
@@ -24,8 +28,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib/common.sh
 . "$HERE/../scripts/lib/common.sh"
 
-SESSIONS=100,1000,4000
+SESSIONS=100,1000,4000,10000
 SCRAPES=50
+PERF_DIR=""
 WARMUP=5
 BUILD=1
 BIN=""
@@ -43,6 +48,8 @@ while [ $# -gt 0 ]; do
         --server) DB_FLAVOR=${2:?--server needs mariadb or mysql}; shift 2 ;;
         --server=*) DB_FLAVOR=${1#*=}; shift ;;
         --no-build) BUILD=0; shift ;;
+        --perf) PERF_DIR=${2:?--perf needs a directory}; shift 2 ;;
+        --perf=*) PERF_DIR=${1#*=}; shift ;;
         --binary) BIN=${2:?--binary needs a path}; BUILD=0; shift 2 ;;
         --binary=*) BIN=${1#*=}; BUILD=0; shift ;;
         --ours-flags) OURS_FLAGS=${2?--ours-flags needs a value}; shift 2 ;;
@@ -56,17 +63,22 @@ done
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "--warmup: a number"
 [[ $DB_FLAVOR == mariadb || $DB_FLAVOR == mysql ]] || die "--server: mariadb or mysql"
 MAX_N=$(tr ',' '\n' <<<"$SESSIONS" | sort -n | tail -1)
+if [ -n "$PERF_DIR" ]; then
+    command -v perf >/dev/null || die "--perf needs perf (Debian: apt-get install linux-perf)"
+    mkdir -p "$PERF_DIR" && PERF_DIR=$(cd "$PERF_DIR" && pwd) || die "--perf: cannot create $PERF_DIR"
+fi
 
 # ------------------------------------------------------------------ what it needs
 need_packages mariadbd:mariadb-server prometheus-mysqld-exporter:prometheus-mysqld-exporter curl:curl
 bench_setup
 
-# One socket per held session, in the holder and in mariadbd.
+# One socket per held session, in the holder and in the server: each a process of its own,
+# so each needs the sessions plus its other files (the server's table cache: 1 000).
 HARD=$(ulimit -Hn)
 [ "$HARD" = unlimited ] && HARD=65536
 [ "$HARD" -gt 65536 ] && HARD=65536
 ulimit -n "$HARD"
-[ "$HARD" -ge $((MAX_N * 2 + 1000)) ] || die "open-files limit $HARD is too low for $MAX_N sessions"
+[ "$HARD" -ge $((MAX_N + 1000 + 100)) ] || die "open-files limit $HARD is too low for $MAX_N sessions"
 
 # ------------------------------------------------------------------ servers
 WORK=$(mktemp -d /tmp/mysql_pool_exporter-bench.XXXXXX)
@@ -156,7 +168,7 @@ printf 'ours: %s (%s); theirs: %s\n' "$("$BIN" --version)" "${BIN#"$ROOT"/}" \
 printf 'ours: 1 target, 1 pool (user app): %s\n' "all collectors (global_status, global_variables, processlist, sessions, pools, locks, innodb_metrics)"
 printf 'theirs: default collectors + --collect.info_schema.processlist %s\n' "$THEIRS_EXTRA"
 
-"$PY" "$HERE/compare.py" --sessions "$SESSIONS" --scrapes "$SCRAPES" --warmup "$WARMUP" \
+BENCH_PERF=$PERF_DIR "$PY" "$HERE/compare.py" --sessions "$SESSIONS" --scrapes "$SCRAPES" --warmup "$WARMUP" \
     --db-port "$DB_PORT" --db-pid "$DB_PID" --db-sock "$DB_SOCK" \
     --ours-pid "$OURS_PID" --ours-url "http://127.0.0.1:$OURS_PORT/metrics" --ours-user pool_exporter \
     --theirs-pid "$THEIRS_PID" --theirs-url "http://127.0.0.1:$THEIRS_PORT/metrics" --theirs-user mysqld_exporter \

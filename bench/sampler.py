@@ -7,8 +7,11 @@ the exporter, and passes their PIDs here). Not meant to be run by hand.
              measured in several pieces (sampler.sh runs a b c b a, so that a drift of the
              server's idle CPU falls on every phase alike): report adds them up.
   report   — the table of one N: server CPU per phase, the sampler's cost = (c) - (b),
-             the exporter's CPU and RSS, and the sampler's own metrics from /metrics.
-  summary  — one row per N, the columns of docs/benchmarks.md.
+             the exporter's CPU and RSS, and the sampler's own metrics from /metrics; with
+             lock waits measured (phases b-locks = (b') and c-locks = (c'): K sessions
+             waiting on a row lock, sampler.sh runs b' c' b'), the same rows for them and
+             the sampler's cost with lock waits = (c') - (b').
+  summary  — one row per N, the columns of docs/benchmarks.md (the lock waits' last).
 
 CPU is summed over the process's threads from /proc/PID/task/*/schedstat (ns resolution).
 A thread that ends takes with it what it ran since the previous reading (readings every
@@ -34,6 +37,8 @@ PHASES = {
     "b": "(b) exporter, --no-collect.sampler",
     "b-nosampler": "(b) exporter (this binary has no sampler)",
     "c": "(c) exporter, sampler on (its defaults)",
+    "b-locks": "(b') as (b), with the lock waits",
+    "c-locks": "(c') as (c), with the lock waits",
 }
 WHO = {"db": "the server", "exp": "the exporter"}
 
@@ -64,6 +69,8 @@ def measure(a):
     blocks = max(1, round(a.seconds / BLOCK_SECONDS))
     step = a.seconds / blocks
     rec = {"n": a.n, "phase": a.phase}
+    if a.lock_waits is not None:
+        rec["lock_waits"] = a.lock_waits
     for k in pids:
         rec.update({f"{k}_ms": 0.0, f"{k}_blocks": [], f"{k}_ended": 0})
     first = prev = {k: snapshot(p) for k, p in pids.items()}
@@ -131,11 +138,20 @@ def phases_of(records, n):
     return {k: Phase(v) for k, v in by.items()}
 
 
-def sample_of(records, n, key):
-    """sample_ms or interval of N, from /metrics at the end of (c), or None."""
+def sample_of(records, n, key, phase="sample"):
+    """sample_ms or interval of N, from /metrics at the end of (c) (phase "sample") or of
+    (c') ("sample-locks"), or None."""
     for r in records:
-        if r["n"] == n and r["phase"] == "sample":
+        if r["n"] == n and r["phase"] == phase:
             return r.get(key)
+    return None
+
+
+def lock_waits_of(ph):
+    """K, the sessions waiting on the lock in (b') and (c'), or None."""
+    for name in ("c-locks", "b-locks"):
+        if name in ph:
+            return ph[name].pieces[0].get("lock_waits")
     return None
 
 
@@ -216,6 +232,7 @@ def report(a):
         print(f"  {'the sampler in the exporter, (c) - (b)':<{w}} {'':7} {'':15} "
               f"{c.rate('exp') - ph['b'].rate('exp'):+7.2f}")
         print(f"  (RSS read {c.uptime:.0f} s after that exporter started)")
+    report_locks(a, ph, w)
     for name, p in ph.items():
         for k in ("db", "exp") if p.has_exp else ("db",):
             if p.ended(k):
@@ -244,7 +261,59 @@ def report(a):
             with open(a.results, "a") as f:
                 f.write(json.dumps({"n": a.n, "phase": "sample", "sample_ms": ms,
                                     "interval": interval}) + "\n")
+    if a.metrics_locks:
+        with open(a.metrics_locks) as f:
+            all_lines = f.read().splitlines()
+        lines = [line for line in all_lines if "sampler" in line.lower()]
+        names = ("mysql_lock_waiting_sessions", "mysql_lock_root_blocker_waiters")
+        locks = [line for line in all_lines if line.startswith(names)]
+        print("  /metrics at the end of (c'), with the lock waits:")
+        for line in locks[:10] or [f"(no line of {' or '.join(names)})"]:
+            print(f"    {line}")
+        ms, how = sample_duration_ms(lines)
+        interval = metric_value(lines, "mysql_exporter_sampler_interval_seconds")
+        if ms is not None:
+            print(f"  one sample with the lock waits takes {ms:.2f} ms "
+                  f"(mysql_exporter_sampler_duration_seconds, {how})")
+        if interval is not None:
+            print(f"  the sampler's interval at the end of (c'): {interval:g} s")
+        with open(a.results, "a") as f:
+            f.write(json.dumps({"n": a.n, "phase": "sample-locks", "sample_ms": ms,
+                                "interval": interval}) + "\n")
     sys.stdout.flush()
+
+
+def report_locks(a, ph, w):
+    """The rows of (b') and (c') and the sampler's cost with the lock waits, beside its
+    cost without."""
+    bl, cl = ph.get("b-locks"), ph.get("c-locks")
+    if not (bl or cl):
+        return
+    print(f"  with lock waits: {lock_waits_of(ph) or '?'} more sessions waiting (LOCK WAIT, checked in "
+          f"INNODB_TRX) for a row lock\n  that one more session holds, beside the {a.n:,} above")
+    for name in ("b-locks", "c-locks"):
+        p = ph.get(name)
+        if not p:
+            continue
+        exp = pm(p.rate("exp"), p.se("exp")) if p.has_exp else ""
+        rss = f"{p.rss:.1f} (anon {p.rss_anon:.1f})" if p.rss is not None else ""
+        print(f"  {PHASES[name]:<{w}} {p.elapsed:7.0f} {pm(p.rate('db'), p.se('db')):>15} "
+              f"{exp:>17} {rss:>17}")
+    if bl and cl:
+        v, se = cost(cl, bl)
+        without = ""
+        if ph.get("c") and ph.get("b"):
+            v0, se0 = cost(ph["c"], ph["b"])
+            without = (f" (without lock waits, (c) - (b): {v0:+.2f}"
+                       + (f" ±{se0:.2f}" if se0 is not None else "") + ")")
+        label = "the sampler with lock waits, (c') - (b')"
+        print(f"  {label:<{w}} {'':7} {v:+7.2f}"
+              + (f" ±{se:4.2f}" if se is not None else "")
+              + f" ms/s of server CPU = {v / 10:+.3f} % of one core" + without)
+        label = "the sampler in the exporter, (c') - (b')"
+        print(f"  {label:<{w}} {'':7} {'':15} "
+              f"{cl.rate('exp') - bl.rate('exp'):+7.2f}")
+        print(f"  (RSS read {cl.uptime:.0f} s after that exporter started)")
 
 
 def summary(a):
@@ -252,10 +321,20 @@ def summary(a):
     print()
     print(f"summary: server CPU in ms per second with nobody scraping (± standard error over "
           f"{BLOCK_SECONDS:.0f} s blocks)")
+    ns = sorted({r["n"] for r in records})
+    locked = any(r["phase"] in ("b-locks", "c-locks") for r in records)
+    lock_head = ""
+    if locked:
+        print("  after '|', with 'waits' more sessions waiting for a row lock: the server's CPU with "
+              "(b') the sampler off\n  and (c') on, the sampler's cost (c') - (b') and % of one core, "
+              "one sample's ms at the end of (c')")
+        off, on = "off (b')", "on (c')"
+        lock_head = (f" | {'waits':>5} {off:>8} {on:>8} {'cost w/ waits ms/s':>18} "
+                     f"{'% core':>7} {'sample ms':>9}")
     print(f"  {'server':<8} {'N':>6} {'no exporter':>11} {'sampler off':>11} {'sampler on':>11} "
           f"{'sampler cost ms/s':>17} {'% core':>7} {'exporter ms/s':>13} {'RSS MiB':>8} "
-          f"{'sample ms':>9} {'interval s':>10}")
-    for n in sorted({r["n"] for r in records}):
+          f"{'sample ms':>9} {'interval s':>10}" + lock_head)
+    for n in ns:
         ph = phases_of(records, n)
         a_, c = ph.get("a"), ph.get("c")
         b = ph.get("b") or ph.get("b-nosampler")
@@ -270,8 +349,22 @@ def summary(a):
         sample, interval = sample_of(records, n, "sample_ms"), sample_of(records, n, "interval")
         sample = f"{sample:.2f}" if sample is not None else "-"
         interval = f"{interval:g}" if interval is not None else "-"
+        lock_cells = ""
+        if locked:
+            bl, cl = ph.get("b-locks"), ph.get("c-locks")
+            k = lock_waits_of(ph)
+            lcst = lpct = "-"
+            if bl and cl:
+                v, se = cost(cl, bl)
+                lcst = f"{v:+.2f}" + (f" ±{se:.2f}" if se is not None else "")
+                lpct = f"{v / 10:.3f}"
+            lsample = sample_of(records, n, "sample_ms", "sample-locks")
+            lsample = f"{lsample:.2f}" if lsample is not None else "-"
+            k = str(k) if k is not None else "-"
+            lock_cells = (f" | {k:>5} {cell(bl):>8} {cell(cl):>8} {lcst:>18} {lpct:>7} "
+                          f"{lsample:>9}")
         print(f"  {a.server:<8} {n:>6,} {cell(a_):>11} {cell(b):>11} {cell(c):>11} "
-              f"{cst:>17} {pct:>7} {exp:>13} {rss:>8} {sample:>9} {interval:>10}")
+              f"{cst:>17} {pct:>7} {exp:>13} {rss:>8} {sample:>9} {interval:>10}" + lock_cells)
 
 
 def main():
@@ -283,12 +376,15 @@ def main():
     m.add_argument("--seconds", type=float, required=True)
     m.add_argument("--db-pid", type=int, required=True)
     m.add_argument("--exporter-pid", type=int)
+    m.add_argument("--lock-waits", type=int,
+                   help="K sessions waiting on a row lock (phases b-locks, c-locks)")
     m.add_argument("--results", required=True)
     r = sub.add_parser("report")
     r.add_argument("--n", type=int, required=True)
     r.add_argument("--counts", required=True, help="sessions,idle in transaction,SLEEP")
     r.add_argument("--results", required=True)
     r.add_argument("--metrics")
+    r.add_argument("--metrics-locks", help="/metrics at the end of (c')")
     s = sub.add_parser("summary")
     s.add_argument("--results", required=True)
     s.add_argument("--server", required=True)

@@ -7,11 +7,19 @@
 # --no-collect.sampler, (c) the exporter with the sampler on (its defaults). Prints per N
 # the server's ms of CPU per second in each phase, the sampler's cost (c) - (b) in ms/s and
 # in % of one core, the exporter's own CPU and RSS, and the sampler's lines of /metrics at
-# the end of (c). A binary without the sampler gets (a) and (b) only. A script, not a
-# timed test.
+# the end of (c). A binary without the sampler gets (a) and (b) only.
 #
-#   bench/sampler.sh [--server mariadb|mysql] [--sessions 100,1000,4000] [--seconds 30]
-#                    [--no-build] [--binary PATH]
+# Then, for each N, the same with lock waits: K more sessions (--lock-waits, 0: none) wait
+# for a row lock that one more session holds (its transaction idle, FOR UPDATE on a row of
+# app.t; theirs in LOCK WAIT, checked in INNODB_TRX), the N held sessions unchanged:
+# (b') the exporter with --no-collect.sampler, (c') the sampler on, in the order b' c' b';
+# the sampler's cost with lock waits is (c') - (b'), printed next to (c) - (b). The lock is
+# released before the next N. A script, not a timed test.
+#
+#   bench/sampler.sh [--server mariadb|mysql] [--sessions 100,1000,4000,10000] [--seconds 20]
+#                    [--lock-waits 50] [--no-build] [--binary PATH]
+#
+# Per N: a b c b a, then b' c' b' (each phase --seconds long; a, b and b' in two halves).
 #
 # Everything on 127.0.0.1, throwaway datadir, stopped by PID. Results: docs/benchmarks.md.
 set -euo pipefail
@@ -20,7 +28,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib/common.sh
 . "$HERE/../scripts/lib/common.sh"
 
-SESSIONS=100,1000,4000 SECONDS_PER_PHASE=30 BUILD=1 BIN=""
+SESSIONS=100,1000,4000,10000 SECONDS_PER_PHASE=20 LOCK_WAITS=50 BUILD=1 BIN=""
 SETTLE=5   # seconds between a change (sessions, exporter start) and the measurement
 DB_FLAVOR=${DB_FLAVOR:-mariadb}
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -30,6 +38,8 @@ while [ $# -gt 0 ]; do
         --sessions=*) SESSIONS=${1#*=}; shift ;;
         --seconds) SECONDS_PER_PHASE=${2:?--seconds needs a number}; shift 2 ;;
         --seconds=*) SECONDS_PER_PHASE=${1#*=}; shift ;;
+        --lock-waits) LOCK_WAITS=${2:?--lock-waits needs a number}; shift 2 ;;
+        --lock-waits=*) LOCK_WAITS=${1#*=}; shift ;;
         --server) DB_FLAVOR=${2:?--server needs mariadb or mysql}; shift 2 ;;
         --server=*) DB_FLAVOR=${1#*=}; shift ;;
         --no-build) BUILD=0; shift ;;
@@ -42,20 +52,25 @@ done
 [[ $SESSIONS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--sessions: a comma-separated list of counts, e.g. 100,1000,4000"
 [ "$(tr ',' '\n' <<<"$SESSIONS" | sort -n | paste -sd,)" = "$SESSIONS" ] || die "--sessions: give the counts in increasing order"
 [[ $SECONDS_PER_PHASE =~ ^[1-9][0-9]*$ ]] || die "--seconds: a positive number"
+[[ $LOCK_WAITS =~ ^[0-9]+$ ]] || die "--lock-waits: a number of sessions (0: no lock waits)"
 [[ $DB_FLAVOR == mariadb || $DB_FLAVOR == mysql ]] || die "--server: mariadb or mysql"
 MAX_N=$(tr ',' '\n' <<<"$SESSIONS" | sort -n | tail -1)
+# The held sessions at the largest N, and with lock waits the blocker and its waiters.
+MAX_SESSIONS=$MAX_N
+[ "$LOCK_WAITS" -gt 0 ] && MAX_SESSIONS=$((MAX_N + LOCK_WAITS + 1))
 
 need_packages mariadbd:mariadb-server curl:curl
 bench_setup
 [[ $BIN == /* ]] || BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 BIN_SHOWN=${BIN#"$ROOT"/}
 
-# One socket per held session, in the holder and in the server.
+# One socket per held session, in the holder and in the server: each a process of its own,
+# so each needs the sessions plus its other files (the server's table cache: 1 000).
 HARD=$(ulimit -Hn)
 [ "$HARD" = unlimited ] && HARD=65536
 [ "$HARD" -gt 65536 ] && HARD=65536
 ulimit -n "$HARD"
-[ "$HARD" -ge $((MAX_N * 2 + 1000)) ] || die "open-files limit $HARD is too low for $MAX_N sessions"
+[ "$HARD" -ge $((MAX_SESSIONS + 1000 + 100)) ] || die "open-files limit $HARD is too low for $MAX_SESSIONS sessions"
 
 WORK=$(mktemp -d /tmp/mysql_pool_exporter-sampler.XXXXXX)
 DB_PID="" OURS_PID="" HOLDER_PID="" HOLD_IN="" HOLD_OUT=""
@@ -90,12 +105,12 @@ HELP=$("$BIN" --help 2>&1) || die "$BIN_SHOWN --help failed"
 HAS_SAMPLER=0
 grep -qi sampler <<<"$HELP" && HAS_SAMPLER=1
 
-say "starting $(db_name) (max_connections $((MAX_N + 1000)))"
+say "starting $(db_name) (max_connections $((MAX_SESSIONS + 1000)))"
 TMP_OPT=""
 if [ "$DB_FLAVOR" = mariadb ]; then mkdir -p "$WORK/db-tmp"; TMP_OPT="--tmpdir=$WORK/db-tmp"; fi
-DB_OPTS="$TMP_OPT --max-connections=$((MAX_N + 1000)) --open-files-limit=$HARD --table-open-cache=1000 \
+DB_OPTS="$TMP_OPT --max-connections=$((MAX_SESSIONS + 1000)) --open-files-limit=$HARD --table-open-cache=1000 \
 --thread-cache-size=64 --back-log=1000 --max-connect-errors=1000000000 \
---performance-schema-max-thread-instances=$((MAX_N + 1200)) --performance-schema-session-connect-attrs-size=1024" \
+--performance-schema-max-thread-instances=$((MAX_SESSIONS + 1200)) --performance-schema-session-connect-attrs-size=1024" \
     start_db "$WORK/db"
 REPLICA_GRANT=""
 [ "$DB_FLAVOR" = mariadb ] && REPLICA_GRANT=", SLAVE MONITOR"
@@ -118,18 +133,10 @@ HOLDER_PID=$HOLD_PID
 # Our own copies of the pipe's ends: bash drops HOLD when the holder exits.
 exec {HOLD_IN}>&"${HOLD[1]}" {HOLD_OUT}<&"${HOLD[0]}"
 
-# session_counts — "sessions idle-in-transaction sleeping" of the app user, as the server
-# lists them.
-session_counts() {
-    root_sql "SELECT
-        (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'),
-        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p
-           JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
-          WHERE p.USER = 'app' AND p.COMMAND = 'Sleep'),
-        (SELECT COUNT(*) FROM information_schema.PROCESSLIST
-          WHERE USER = 'app' AND COMMAND = 'Query' AND INFO LIKE 'SELECT SLEEP(%')" | tr '\t' ' '
-}
-counts_are() { [ "$(session_counts)" = "$1" ]; }
+# The app user's sessions while N are held (app_session_counts): with no lock held, N of
+# which a tenth idle in a transaction and a tenth in SLEEP; with the lock waits, the blocker
+# adds a session idle in a transaction and each waiter a session (running its UPDATE).
+plain_counts() { echo "$1 $(($1 / 10)) $(($1 / 10))"; }
 # hold N — grows the held sessions to N and checks them in the processlist.
 hold() {
     local n=$1 line want
@@ -137,9 +144,44 @@ hold() {
     read -r -t 1800 line <&"$HOLD_OUT" || { cat "$WORK/hold.log" >&2; die "the session holder exited while opening $n sessions"; }
     [ "$line" = "ready $n" ] || die "the session holder said: $line"
     # The SLEEPs are sent without waiting: wait until the server runs all of them.
-    want="$n $((n / 10)) $((n / 10))"
-    poll_until 60 counts_are "$want" \
-        || die "processlist shows (sessions, idle in transaction, SLEEP) = ($(session_counts)), expected ($want)"
+    want=$(plain_counts "$n")
+    poll_until 60 app_counts_are app "$want" \
+        || die "processlist shows (sessions, idle in transaction, SLEEP) = ($(app_session_counts app)), expected ($want)"
+}
+# locked_counts N — app_session_counts while N are held and the lock waits too.
+locked_counts() { echo "$(($1 + LOCK_WAITS + 1)) $(($1 / 10 + 1)) $(($1 / 10))"; }
+# lock_waits — transactions in LOCK WAIT on the server (INNODB_TRX: MariaDB and MySQL).
+lock_waits() { root_sql "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"; }
+lock_waits_are() { [ "$(lock_waits)" = "$1" ]; }
+# holder_says COMMAND REPLY — sends the holder a command line and checks its answer.
+holder_says() {
+    local line
+    printf '%s\n' "$1" >&"$HOLD_IN"
+    read -r -t 600 line <&"$HOLD_OUT" || { cat "$WORK/hold.log" >&2; die "the session holder exited after: $1"; }
+    [ "$line" = "$2" ] || die "the session holder said: $line (after: $1)"
+}
+# hold_locks N — LOCK_WAITS sessions wait for a row lock one more session holds, beside the
+# N held ones; checked in INNODB_TRX and the processlist.
+hold_locks() {
+    local n=$1 want
+    holder_says "locks $LOCK_WAITS" "ready locks $LOCK_WAITS"
+    # The UPDATEs are sent without waiting: wait until the server has all of them waiting.
+    poll_until 60 lock_waits_are "$LOCK_WAITS" \
+        || die "INNODB_TRX shows $(lock_waits) transactions in LOCK WAIT, expected $LOCK_WAITS"
+    want=$(locked_counts "$n")
+    poll_until 60 app_counts_are app "$want" \
+        || die "with the lock waits, processlist shows (sessions, idle in transaction, SLEEP) = ($(app_session_counts app)), expected ($want)"
+}
+# release_locks N — releases the lock (the waiters' UPDATEs run, their sessions and the
+# blocker's close); back to the N held sessions alone, checked.
+release_locks() {
+    local n=$1 want
+    holder_says unlock "ready unlock"
+    want=$(plain_counts "$n")
+    poll_until 60 lock_waits_are 0 \
+        || die "after unlock, INNODB_TRX still shows $(lock_waits) transactions in LOCK WAIT"
+    poll_until 60 app_counts_are app "$want" \
+        || die "after unlock, processlist shows (sessions, idle in transaction, SLEEP) = ($(app_session_counts app)), expected ($want)"
 }
 
 # ------------------------------------------------------------------ the exporter
@@ -160,10 +202,13 @@ stop_ours() { stop_pid "$OURS_PID"; OURS_PID=""; }
 RESULTS=$WORK/results.jsonl
 HALF=$(awk -v s="$SECONDS_PER_PHASE" 'BEGIN { print s / 2 }')
 # measure N PHASE SECONDS [EXPORTER_PID] — appends to RESULTS; a phase measured in two
-# pieces is added up by the report.
+# pieces is added up by the report. PHASE: a, b, c, b-nosampler, or with the lock waits
+# held b-locks (b') and c-locks (c').
 measure() {
+    local locks=()
+    [[ $2 == *-locks ]] && locks=(--lock-waits "$LOCK_WAITS")
     "$PY" "$HERE/sampler.py" measure --n "$1" --phase "$2" --seconds "$3" \
-        --db-pid "$DB_PID" ${4:+--exporter-pid "$4"} --results "$RESULTS"
+        --db-pid "$DB_PID" ${4:+--exporter-pid "$4"} "${locks[@]}" --results "$RESULTS"
 }
 # exporter_phase N PHASE SECONDS FLAGS... — a fresh exporter, measured, stopped. With the
 # sampler off, /metrics afterwards must count no samples.
@@ -171,10 +216,10 @@ exporter_phase() {
     local n=$1 phase=$2 secs=$3 body; shift 3
     start_ours "$@"
     measure "$n" "$phase" "$secs" "$OURS_PID"
-    if [ "$phase" = b ]; then
-        body=$(curl -fsS "http://127.0.0.1:$OURS_PORT/metrics") || die "GET /metrics at the end of (b) failed"
+    if [ "$phase" = b ] || [ "$phase" = b-locks ]; then
+        body=$(curl -fsS "http://127.0.0.1:$OURS_PORT/metrics") || die "GET /metrics at the end of ($phase) failed"
         if grep -Eq '^mysql_exporter_sampler_samples_total [1-9]' <<<"$body"; then
-            printf 'warning: N=%s (b): the exporter counts samples with --no-collect.sampler: %s\n' "$n" \
+            printf 'warning: N=%s (%s): the exporter counts samples with --no-collect.sampler: %s\n' "$n" "$phase" \
                 "$(grep -E '^mysql_exporter_sampler_samples_total' <<<"$body")"
         fi
     fi
@@ -195,6 +240,13 @@ else
 fi
 printf 'each phase: %s s with nobody scraping (a and b in two halves: a b c b a), from %s s after\nthe exporter started; load average before: %s\n' \
     "$SECONDS_PER_PHASE" "$SETTLE" "$(cut -d' ' -f1-3 /proc/loadavg)"
+LOCKS=0
+if [ "$LOCK_WAITS" -gt 0 ] && [ "$HAS_SAMPLER" = 1 ]; then
+    LOCKS=1
+    printf "then with lock waits: %s sessions of app waiting (LOCK WAIT) for a row lock one more session\nholds, as (b') and (c'), b' in two halves: b' c' b'\n" "$LOCK_WAITS"
+elif [ "$LOCK_WAITS" -gt 0 ]; then
+    printf 'no phases with lock waits: they measure the sampler, which this binary lacks\n'
+fi
 
 for N in ${SESSIONS//,/ }; do
     say "holding $N sessions"
@@ -224,9 +276,34 @@ for N in ${SESSIONS//,/ }; do
     fi
     say "N=$N: (a) no exporter, ${HALF}s"
     measure "$N" a "$HALF"
-    counts_are "$N $((N / 10)) $((N / 10))" \
-        || printf 'warning: the sessions changed during the run: now (%s)\n' "$(session_counts)"
-    "$PY" "$HERE/sampler.py" report --n "$N" --counts "$COUNTS" --results "$RESULTS" ${METRICS:+--metrics "$METRICS"}
+    app_counts_are app "$(plain_counts "$N")" \
+        || printf 'warning: the sessions changed during the run: now (%s)\n' "$(app_session_counts app)"
+    # With the lock waits: the same N held sessions, and LOCK_WAITS more waiting on a row
+    # lock of one more (so the plain counts above hold only with no lock held).
+    METRICS_LOCKS=""
+    if [ "$LOCKS" = 1 ]; then
+        say "N=$N: $LOCK_WAITS sessions waiting on a row lock"
+        hold_locks "$N"
+        sleep "$SETTLE"
+        say "N=$N: (b') exporter with --no-collect.sampler, $LOCK_WAITS lock waits, ${HALF}s"
+        exporter_phase "$N" b-locks "$HALF" --no-collect.sampler
+        say "N=$N: (c') exporter with the sampler on, $LOCK_WAITS lock waits, ${SECONDS_PER_PHASE}s"
+        start_ours
+        measure "$N" c-locks "$SECONDS_PER_PHASE" "$OURS_PID"
+        METRICS_LOCKS=$WORK/metrics-locks-$N.txt
+        curl -fsS "http://127.0.0.1:$OURS_PORT/metrics" >"$METRICS_LOCKS" || die "GET /metrics at the end of (c') failed"
+        stop_ours
+        say "N=$N: (b') exporter with --no-collect.sampler, $LOCK_WAITS lock waits, ${HALF}s"
+        exporter_phase "$N" b-locks "$HALF" --no-collect.sampler
+        if ! { lock_waits_are "$LOCK_WAITS" && app_counts_are app "$(locked_counts "$N")"; }; then
+            printf 'warning: the lock waits changed during the run: now %s in LOCK WAIT, sessions (%s)\n' \
+                "$(lock_waits)" "$(app_session_counts app)"
+        fi
+        say "N=$N: releasing the lock"
+        release_locks "$N"
+    fi
+    "$PY" "$HERE/sampler.py" report --n "$N" --counts "$COUNTS" --results "$RESULTS" ${METRICS:+--metrics "$METRICS"} \
+        ${METRICS_LOCKS:+--metrics-locks "$METRICS_LOCKS"}
 done
 "$PY" "$HERE/sampler.py" summary --results "$RESULTS" --server "$DB_FLAVOR"
 printf 'load average after: %s (%s CPUs; other work on the machine shows here and in the spread)\n' \

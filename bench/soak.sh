@@ -153,19 +153,6 @@ use_server() {
     DB_FLAVOR=$1 DB_PORT=${DB_PORTS[$1]} DB_SOCK=${DB_SOCKS[$1]} DB_PID=${DB_PIDS[$1]}
 }
 
-# session_counts — "sessions idle-in-transaction sleeping" of the app user on the current
-# server, as it lists them (bench/sampler.sh's check).
-session_counts() {
-    root_sql "SELECT
-        (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'),
-        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p
-           JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
-          WHERE p.USER = 'app' AND p.COMMAND = 'Sleep'),
-        (SELECT COUNT(*) FROM information_schema.PROCESSLIST
-          WHERE USER = 'app' AND COMMAND = 'Query' AND INFO LIKE 'SELECT SLEEP(%')" | tr '\t' ' '
-}
-counts_are() { [ "$(session_counts)" = "$1" ]; }
-
 # ------------------------------------------------------------------ servers and sessions
 PW_OURS=soak-ours-pw PW_APP=soak-app-pw
 # Each server in turn: started, its users made, its holder told to open the sessions. The
@@ -205,8 +192,8 @@ for f in "${FLAVORS[@]}"; do
         wait_for "$SESSIONS sessions on $(db_name)" 600 grep -qx "ready $SESSIONS" "$WORK/hold-$f.out"
     # The SLEEPs are sent without waiting: wait until the server runs all of them.
     want="$SESSIONS $((SESSIONS / 10)) $((SESSIONS / 10))"
-    poll_until 60 counts_are "$want" \
-        || die "$(db_name)'s processlist shows (sessions, idle in transaction, SLEEP) = ($(session_counts)), expected ($want)"
+    poll_until 60 app_counts_are app "$want" \
+        || die "$(db_name)'s processlist shows (sessions, idle in transaction, SLEEP) = ($(app_session_counts app)), expected ($want)"
 done
 
 # ------------------------------------------------------------------ the exporter

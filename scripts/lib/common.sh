@@ -241,6 +241,20 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1';
 SQL
 }
 
+# app_session_counts USER — prints "sessions idle-in-transaction sleeping" of USER on the
+# server root_sql reaches, as it lists them (the benchmarks' check of their held sessions).
+app_session_counts() {
+    root_sql "SELECT
+        (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '$1'),
+        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p
+           JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+          WHERE p.USER = '$1' AND p.COMMAND = 'Sleep'),
+        (SELECT COUNT(*) FROM information_schema.PROCESSLIST
+          WHERE USER = '$1' AND COMMAND = 'Query' AND INFO LIKE 'SELECT SLEEP(%')" | tr '\t' ' '
+}
+# app_counts_are USER "N T S" — whether app_session_counts USER prints exactly that.
+app_counts_are() { [ "$(app_session_counts "$1")" = "$2" ]; }
+
 # bench_ours_config DIR PASSWORD — writes DIR/ours.yml (and DIR/pool_exporter.pw): ours as the
 # benchmarks run it, one target on DB_PORT as pool_exporter and one pool matching the app
 # user, so that the pool sources (client processes, the oldest idle transactions) are read.
