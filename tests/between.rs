@@ -324,3 +324,57 @@ fn without_performance_schema_churn_is_read_from_what_the_server_has() {
     }
     db.stop();
 }
+
+/// `Threads_running` as the server counts it now (the reading session included).
+fn threads_running(db: &common::Server) -> u64 {
+    let out = db.sql("SHOW GLOBAL STATUS LIKE 'Threads_running'");
+    out.trim()
+        .rsplit('\t')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("Threads_running: {out:?}"))
+}
+
+/// The sampler's running threads between two scrapes agree with the server's own count. On
+/// MariaDB the sampler counts them in the session list (asking the server would make it walk
+/// every session each second); on MySQL it reads `Threads_running`.
+#[test]
+fn running_threads_between_scrapes_agree_with_the_server() {
+    let db = server();
+    let exporter = Exporter::start(
+        &target_config(db),
+        &["--sampler.interval=1s", "--sampler.window=60s"],
+    );
+    let s = exporter.scrape();
+    let before = om::get(&s, "mysql_threads_running_max", &[]).expect("a running max");
+
+    let waiting = 6;
+    let running_now;
+    {
+        let _holder = AppProcess::start(db, "pymysql", "lock-app", 1, AppState::LockHolder);
+        let _waiters = AppProcess::start(db, "pymysql", "lock-app", waiting, AppState::LockWaiter);
+        running_now = eventually(
+            Duration::from_secs(20),
+            "the waiters running (Threads_running)",
+            || {
+                let n = threads_running(db);
+                (n > waiting as u64).then_some(n)
+            },
+        );
+        // Three samples or more with the waiters in place, and no scrape.
+        std::thread::sleep(Duration::from_secs(4));
+    }
+    eventually(Duration::from_secs(20), "the waiters gone", || {
+        (threads_running(db) <= before as u64 + 1).then_some(())
+    });
+    let s = exporter.scrape();
+    let max = om::get(&s, "mysql_threads_running_max", &[]).expect("a running max");
+    // The server counted the waiters and the session that asked; the sampler counts the
+    // waiters and its own session: the same, give or take the other one's reading.
+    let want = running_now as f64;
+    assert!(
+        (want - 1.0..=want + 1.0).contains(&max),
+        "{}: the sampler's running max is {max}; the server said {running_now} with {waiting} waiting (before: {before})",
+        db.name()
+    );
+}

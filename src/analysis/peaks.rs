@@ -83,7 +83,9 @@ impl Sample {
                 })
                 .collect(),
             threads_connected: counter("Threads_connected"),
-            threads_running: counter("Threads_running"),
+            // MariaDB's sampler does not ask for it (it walks every session): counted in
+            // the session list the sample read.
+            threads_running: counter("Threads_running").or_else(|| snap.running_sessions()),
             connections: counter("Connections"),
             refused: counter("Connection_errors_max_connections"),
             accounts: snap.account_connections.ok().cloned().unwrap_or_default(),

@@ -120,9 +120,11 @@ pub async fn fetch(
             snap.global_status = Outcome::Ok(rows.map_err(fail)?);
         }
         Source::StatusCounters => {
-            let sql = status_variables::counters_sql();
-            let rows = status_variables::read(conn, &sql).await;
-            snap.status_counters = Outcome::Ok(rows.map_err(fail)?);
+            let mut rows = Vec::new();
+            for sql in status_variables::counters_statements(flavor) {
+                rows.extend(status_variables::read(conn, &sql).await.map_err(fail)?);
+            }
+            snap.status_counters = Outcome::Ok(rows);
         }
         Source::GlobalVariables => {
             let rows = status_variables::read(conn, status_variables::GLOBAL_VARIABLES).await;
