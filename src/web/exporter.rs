@@ -123,6 +123,9 @@ pub struct Exporter {
     ready: Arc<AtomicBool>,
     /// When each target first connects after the start ([`connect_schedule`]), by index.
     first_connects: Vec<Duration>,
+    /// How long the last answer of every target took to build, encode and compress, in
+    /// µs: the next one stops collecting that much earlier ([`Exporter::encode_reserve`]).
+    encode_took_us: AtomicU64,
 }
 
 impl Exporter {
@@ -189,6 +192,7 @@ impl Exporter {
             sampler,
             scrape_duration: Histogram::new(SCRAPE_BUCKETS),
             ready: Arc::new(AtomicBool::new(false)),
+            encode_took_us: AtomicU64::new(0),
             first_connects,
         }
     }
@@ -316,6 +320,19 @@ impl Exporter {
 
     /// The per-scrape registry: the exporter's own histogram plus the snapshots' families.
     /// With several targets each series carries `target="NAME"`, each family once.
+    /// What an answer of every target needs after its collection: the last one's encoding
+    /// time and half as much again. With 1 000 targets that answer is about 80 MB of text,
+    /// and Prometheus' timeout covers the whole answer, not just the collection.
+    pub fn encode_reserve(&self) -> Duration {
+        Duration::from_micros(self.encode_took_us.load(Ordering::Relaxed)).mul_f64(1.5)
+    }
+
+    /// Records how long an answer of every target took after its collection.
+    pub fn encoded_in(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.encode_took_us.store(us, Ordering::Relaxed);
+    }
+
     pub fn registry(
         &self,
         snaps: Vec<(Arc<TargetState>, Arc<Collected>)>,
