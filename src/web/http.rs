@@ -406,7 +406,7 @@ async fn metrics(
     let registry = exporter.registry(states.into_iter().zip(snaps).collect(), label_targets);
     let gzip = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
     let encoded = if several {
-        // Up to a second of CPU with 1 000 targets: off the async workers, which meanwhile
+        // Seconds of CPU with 1 000 targets (55 MB): off the async workers, which meanwhile
         // answer the probes and pages of other scrapers.
         tokio::task::spawn_blocking(move || encode_answer(registry, gzip))
             .await
