@@ -250,17 +250,9 @@ def report(a):
                 print(f"    {line}")
             if len(lines) > 40:
                 print(f"    ... ({len(lines) - 40} more)")
-            ms, how = sample_duration_ms(lines)
-            interval = metric_value(lines, "mysql_exporter_sampler_interval_seconds")
-            if ms is not None:
-                print(f"  one sample takes {ms:.2f} ms (mysql_exporter_sampler_duration_seconds, "
-                      f"{how})")
-            if interval is not None:
-                print(f"  the sampler's interval at the end: {interval:g} s "
-                      f"(mysql_exporter_sampler_interval_seconds)")
-            with open(a.results, "a") as f:
-                f.write(json.dumps({"n": a.n, "phase": "sample", "sample_ms": ms,
-                                    "interval": interval}) + "\n")
+            report_sample(a, lines, "sample", "one sample takes",
+                          "the sampler's interval at the end: {} s "
+                          "(mysql_exporter_sampler_interval_seconds)")
     if a.metrics_locks:
         with open(a.metrics_locks) as f:
             all_lines = f.read().splitlines()
@@ -270,17 +262,23 @@ def report(a):
         print("  /metrics at the end of (c'), with the lock waits:")
         for line in locks[:10] or [f"(no line of {' or '.join(names)})"]:
             print(f"    {line}")
-        ms, how = sample_duration_ms(lines)
-        interval = metric_value(lines, "mysql_exporter_sampler_interval_seconds")
-        if ms is not None:
-            print(f"  one sample with the lock waits takes {ms:.2f} ms "
-                  f"(mysql_exporter_sampler_duration_seconds, {how})")
-        if interval is not None:
-            print(f"  the sampler's interval at the end of (c'): {interval:g} s")
-        with open(a.results, "a") as f:
-            f.write(json.dumps({"n": a.n, "phase": "sample-locks", "sample_ms": ms,
-                                "interval": interval}) + "\n")
+        report_sample(a, lines, "sample-locks", "one sample with the lock waits takes",
+                      "the sampler's interval at the end of (c'): {} s")
     sys.stdout.flush()
+
+
+def report_sample(a, lines, phase, takes, interval_line):
+    """One sample's duration and the interval in force, from the sampler's lines of /metrics
+    at the end of a phase: printed, and kept in the results for the summary as `phase`."""
+    ms, how = sample_duration_ms(lines)
+    interval = metric_value(lines, "mysql_exporter_sampler_interval_seconds")
+    if ms is not None:
+        print(f"  {takes} {ms:.2f} ms (mysql_exporter_sampler_duration_seconds, {how})")
+    if interval is not None:
+        print("  " + interval_line.format(f"{interval:g}"))
+    with open(a.results, "a") as f:
+        f.write(json.dumps({"n": a.n, "phase": phase, "sample_ms": ms,
+                            "interval": interval}) + "\n")
 
 
 def report_locks(a, ph, w):

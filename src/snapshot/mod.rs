@@ -576,9 +576,7 @@ impl Snapshot {
             .into_iter()
             .find_map(|rows| lookup(rows.ok()?, name))
     }
-}
 
-impl Snapshot {
     /// Sessions doing something (any `COMMAND` but `Sleep`) in the session list, ours
     /// included: what `Threads_running` counts. The sampler on MariaDB counts it here
     /// instead of asking the server, which would walk every session for it.
