@@ -1,10 +1,18 @@
-//! Reads the alert thresholds that `check` shares with the bundled alerts from the mixin's
-//! one file, `mixin/thresholds.json`, and writes them as Rust constants: the exporter's
-//! defaults and the alerts' thresholds then come from the same bytes, and a malformed file
-//! fails the build, not a run.
+//! Two facts the binary needs from outside its sources:
+//!
+//! - The alert thresholds that `check` shares with the bundled alerts, from the mixin's one
+//!   file `mixin/thresholds.json`, written as Rust constants: the exporter's defaults and the
+//!   alerts' thresholds then come from the same bytes, and a malformed file fails the build,
+//!   not a run.
+//! - What this build is (`--version`, `mysql_pool_exporter_build_info`): the commit and
+//!   branch, the build date and the rustc version, as `MPE_BUILD_*` environment variables of
+//!   the compilation. The build date is the commit's time (or `SOURCE_DATE_EPOCH`), never
+//!   the clock's, so two builds of one commit are the same bytes (scripts/release.sh shows
+//!   it).
 
 use std::fmt::Write;
 use std::path::Path;
+use std::process::Command;
 
 /// The keys the exporter reads, and whether each is a whole number of seconds.
 const KEYS: [(&str, bool); 11] = [
@@ -22,6 +30,11 @@ const KEYS: [(&str, bool); 11] = [
 ];
 
 fn main() {
+    thresholds();
+    build_info();
+}
+
+fn thresholds() {
     let file = Path::new("mixin/thresholds.json");
     println!("cargo:rerun-if-changed={}", file.display());
     let text = std::fs::read_to_string(file)
@@ -59,6 +72,122 @@ fn main() {
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("thresholds.rs");
     std::fs::write(&dest, out)
         .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", dest.display())));
+}
+
+/// Sets `MPE_BUILD_REVISION`, `MPE_BUILD_BRANCH`, `MPE_BUILD_DATE` and `MPE_BUILD_RUSTC`.
+/// Where there is no git checkout (a crate tarball, a Docker build context without .git),
+/// the revision and branch come from the same-named variables of the build's environment,
+/// else they are `unknown`.
+fn build_info() {
+    for var in [
+        "MPE_BUILD_REVISION",
+        "MPE_BUILD_BRANCH",
+        "SOURCE_DATE_EPOCH",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let git = Git::here();
+    let given = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    let revision = given("MPE_BUILD_REVISION")
+        .or_else(|| git.as_ref().and_then(|g| g.run(&["rev-parse", "HEAD"])))
+        .unwrap_or_else(|| "unknown".into());
+    // Detached (a CI checkout of a tag or commit) reads `HEAD`, as Go exporters say it.
+    let branch = given("MPE_BUILD_BRANCH")
+        .or_else(|| {
+            git.as_ref()
+                .and_then(|g| g.run(&["rev-parse", "--abbrev-ref", "HEAD"]))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let epoch = given("SOURCE_DATE_EPOCH")
+        .or_else(|| {
+            git.as_ref()
+                .and_then(|g| g.run(&["log", "-1", "--format=%ct"]))
+        })
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let date = epoch.map_or_else(|| "unknown".into(), build_date);
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let rustc = Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "rustc unknown".into());
+    if let Some(g) = &git {
+        g.rerun_on_commit();
+    }
+    println!("cargo:rustc-env=MPE_BUILD_REVISION={revision}");
+    println!("cargo:rustc-env=MPE_BUILD_BRANCH={branch}");
+    println!("cargo:rustc-env=MPE_BUILD_DATE={date}");
+    println!("cargo:rustc-env=MPE_BUILD_RUSTC={rustc}");
+}
+
+/// The git checkout the crate is the top of, if any (not a repository the crate merely sits
+/// in, such as a vendoring project's).
+struct Git {
+    top: std::path::PathBuf,
+}
+
+impl Git {
+    fn here() -> Option<Git> {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").ok()?;
+        let git = Git { top: dir.into() };
+        let top = git.run(&["rev-parse", "--show-toplevel"])?;
+        let same =
+            std::fs::canonicalize(top.trim()).ok()? == std::fs::canonicalize(&git.top).ok()?;
+        same.then_some(git)
+    }
+
+    fn run(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.top)
+            .args(args)
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        (out.status.success() && !text.trim().is_empty()).then(|| text.trim().to_string())
+    }
+
+    /// A new commit or checkout moves HEAD or the branch it names (loose or packed): the
+    /// build script runs again then, and only then. Paths that do not exist are left out,
+    /// since cargo would otherwise run the script at every build.
+    fn rerun_on_commit(&self) {
+        let mut paths = vec!["HEAD".to_string(), "packed-refs".to_string()];
+        if let Some(r) = self.run(&["symbolic-ref", "-q", "HEAD"]) {
+            paths.push(r);
+        }
+        for p in paths {
+            if let Some(path) = self.run(&["rev-parse", "--path-format=absolute", "--git-path", &p])
+            {
+                if Path::new(&path).exists() {
+                    println!("cargo:rerun-if-changed={path}");
+                }
+            }
+        }
+    }
+}
+
+/// Seconds since 1970 as the exporter toolkit prints a build date: `20060102-15:04:05`, UTC.
+fn build_date(epoch: i64) -> String {
+    let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day number.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 fn fail(why: &str) -> ! {

@@ -5,10 +5,11 @@
 //! (metric families) → [`web`] (HTTP). [`cli`] ties them into commands.
 //!
 //! Modules depend only on modules before them in this list, and a test
-//! (`tests/layers.rs`) keeps it so: `config`, `snapshot`, `analysis`, `collect`, `db`,
+//! (`tests/layers.rs`) keeps it so: `build_info`, `config`, `snapshot`, `analysis`, `collect`, `db`,
 //! `web`, `cli`.
 
 pub mod analysis;
+pub mod build_info;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -1,4 +1,5 @@
-//! The command line: `config check`, and errors that name the thing and the fix.
+//! The command line: `--version`, `config check`, and errors that name the thing and the
+//! fix.
 
 mod common;
 
@@ -54,6 +55,39 @@ fn config_check_names_the_field_and_line_of_an_error() {
             "error: {}:5: thresholds.idle_in_transaction: `30` has no unit; write e.g. `30s` (units: ms, s, m, h, d)",
             f.display()
         )
+    );
+}
+
+/// `--version` as the exporter toolkit prints it, naming the commit checked out here.
+#[test]
+fn version_names_the_commit_and_build() {
+    let (code, out, err) = run(&["--version"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<_> = out.lines().collect();
+    let branch = std::process::Command::new("git")
+        .args(["rev-parse", "--abbrev-ref", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let branch = String::from_utf8(branch.stdout).unwrap();
+    assert_eq!(
+        lines[0],
+        format!(
+            "mysql_pool_exporter, version {} (branch: {}, revision: {})",
+            env!("CARGO_PKG_VERSION"),
+            branch.trim(),
+            common::git_head()
+        )
+    );
+    for (i, key) in ["build date:", "rustc version:", "platform:"]
+        .iter()
+        .enumerate()
+    {
+        assert!(lines[i + 1].trim_start().starts_with(key), "{out}");
+    }
+    assert!(
+        lines[3].ends_with("linux/x86_64") || !cfg!(target_arch = "x86_64"),
+        "{out}"
     );
 }
 

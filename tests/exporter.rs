@@ -308,6 +308,18 @@ fn a_real_prometheus_scrapes_the_exporter_cleanly() {
     let d = prometheus.query("scrape_duration_seconds{job=\"mysql\"}");
     let secs: f64 = d[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(secs < 1.0, "scrape took {secs}s");
+    // Which build runs there, as Go exporters' `_build_info`: the commit checked out here.
+    let b = prometheus.query("mysql_pool_exporter_build_info");
+    assert_eq!(b.len(), 1, "{b:?}");
+    let labels = &b[0]["metric"];
+    assert_eq!(labels["revision"], common::git_head(), "{labels}");
+    assert_eq!(labels["version"], env!("CARGO_PKG_VERSION"), "{labels}");
+    assert!(
+        labels["rustc_version"]
+            .as_str()
+            .is_some_and(|v| v.split('.').count() == 3),
+        "{labels}"
+    );
 }
 
 /// A server that is not there: `mysql_up 0`, every collector failed, no stale series, a

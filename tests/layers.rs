@@ -12,8 +12,15 @@ use std::path::{Path, PathBuf};
 use syn::visit::Visit;
 
 /// Lowest first.
-const LAYERS: [&str; 7] = [
-    "config", "snapshot", "analysis", "collect", "db", "web", "cli",
+const LAYERS: [&str; 8] = [
+    "build_info",
+    "config",
+    "snapshot",
+    "analysis",
+    "collect",
+    "db",
+    "web",
+    "cli",
 ];
 
 /// Paths that touch the world, and the one module each may be used in.

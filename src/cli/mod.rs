@@ -3,6 +3,7 @@
 
 mod check;
 mod config_cmd;
+mod generate;
 mod kill_idle;
 pub mod logging;
 mod serve;
@@ -21,6 +22,8 @@ use logging::{LogFormat, LogLevel};
 #[command(
     name = "mysql_pool_exporter",
     version,
+    // --version is ours: the exporter toolkit's lines, not clap's one.
+    disable_version_flag = true,
     about = "Prometheus exporter that sees MySQL/MariaDB connection-pool exhaustion coming and says why."
 )]
 pub struct Cli {
@@ -32,7 +35,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The config file (targets, pools, thresholds): see examples/config.yml.
+    /// The config file (targets, pools, thresholds): every field is commented in
+    /// examples/config.yml, and the package installs /etc/mysql_pool_exporter/config.yml.
     #[arg(long = "config.file", global = true, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
     /// Without a config file: one target, e.g. mysql://exporter@127.0.0.1:3306.
@@ -78,8 +82,17 @@ pub struct GlobalArgs {
     /// exporter's CPU stays bounded however large the fleet.
     #[arg(long = "sampler.max-rate", default_value = "100", value_name = "PER_SECOND", value_parser = sampler_rate_arg)]
     pub sampler_max_rate: f64,
+    /// Print the version, the commit and branch, the build date and the rustc version, and
+    /// exit.
+    #[arg(long, short = 'V')]
+    pub version: bool,
+    /// Write the man pages and shell completions into DIR and exit (scripts/release.sh).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub generate: Option<PathBuf>,
+    /// Log messages at this level and above (to stderr; under systemd, the journal).
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
+    /// logfmt, as Go exporters log, or json (one object a line).
     #[arg(
         long = "log.format",
         value_enum,
@@ -240,6 +253,24 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    if cli.global.version {
+        print!("{}", crate::build_info::long_version());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &cli.global.generate {
+        return match generate::write(dir, command(&collect::all())) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: --generate: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     logging::init(cli.global.log_level, cli.global.log_format);
     if let Some(Command::Config(ConfigCommand::Check { file })) = &cli.command {
         return config_cmd::check(file);

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -343,6 +345,16 @@ impl Exporter {
             "mysql_exporter_scrape_duration_seconds",
             "Time to collect from MySQL, per scrape, since the exporter started",
             self.scrape_duration.clone(),
+        );
+        // Go exporters' `<name>_build_info`: which build runs where, for dashboards and
+        // incident notes (`--version` prints the same facts).
+        let build = Family::<Vec<(String, String)>, Gauge>::default();
+        build.get_or_create(&crate::build_info::labels()).set(1);
+        registry.register(
+            "mysql_pool_exporter_build_info",
+            "A metric with a constant '1' value labeled by version, revision, branch, and \
+             rustc_version from which mysql_pool_exporter was built",
+            build,
         );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let tasks = prometheus_client::metrics::gauge::Gauge::<i64>::default();

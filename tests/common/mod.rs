@@ -43,6 +43,16 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The commit checked out here (`git rev-parse HEAD`): what build.rs wrote into the binary.
+pub fn git_head() -> String {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .expect("git");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// The repository root (scripts, demo, deploy).
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
