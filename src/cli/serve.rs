@@ -26,7 +26,9 @@ pub fn run(
         let listeners = if global.systemd_socket {
             web::systemd_sockets()?
         } else {
-            web::bind_all(&global.listen_address).await?
+            web::bind_all(&global.listen_address)
+                .await
+                .map_err(|e| with_socket_hint(e, passed_sockets()))?
         };
         let addresses: Vec<String> = listeners
             .iter()
@@ -41,6 +43,7 @@ pub fn run(
             pools = config.pools.len(),
             collectors = %names.join(","),
             web = %web_config.summary(),
+            sockets = if global.systemd_socket { "from systemd" } else { "bound" },
             "listening"
         );
         let asked = SamplerSettings {
@@ -105,4 +108,22 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
     tracing::info!("shutdown signal received");
+}
+
+/// Whether systemd handed this process sockets (a .socket unit started it).
+fn passed_sockets() -> bool {
+    std::env::var("LISTEN_PID").is_ok_and(|pid| pid == std::process::id().to_string())
+}
+
+/// A bind that failed while systemd holds the port for us (the packaged unit without
+/// --web.systemd-socket) says how to take the socket instead.
+fn with_socket_hint(e: String, passed: bool) -> String {
+    if passed {
+        format!(
+            "{e}; systemd passed this process its sockets (a .socket unit holds the port): \
+             add --web.systemd-socket instead of --web.listen-address"
+        )
+    } else {
+        e
+    }
 }
