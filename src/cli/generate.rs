@@ -153,7 +153,7 @@ fn extra_sections() -> Roff {
         roman("(1), "),
         bold("systemd.exec"),
         roman("(5), and the documentation shipped in "),
-        italic("/usr/share/doc/mysql_pool_exporter"),
+        italic("/usr/share/doc/mysql-pool-exporter"),
         roman("."),
     ]);
     r
