@@ -47,7 +47,14 @@ RUN set -eux; \
         target/release/deps/libmysql_pool_exporter-* \
         target/release/mysql_pool_exporter
 
-# 2. The crate itself (.dockerignore keeps target/, .git and demo/.venv out).
+# 2. The crate itself (.dockerignore keeps target/, .git and demo/.venv out). Without .git,
+#    what --version and mysql_pool_exporter_build_info say comes from these (build.rs):
+#      docker build --build-arg MPE_BUILD_REVISION=$(git rev-parse HEAD) \
+#        --build-arg MPE_BUILD_BRANCH=$(git rev-parse --abbrev-ref HEAD) \
+#        --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) .
+ARG MPE_BUILD_REVISION=unknown
+ARG MPE_BUILD_BRANCH=unknown
+ARG SOURCE_DATE_EPOCH=
 COPY . .
 RUN set -eux; \
     find src -name '*.rs' -exec touch {} +; \
