@@ -14,6 +14,10 @@ use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 
+// The crate's own date arithmetic (also behind the messages' UTC times).
+#[path = "src/snapshot/civil.rs"]
+mod civil;
+
 /// The keys the exporter reads, and whether each is a whole number of seconds.
 const KEYS: [(&str, bool); 11] = [
     ("idle_in_transaction_seconds", true),
@@ -171,23 +175,8 @@ impl Git {
 
 /// Seconds since 1970 as the exporter toolkit prints a build date: `20060102-15:04:05`, UTC.
 fn build_date(epoch: i64) -> String {
-    let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day number.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let (year, month, day, h, m, s) = civil::civil(epoch);
+    format!("{year:04}{month:02}{day:02}-{h:02}:{m:02}:{s:02}")
 }
 
 fn fail(why: &str) -> ! {

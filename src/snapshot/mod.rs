@@ -5,6 +5,7 @@
 //! query; a collector reads one or more sources, and a source read by two collectors is
 //! queried once.
 
+mod civil;
 mod locks;
 mod rows;
 
@@ -450,25 +451,10 @@ impl std::fmt::Display for ServerIdentity {
     }
 }
 
-/// `2026-12-04 18:36:39 UTC` from Unix seconds (the civil-from-days algorithm of Howard
-/// Hinnant's `date` library), for messages: not worth a date crate.
+/// `2026-12-04 18:36:39 UTC` from Unix seconds, for messages.
 pub fn utc(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let (year, month, day, h, m, sec) = civil::civil(unix);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{sec:02} UTC")
 }
 
 #[cfg(test)]
