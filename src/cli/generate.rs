@@ -11,12 +11,8 @@ use roff::{bold, italic, roman, Roff};
 
 use crate::build_info;
 
-/// The shells we ship completions for, and where Debian's packages of each look for them.
-pub const SHELLS: [(Shell, &str); 3] = [
-    (Shell::Bash, "usr/share/bash-completion/completions"),
-    (Shell::Zsh, "usr/share/zsh/vendor-completions"),
-    (Shell::Fish, "usr/share/fish/vendor_completions.d"),
-];
+/// The shells we ship completions for (Cargo.toml's package assets say where each goes).
+const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
 
 /// Writes `DIR/man/*.1` (the exporter's page and one per subcommand) and
 /// `DIR/completions/` (bash, zsh, fish); returns the files written.
@@ -64,7 +60,7 @@ pub fn write(dir: &Path, cmd: clap::Command) -> Result<Vec<PathBuf>, String> {
             .map_err(|e| format!("cannot render the man page of {}: {e}", sub.get_name()))?;
         written.push(save(&man.join(sub_page.get_filename()), &text)?);
     }
-    for (shell, _) in SHELLS {
+    for shell in SHELLS {
         let mut text = Vec::new();
         clap_complete::generate(shell, &mut cmd, "mysql_pool_exporter", &mut text);
         let name = shell.file_name("mysql_pool_exporter");
@@ -88,63 +84,54 @@ fn man_date() -> String {
     }
 }
 
-/// EXIT STATUS, ENVIRONMENT, FILES, SEE ALSO: what an operator looks up in a man page and
-/// no flag carries.
+/// What an operator looks up in a man page and no flag carries: a section title, then each
+/// term and what it means.
+const SECTIONS: [(&str, &[(&str, &str)]); 4] = [
+    (
+        "HTTP ENDPOINTS",
+        &[
+            ("/metrics", "Every target's metrics, with a target label when there are several (--web.telemetry-path)."),
+            ("/probe?target=NAME", "One target's metrics, for a Prometheus job per target."),
+            ("/-/healthy", "200 while the process serves."),
+            ("/-/ready", "200 once a target has answered."),
+            ("/", "The status page: each pool, its verdict and the sessions to blame."),
+        ],
+    ),
+    (
+        "EXIT STATUS",
+        &[
+            ("serving (no command)", "0 after SIGTERM or SIGINT; 1 when it could not start or serve (the reason on stderr)."),
+            ("check", "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, as Nagios plugins."),
+            ("kill-idle", "0 when every target ran to its end; 1 when a target's run stopped (a lost connection, another server run, a refused KILL); 2 when nothing could start (bad flags or config)."),
+            ("config check", "0 when the file is valid (its effective config is printed), else 1."),
+        ],
+    ),
+    (
+        "ENVIRONMENT",
+        &[
+            ("MYSQL_DSN", "The one target when there is no --config.file, as --mysql.dsn."),
+            ("MYSQL_PASSWORD", "The password when neither the target's password_file nor its DSN gives one."),
+        ],
+    ),
+    (
+        "FILES",
+        &[
+            ("/etc/mysql_pool_exporter/config.yml", "The targets, pools and thresholds of the packaged service (--config.file). Validate it with: mysql_pool_exporter config check FILE"),
+            ("/etc/mysql_pool_exporter/password", "The packaged config's password_file: the exporter account's password, mode 0640, owner root, group mysql_pool_exporter."),
+            ("/etc/default/mysql_pool_exporter", "ARGS, the flags the packaged systemd unit passes."),
+        ],
+    ),
+];
+
+/// [`SECTIONS`] and SEE ALSO, as roff.
 fn extra_sections() -> Roff {
     let mut r = Roff::new();
-    let item = |r: &mut Roff, term: &str, text: &str| {
-        r.control("TP", []).text([bold(term)]).text([roman(text)]);
-    };
-    r.control("SH", ["HTTP ENDPOINTS"]);
-    item(&mut r, "/metrics", "Every target's metrics, with a target label when there are several (--web.telemetry-path).");
-    item(
-        &mut r,
-        "/probe?target=NAME",
-        "One target's metrics, for a Prometheus job per target.",
-    );
-    item(&mut r, "/-/healthy", "200 while the process serves.");
-    item(&mut r, "/-/ready", "200 once a target has answered.");
-    item(
-        &mut r,
-        "/",
-        "The status page: each pool, its verdict and the sessions to blame.",
-    );
-    r.control("SH", ["EXIT STATUS"]);
-    item(
-        &mut r,
-        "serving (no command)",
-        "0 after SIGTERM or SIGINT; 1 when it could not start or serve (the reason on stderr).",
-    );
-    item(
-        &mut r,
-        "check",
-        "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, as Nagios plugins.",
-    );
-    item(&mut r, "kill-idle", "0 when every target ran to its end; 1 when a target's run stopped (a lost connection, another server run, a refused KILL); 2 when nothing could start (bad flags or config).");
-    item(
-        &mut r,
-        "config check",
-        "0 when the file is valid (its effective config is printed), else 1.",
-    );
-    r.control("SH", ["ENVIRONMENT"]);
-    item(
-        &mut r,
-        "MYSQL_DSN",
-        "The one target when there is no --config.file, as --mysql.dsn.",
-    );
-    item(
-        &mut r,
-        "MYSQL_PASSWORD",
-        "The password when neither the target's password_file nor its DSN gives one.",
-    );
-    r.control("SH", ["FILES"]);
-    item(&mut r, "/etc/mysql_pool_exporter/config.yml", "The targets, pools and thresholds of the packaged service (--config.file). Validate it with: mysql_pool_exporter config check FILE");
-    item(&mut r, "/etc/mysql_pool_exporter/password", "The packaged config's password_file: the exporter account's password, mode 0640, owner root, group mysql_pool_exporter.");
-    item(
-        &mut r,
-        "/etc/default/mysql_pool_exporter",
-        "ARGS, the flags the packaged systemd unit passes.",
-    );
+    for (title, items) in SECTIONS {
+        r.control("SH", [title]);
+        for (term, text) in items {
+            r.control("TP", []).text([bold(*term)]).text([roman(*text)]);
+        }
+    }
     r.control("SH", ["SEE ALSO"]);
     r.text([
         bold("mysql_pool_exporter-check"),
