@@ -2,7 +2,8 @@
 # Builds the release artefacts of the checked-out commit into target/dist/:
 #
 #   mysql_pool_exporter-VERSION.linux-ARCH.tar.gz   the layout Prometheus exporters publish:
-#       one directory with the binary, LICENSE, README.md, CHANGELOG.md, the example config,
+#       one directory with the binary, LICENSE, THIRD-PARTY-LICENSES.txt (every linked
+#       crate's licence), README.md, CHANGELOG.md, the example config,
 #       the rendered alerting rules and dashboards, the mixin, the docs, the man pages, the
 #       shell completions, and sha256sums.txt of all of them
 #   mysql-pool-exporter_VERSION-1_ARCH.deb            the Debian package (cargo-deb; see
@@ -59,9 +60,11 @@ say "cargo build --release (in $CARGO_TARGET_DIR, paths remapped)"
 cargo build --release --locked --quiet --bin mysql_pool_exporter
 bin="$CARGO_TARGET_DIR/release/mysql_pool_exporter"
 
-say "man pages and completions, from the binary's own flags"
+say "man pages and completions, from the binary's own flags; the crates' licences"
 rm -rf target/generated
 "$bin" --generate target/generated >/dev/null
+host=$(rustc -vV | sed -n 's/^host: //p')
+python3 scripts/third_party_licenses.py "$host" >target/generated/THIRD-PARTY-LICENSES.txt
 
 dist="$ROOT/target/dist"
 name="mysql_pool_exporter-$version.linux-$arch"
@@ -69,7 +72,7 @@ rm -rf "$dist"
 stage="$dist/stage/$name"
 mkdir -p "$stage"/{man,completions,examples,alerting-rules,dashboards}
 install -m 0755 "$bin" "$stage/mysql_pool_exporter"
-install -m 0644 LICENSE README.md CHANGELOG.md "$stage/"
+install -m 0644 LICENSE README.md CHANGELOG.md target/generated/THIRD-PARTY-LICENSES.txt "$stage/"
 install -m 0644 examples/config.yml "$stage/examples/"
 install -m 0644 alerting-rules/*.yml "$stage/alerting-rules/"
 install -m 0644 dashboards/*.json "$stage/dashboards/"

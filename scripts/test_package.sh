@@ -102,6 +102,7 @@ for f in /usr/bin/mysql_pool_exporter /usr/lib/systemd/system/mysql_pool_exporte
     /usr/share/zsh/vendor-completions/_mysql_pool_exporter \
     /usr/share/fish/vendor_completions.d/mysql_pool_exporter.fish \
     /usr/share/doc/$PKG/copyright /usr/share/doc/$PKG/examples/config.yml \
+    /usr/share/doc/$PKG/THIRD-PARTY-LICENSES.txt \
     /usr/share/mysql_pool_exporter/alerting-rules/mysql_pool_exporter.rules.yml \
     /usr/share/mysql_pool_exporter/dashboards/mysql-application-pool.json; do
     check "file $f" [ -s "$f" ]
@@ -257,7 +258,7 @@ check "purge: dpkg forgets the package" sh -c "! dpkg-query -W $PKG 2>/dev/null 
 # ------------------------------------------------------------------ tarball
 mkdir -p "$TMP/tar" && tar -xzf "$TARBALL" -C "$TMP/tar"
 top="$TMP/tar/mysql_pool_exporter-$version.linux-$arch"
-for f in mysql_pool_exporter LICENSE README.md CHANGELOG.md sha256sums.txt examples/config.yml \
+for f in mysql_pool_exporter LICENSE THIRD-PARTY-LICENSES.txt README.md CHANGELOG.md sha256sums.txt examples/config.yml \
     alerting-rules/mysql_pool_exporter.rules.yml dashboards/mysql-application-pool.json \
     mixin/mixin.libsonnet man/mysql_pool_exporter.1 completions/mysql_pool_exporter.bash; do
     check "tarball: $f" [ -s "$top/$f" ]
@@ -266,5 +267,8 @@ check "tarball: one top directory" [ "$(tar -tzf "$TARBALL" | cut -d/ -f1 | sort
 check_logged "tarball: sha256sum -c its sha256sums.txt" sh -c "cd '$top' && sha256sum -c sha256sums.txt"
 check "tarball: the binary runs (--version)" sh -c "'$top/mysql_pool_exporter' --version | grep -q '^mysql_pool_exporter, version $version '"
 check "tarball: LICENSE is the Apache License 2.0" grep -q "Apache License" "$top/LICENSE"
+crates=$(sed -n 's/^\([0-9]*\) crates for .*/\1/p' "$top/THIRD-PARTY-LICENSES.txt")
+check "tarball: THIRD-PARTY-LICENSES.txt lists the linked crates ($crates), tokio and ring among them, with texts" \
+    sh -c '[ "${1:-0}" -gt 100 ] && grep -q "^tokio [0-9.]*: MIT" "$2" && grep -q "^ring [0-9.]*: " "$2" && grep -q "Permission is hereby granted" "$2"' _ "$crates" "$top/THIRD-PARTY-LICENSES.txt"
 
 summary
