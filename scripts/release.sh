@@ -118,6 +118,8 @@ if [ "$deb" = 1 ]; then
     rm -rf "$unpacked" "$dist/cargo-deb"
 fi
 
-(cd "$dist" && sha256sum -- *.tar.gz $([ "$deb" = 1 ] && echo ./*.deb | sed 's#\./##g') >sha256sums.txt)
+artefacts=("$(basename "$tarball")")
+[ "$deb" = 1 ] && artefacts+=("$(basename "${built[0]}")")
+(cd "$dist" && sha256sum -- "${artefacts[@]}" >sha256sums.txt)
 say "target/dist:"
 (cd "$dist" && ls -l -- * && cat sha256sums.txt)

@@ -23,7 +23,7 @@ PREFIXES = ("license", "licence", "copying", "notice")
 
 def main():
     if len(sys.argv) != 2:
-        sys.exit(__doc__.strip().splitlines()[3].strip())
+        sys.exit("usage: scripts/third_party_licenses.py TARGET_TRIPLE  (e.g. x86_64-unknown-linux-gnu)")
     target = sys.argv[1]
     meta = json.loads(subprocess.run(
         ["cargo", "metadata", "--format-version", "1", "--locked", "--filter-platform", target],

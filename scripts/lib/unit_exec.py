@@ -399,7 +399,7 @@ def main():
         opts[args[-2]] = args[-1]
         args = args[:-2]
     if len(args) != 1:
-        fail(__doc__.strip().splitlines()[2].strip())
+        fail("usage: unit_exec.py SERVICE_UNIT [--socket SOCKET_UNIT] [--dropins DIR] [--kill-on-filter]")
     service = args[0]
     dropins = opts.get("--dropins")
     s = Settings(parse_unit(service, dropins).get("Service", []))
